@@ -1,0 +1,125 @@
+"""The one interface every relevance estimator implements, for SoftInfoNCE's weights and OrderInfoNCE's labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hf_softnce.data.schema import CODE_COLUMN, QUERY_COLUMN, negative_columns
+from hf_softnce.weighting.batch import CandidateBatch, HashIndex, hash_texts
+
+
+class RelevanceEstimator:
+    """Estimates the relevance ``r_ij`` of every candidate ``j`` to every local query ``i`` of a batch.
+
+    Subclasses set the paper's ``default_alpha``/``default_beta``/``default_temperature`` and implement
+    :meth:`relevance`. Scores carry no gradient. ``signed`` says whether negative scores are meaningful
+    (cosines are; BM25 scores and precomputed relevance are not, and negative ones are rejected).
+    """
+
+    default_alpha: float = 1.0
+    default_beta: float = 1.0
+    default_temperature: float = 1.0
+    signed: bool = True
+
+    def bind(self, model) -> None:
+        """Called once by a loss with the model being trained (its tokenizer defines the text hashes)."""
+
+    def relevance(self, batch: CandidateBatch) -> Tensor:
+        raise NotImplementedError
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"name": type(self).__name__}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config_dict()})"
+
+
+def _unique(texts: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(texts))
+
+
+class FittedTextEstimator(RelevanceEstimator):
+    """An estimator fitted on the training texts, looking them up by hash at training time.
+
+    ``fit`` takes the training data (a Dataset with ``query``, ``code`` and optional ``negative_*`` columns,
+    or lists). Every code remembers the query it is paired with, so a query-query estimator (the paper's BM25
+    and SimCSE weighting) can score a candidate code through its docstring; a code seen only as a negative is
+    scored through its own text. A text the estimator never saw is an error, never a silent default.
+    """
+
+    def __init__(self) -> None:
+        self.queries: list[str] | None = None
+        self.codes: list[str] | None = None
+        self.code_query_row: Tensor | None = None  # paired query of each code, -1 if none
+        self._query_index: HashIndex | None = None
+        self._code_index: HashIndex | None = None
+
+    # ----- fitting on texts -------------------------------------------------------------------------
+    def fit(self, data, codes: Sequence[str] | None = None, *, negatives: Sequence[str] = ()):
+        """Fit on a Dataset with query/code[/negative_*] columns, or on ``(queries, codes)`` lists."""
+        if hasattr(data, "column_names"):
+            missing = [c for c in (QUERY_COLUMN, CODE_COLUMN) if c not in data.column_names]
+            if missing:
+                raise ValueError(f"{type(self).__name__}.fit: the dataset lacks column(s) {missing}.")
+            queries, codes = list(data[QUERY_COLUMN]), list(data[CODE_COLUMN])
+            negatives = [text for column in negative_columns(data.column_names) for text in data[column]]
+        else:
+            queries = list(data)
+            codes = list(codes) if codes is not None else []
+        if codes and len(codes) != len(queries):
+            raise ValueError(f"fit got {len(queries)} queries but {len(codes)} codes; they must pair up.")
+        if not queries:
+            raise ValueError(f"{type(self).__name__}.fit got no queries.")
+        self.queries = _unique(queries)
+        query_row = {text: row for row, text in enumerate(self.queries)}
+        paired: dict[str, int] = {}
+        for query, code in zip(queries, codes):
+            paired.setdefault(code, query_row[query])
+        self.codes = _unique([*codes, *negatives])
+        self.code_query_row = torch.tensor([paired.get(code, -1) for code in self.codes], dtype=torch.long)
+        self._fit_texts()
+        self._query_index = self._code_index = None
+        return self
+
+    def _fit_texts(self) -> None:
+        """Build the representations of ``self.queries`` and ``self.codes``."""
+        raise NotImplementedError
+
+    # ----- binding to the trained model's tokenizer --------------------------------------------------
+    def bind(self, model) -> None:
+        if self.queries is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted: call .fit(train_dataset) before building the loss."
+            )
+        self._query_index = HashIndex(hash_texts(model, self.queries))
+        self._code_index = HashIndex(hash_texts(model, self.codes)) if self.codes else HashIndex(
+            torch.empty(0, dtype=torch.long)
+        )
+
+    def _lookup(self, index: HashIndex | None, hashes: Tensor, what: str) -> Tensor:
+        if index is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a model: pass it to a hf_softnce loss.")
+        rows = index.lookup(hashes)
+        unknown = int((rows < 0).sum())
+        if unknown:
+            raise KeyError(
+                f"{type(self).__name__}: {unknown} of {len(rows)} {what} texts were not seen by fit(). Fit the "
+                "estimator on the data you train on (its query, code and negative_* columns)."
+            )
+        return rows
+
+    def query_rows(self, batch: CandidateBatch) -> Tensor:
+        return self._lookup(self._query_index, batch.query_hashes[batch.local_rows], "query")
+
+    def candidate_code_rows(self, batch: CandidateBatch) -> Tensor:
+        return self._lookup(self._code_index, batch.candidate_hashes, "candidate")
+
+    def get_config_dict(self) -> dict[str, Any]:
+        config = super().get_config_dict()
+        if self.queries is not None:
+            config.update(fitted_queries=len(self.queries), fitted_codes=len(self.codes))
+        return config

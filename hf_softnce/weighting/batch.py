@@ -1,0 +1,130 @@
+"""What a relevance estimator sees of a training batch.
+
+The trainer hands a loss tokenized features, not texts. A text is identified inside the loss by a hash of
+its token ids (padding removed), computed vectorized in torch. Texts that tokenize identically — including
+two long functions whose first ``max_seq_length`` tokens agree — are the same input to the model, so they are
+the same text for duplicate masking too. Estimators fitted on raw texts look those texts up by the same hash,
+computed with the trained model's own tokenizer when the loss binds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+# Two 31-bit moduli keep every product inside int64 (ids < 2^18, powers < 2^31, sums of <= 8192 terms).
+_MODULI = (2_147_483_647, 2_147_483_629)
+_BASES = (1_000_003, 999_983)
+_POWERS: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
+
+
+def _powers(length: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    key = (length, str(device))
+    if key not in _POWERS:
+        tables = []
+        for base, modulus in zip(_BASES, _MODULI):
+            values, power = [], 1
+            for _ in range(length):
+                values.append(power)
+                power = power * base % modulus
+            tables.append(torch.tensor(values, dtype=torch.int64, device=device))
+        _POWERS[key] = tuple(tables)
+    return _POWERS[key]
+
+
+def text_hashes(features: dict[str, Tensor]) -> Tensor:
+    """One int64 hash per row of tokenized ``features`` (``input_ids`` + ``attention_mask``)."""
+    if "input_ids" not in features:
+        raise ValueError(
+            "hf_softnce's losses identify texts by their token ids, but the features have no 'input_ids' "
+            f"(keys: {sorted(features)}). Models with flattened or non-token inputs are not supported."
+        )
+    ids = features["input_ids"].long()
+    mask = features.get("attention_mask")
+    mask = torch.ones_like(ids) if mask is None else mask.long()
+    # Position among real tokens, so left and right padding hash alike.
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    hashes = []
+    for power, modulus in zip(_powers(ids.shape[1], ids.device), _MODULI):
+        terms = (ids % modulus) * power[positions] % modulus * mask
+        hashes.append(terms.sum(dim=1) % modulus)
+    lengths = mask.sum(dim=1)
+    return (hashes[0] * _MODULI[1] + hashes[1]) ^ (lengths << 40)
+
+
+def hash_texts(model, texts: Sequence[str], batch_size: int = 512) -> Tensor:
+    """Hashes of raw texts as the trainer will see them: tokenized by ``model.preprocess``."""
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        features = model.preprocess(list(texts[start : start + batch_size]))
+        chunks.append(text_hashes(features))
+    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.int64)
+
+
+class HashIndex:
+    """Vectorized lookup from text hashes to row numbers (``searchsorted`` over the sorted hashes)."""
+
+    def __init__(self, hashes: Tensor, rows: Tensor | None = None) -> None:
+        rows = torch.arange(len(hashes)) if rows is None else rows
+        order = torch.argsort(hashes, stable=True)
+        self.sorted_hashes = hashes[order]
+        self.sorted_rows = rows[order]
+
+    def __len__(self) -> int:
+        return len(self.sorted_hashes)
+
+    def lookup(self, hashes: Tensor) -> Tensor:
+        """Row of every hash, or -1 where the hash is unknown."""
+        device = hashes.device
+        sorted_hashes = self.sorted_hashes.to(device)
+        if len(sorted_hashes) == 0:
+            return torch.full_like(hashes, -1)
+        position = torch.searchsorted(sorted_hashes, hashes).clamp(max=len(sorted_hashes) - 1)
+        found = sorted_hashes[position] == hashes
+        return torch.where(found, self.sorted_rows.to(device)[position], torch.full_like(hashes, -1))
+
+
+@dataclass
+class CandidateBatch:
+    """A batch as the losses and relevance estimators see it, after any cross-device gather.
+
+    Candidates are laid out like MultipleNegativesRankingLoss's: the positive column of the (global) batch,
+    then each hard-negative column, so candidate ``c * global_batch + j`` is row ``j``'s column ``c``.
+
+    Attributes:
+        query_hashes: ``(global_batch,)`` text hashes of the queries.
+        candidate_hashes: ``(num_candidates,)`` text hashes of the candidates.
+        local_rows: ``(batch,)`` positions of this rank's queries in the global batch.
+        global_batch: rows per candidate column after the gather.
+        num_columns: candidate columns (1 positive + hard-negative columns).
+        labels: this rank's ``label`` tensor ``(batch, num_columns)`` or None.
+        negative_mask: ``(batch, num_candidates)`` True where a candidate is a negative of the row's query
+            (not its own positive, not a duplicate of it).
+    """
+
+    query_hashes: Tensor
+    candidate_hashes: Tensor
+    local_rows: Tensor
+    global_batch: int
+    num_columns: int
+    labels: Tensor | None
+    negative_mask: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.local_rows)
+
+    @property
+    def candidate_query_rows(self) -> Tensor:
+        """For each candidate, the global row whose positive it is, or -1 for a hard negative."""
+        rows = torch.arange(self.global_batch, device=self.local_rows.device)
+        filler = torch.full((self.global_batch * (self.num_columns - 1),), -1, device=rows.device, dtype=rows.dtype)
+        return torch.cat([rows, filler])
+
+    def own_column_indices(self) -> Tensor:
+        """``(batch, num_columns)`` candidate index of each local row's own positive and hard negatives."""
+        columns = torch.arange(self.num_columns, device=self.local_rows.device)
+        return columns[None, :] * self.global_batch + self.local_rows[:, None]
