@@ -16,9 +16,9 @@ class PrecomputedWeighter(RelevanceEstimator):
 
     The label list has one score per candidate column, the positive's first (the layout
     :class:`~hf_softnce.mining.RankingHardNegativeMiner` writes with ``output_scores=True``); the positive's
-    score is not used for weighting. Candidates the row has no score for (other rows' positives and
-    negatives) get the row's lowest hard-negative score: random in-batch codes are taken to be at most as
-    relevant as the least relevant mined negative.
+    score is not used for weighting. Candidates a row has no score for (other rows' positives and
+    negatives) get the lowest hard-negative score of the batch: random in-batch codes are taken to be at
+    most as relevant as the least relevant mined negative.
 
     Args:
         allow_negative: accept negative scores (signed similarities); by default they are rejected.
@@ -48,8 +48,8 @@ class PrecomputedWeighter(RelevanceEstimator):
         if batch.num_columns < 2:
             raise ValueError("PrecomputedWeighter scores hard negatives, but the batch has no negative_* column.")
         negative_scores = labels[:, 1:]
-        fill = negative_scores.min(dim=1, keepdim=True).values
-        relevance = fill.expand(-1, batch.negative_mask.shape[1]).clone()
+        fill = negative_scores.min()
+        relevance = torch.full((batch.batch_size, batch.negative_mask.shape[1]), float(fill))
         relevance.scatter_(1, batch.own_column_indices()[:, 1:], negative_scores)
         return relevance.to(batch.negative_mask.device)
 

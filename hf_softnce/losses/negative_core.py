@@ -1,0 +1,210 @@
+"""The shared core of hf_softnce's contrastive losses: candidate layout, cross-device gather, false-negative
+masking by duplication, and Soft-InfoNCE's negative weights. SoftInfoNCE and OrderInfoNCE both build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
+
+from hf_softnce.weighting.base import RelevanceEstimator
+from hf_softnce.weighting.batch import CandidateBatch, HashIndex, hash_texts, text_hashes
+
+
+def soft_negative_weights(
+    relevance: Tensor,
+    negative_mask: Tensor,
+    alpha: float,
+    beta: float,
+    temperature: float,
+    min_weight: float = 0.1,
+) -> Tensor:
+    """Soft-InfoNCE's weights ``w_ij = (beta - alpha * p_ij) / (beta - alpha / n_i)``, clipped below at
+    ``min_weight``, with ``p_ij = softmax_j(r_ij / t)`` over the ``n_i`` negatives of row ``i``.
+
+    Before clipping a row's weights sum to ``n_i``; uniform relevance gives exactly 1 (vanilla InfoNCE).
+    Entries outside ``negative_mask`` are 0. The weights carry no gradient.
+    """
+    with torch.no_grad():
+        relevance = relevance.float()
+        logits = (relevance / temperature).masked_fill(~negative_mask, float("-inf"))
+        num_negatives = negative_mask.sum(dim=1, keepdim=True)
+        has_negatives = num_negatives > 0
+        probabilities = torch.softmax(logits.masked_fill(~has_negatives, 0.0), dim=1)
+        denominator = beta - alpha / num_negatives.clamp(min=1)
+        if bool((denominator[has_negatives] <= 0).any()):
+            smallest = int(num_negatives[has_negatives].min())
+            raise ValueError(
+                f"Soft-InfoNCE weights need beta - alpha / n > 0 for every row, but a row has n={smallest} "
+                f"negatives with alpha={alpha}, beta={beta}. Use a larger batch (or hard negatives), or a "
+                "smaller alpha / larger beta."
+            )
+        weights = ((beta - alpha * probabilities) / denominator).clamp(min=min_weight)
+        return weights.masked_fill(~negative_mask, 0.0)
+
+
+def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | None:
+    """``{code text: group}`` (or a Dataset with code/dup_group columns) -> a hash index to group numbers."""
+    if duplicate_groups is None:
+        return None
+    if hasattr(duplicate_groups, "column_names"):
+        missing = [c for c in ("code", "dup_group") if c not in duplicate_groups.column_names]
+        if missing:
+            raise ValueError(f"duplicate_groups dataset lacks column(s) {missing}.")
+        duplicate_groups = dict(zip(duplicate_groups["code"], duplicate_groups["dup_group"]))
+    if not isinstance(duplicate_groups, Mapping):
+        raise TypeError("duplicate_groups must map code text -> group id, or be a Dataset with code/dup_group.")
+    group_number: dict[Hashable, int] = {}
+    texts = list(duplicate_groups)
+    numbers = torch.tensor([group_number.setdefault(duplicate_groups[t], len(group_number)) for t in texts])
+    return HashIndex(hash_texts(model, texts), numbers), len(group_number)
+
+
+class NegativeAwareLoss(nn.Module):
+    """Base of hf_softnce's contrastive losses. Follows MultipleNegativesRankingLoss's conventions exactly:
+    the same merged forward, candidate layout (every positive, then every hard-negative column), scale,
+    similarity and cross-device gather — so that uniform weights reproduce it to float precision.
+
+    A candidate is removed from a query's negatives (not merely down-weighted) when it tokenizes identically to
+    the query's own positive, or shares its duplicate group. This is decided from the inputs, never from an
+    embedding similarity of 1.0, which dropout breaks (sentence-transformers #2756).
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        scale: float = 20.0,
+        similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+        gather_across_devices: bool = False,
+        mask_duplicates: bool = True,
+        duplicate_groups: Mapping[str, Hashable] | Any | None = None,
+    ) -> None:
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}.")
+        self.model = model
+        self.scale = scale
+        self.similarity_fct = similarity_fct
+        self.gather_across_devices = gather_across_devices
+        self.mask_duplicates = mask_duplicates
+        group_index = _duplicate_group_index(model, duplicate_groups)
+        self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
+
+    # ----- inputs ------------------------------------------------------------------------------------
+    @staticmethod
+    def column_hashes(sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
+        return [text_hashes(features) for features in sentence_features]
+
+    def embed(self, sentence_features: list[dict[str, Tensor]]) -> list[Tensor]:
+        return embed_columns(self.model, sentence_features)
+
+    # ----- the batch every loss scores ---------------------------------------------------------------
+    def candidate_batch(
+        self, embeddings: list[Tensor], hashes: list[Tensor], labels: Tensor | None
+    ) -> tuple[Tensor, CandidateBatch]:
+        """Scaled similarities ``(batch, candidates)`` of this rank's queries, and the batch description."""
+        if len(embeddings) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs a query column and a code column (plus optional negative_* "
+                f"columns), got {len(embeddings)} column(s)."
+            )
+        sizes = [len(e) for e in embeddings]
+        if len(set(sizes)) != 1:
+            raise ValueError(f"{type(self).__name__}: the input columns have different batch sizes {sizes}.")
+        batch_size = sizes[0]
+        queries, columns = embeddings[0], embeddings[1:]
+        query_hashes, column_hashes = hashes[0], hashes[1:]
+        offset = 0
+        if self.gather_across_devices:
+            # Each column is gathered separately, then concatenated: the layout MNRL uses (PR #3453).
+            queries = all_gather_with_grad(queries)
+            columns = [all_gather_with_grad(column) for column in columns]
+            query_hashes = all_gather(query_hashes)
+            column_hashes = [all_gather(h) for h in column_hashes]
+            offset = get_rank() * batch_size
+        global_batch = len(queries)
+        candidates = torch.cat(columns)
+        candidate_hashes = torch.cat(column_hashes)
+        if len(candidates) < 2:
+            raise ValueError(
+                f"{type(self).__name__}: a batch of one pair has no negatives. Use a batch size above 1 "
+                "or add negative_* columns."
+            )
+        local_rows = torch.arange(offset, offset + batch_size, device=queries.device)
+        scores = self.similarity_fct(queries[local_rows], candidates) * self.scale
+        negative_mask = self.negative_mask(local_rows, candidate_hashes)
+        batch = CandidateBatch(
+            query_hashes=query_hashes,
+            candidate_hashes=candidate_hashes,
+            local_rows=local_rows,
+            global_batch=global_batch,
+            num_columns=len(columns),
+            labels=labels,
+            negative_mask=negative_mask,
+        )
+        return scores, batch
+
+    def negative_mask(self, local_rows: Tensor, candidate_hashes: Tensor) -> Tensor:
+        """True where a candidate counts as a negative of the row's query."""
+        device = candidate_hashes.device
+        mask = torch.ones(len(local_rows), len(candidate_hashes), dtype=torch.bool, device=device)
+        positive_hashes = candidate_hashes[local_rows]
+        mask[torch.arange(len(local_rows), device=device), local_rows] = False
+        if self.mask_duplicates:
+            mask &= candidate_hashes[None, :] != positive_hashes[:, None]
+            if self._group_index is not None:
+                candidate_groups = self._group_index.lookup(candidate_hashes)
+                positive_groups = candidate_groups[local_rows]
+                same_group = (candidate_groups[None, :] == positive_groups[:, None]) & (positive_groups[:, None] >= 0)
+                mask &= ~same_group
+        return mask
+
+    def estimate_relevance(self, estimator: RelevanceEstimator, batch: CandidateBatch) -> Tensor:
+        """The estimator's relevance, checked: finite, and non-negative unless the estimator is signed."""
+        with torch.no_grad():
+            relevance = estimator.relevance(batch).float()
+        if relevance.shape != batch.negative_mask.shape:
+            raise ValueError(
+                f"{type(estimator).__name__} returned relevance of shape {tuple(relevance.shape)}, expected "
+                f"{tuple(batch.negative_mask.shape)} (queries x candidates)."
+            )
+        used = relevance[batch.negative_mask]
+        if not bool(torch.isfinite(used).all()):
+            raise ValueError(f"{type(estimator).__name__} produced NaN or infinite relevance for some negatives.")
+        if not estimator.signed and bool((used < 0).any()):
+            raise ValueError(
+                f"{type(estimator).__name__} produced negative relevance ({float(used.min()):.4g}); relevance must "
+                "be >= 0 (pass allow_negative=True to PrecomputedWeighter for signed similarities)."
+            )
+        return relevance
+
+    @staticmethod
+    def positive_scores(scores: Tensor, batch: CandidateBatch) -> Tensor:
+        return scores[torch.arange(batch.batch_size, device=scores.device), batch.local_rows]
+
+    @staticmethod
+    def infonce(scores: Tensor, batch: CandidateBatch, log_weights: Tensor | None = None) -> Tensor:
+        """``mean_i -log(e^{s_i+} / (e^{s_i+} + sum_j w_ij e^{s_ij}))`` in log space; ``log_weights`` over the
+        negatives (None: all 1). Non-negatives and removed duplicates are excluded."""
+        logits = scores if log_weights is None else scores + log_weights
+        positive_position = torch.zeros_like(batch.negative_mask)
+        positive_position[torch.arange(batch.batch_size, device=scores.device), batch.local_rows] = True
+        logits = logits.masked_fill(~(batch.negative_mask | positive_position), float("-inf"))
+        # Written like MNRL's (logsumexp minus positive), so uniform weights match it to float precision.
+        return (torch.logsumexp(logits, dim=1) - NegativeAwareLoss.positive_scores(scores, batch)).mean()
+
+    def base_config(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "similarity_fct": similarity_fct_name(self.similarity_fct),
+            "gather_across_devices": self.gather_across_devices,
+            "mask_duplicates": self.mask_duplicates,
+            "duplicate_groups": self.num_duplicate_groups,
+        }

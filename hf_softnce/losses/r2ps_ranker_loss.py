@@ -1,0 +1,126 @@
+"""R2PS ranker objective: softmax cross-entropy over a query's positive and its mined negatives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+from sentence_transformers.cross_encoder.model import CrossEncoder
+from sentence_transformers.util import fullname
+from torch import Tensor, nn
+
+
+class R2PSRankerLoss(MultipleNegativesRankingLoss):
+    def __init__(
+        self,
+        model: CrossEncoder,
+        temperature: float = 20.0,
+        activation_fn: nn.Module | None = nn.Tanh(),
+    ) -> None:
+        """
+        The ranker loss of R2PS: for each query, a softmax cross-entropy over the scores of its positive code
+        and of its mined hard negatives, where a score is ``activation_fn(logit) * temperature``:
+
+            L = -log( exp(s_pos) / (exp(s_pos) + sum_j exp(s_neg_j)) ),   s = tanh(logit) * temperature
+
+        Unlike sentence-transformers' CrossEncoder ``MultipleNegativesRankingLoss``, which this class
+        configures, no in-batch negatives are added: R2PS scores each query only against the negatives mined
+        for it from the retriever's ranking, so the loss does not depend on the batch composition. With a
+        batch of one query the two losses are the same number.
+
+        Args:
+            model: a CrossEncoder with ``num_labels=1``.
+            temperature: multiplies the activated score; R2PS uses 20-40. Must be positive.
+            activation_fn: squashes the logit before scaling; ``nn.Tanh()`` as in R2PS, ``None`` for the raw logit.
+
+        References:
+            - Dong et al., Retriever and Ranker Framework with Probabilistic Hard Negative Sampling for Code
+              Search, arXiv 2305.04508 (R2PS).
+
+        Requirements:
+            1. A CrossEncoder with one output label.
+            2. At least one negative column per row: mine them with ``hf_softnce.mining.RankingHardNegativeMiner``
+               (the positive and its duplicate group excluded) or ``sentence_transformers.util.mine_hard_negatives``
+               with ``output_format="n-tuple"``.
+
+        Inputs:
+            +---------------------------------------------+--------+-------------------------------+
+            | Texts                                       | Labels | Number of Model Output Labels |
+            +=============================================+========+===============================+
+            | (query, code, negative_1, ..., negative_k)  | none   | 1                             |
+            +---------------------------------------------+--------+-------------------------------+
+
+        Relations:
+            - Re-mining between epochs: :func:`hf_softnce.losses.r2ps_ranker_loss.train_with_remining`.
+            - At search time: :class:`hf_softnce.retrieval.RetrieverRanker` re-ranks a retriever's top-k.
+
+        Example:
+            ::
+
+                from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
+                from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss
+
+                ranker = CrossEncoder("microsoft/unixcoder-base", num_labels=1)
+                # train_dataset columns: query, code, negative_1, ..., negative_31
+                trainer = CrossEncoderTrainer(model=ranker, train_dataset=train_dataset,
+                                              loss=R2PSRankerLoss(ranker, temperature=20.0))
+                trainer.train()
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        # num_negatives=0: the parent's in-batch sampling is switched off below, so the count is never used.
+        super().__init__(model, num_negatives=0, scale=temperature, activation_fn=activation_fn)
+        self.temperature = temperature
+
+    def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Iterator[list[str]]:
+        # R2PS ranks a query against its own mined negatives only; other rows' codes are not negatives.
+        return iter(())
+
+    def forward(self, inputs: list[list[str]], labels: Tensor | None = None, **kwargs) -> Tensor:
+        if len(inputs) < 3:
+            raise ValueError(
+                f"{type(self).__name__} needs (query, code, negative_1, ...) columns, got {len(inputs)} column(s): "
+                "mine negatives first (hf_softnce.mining.RankingHardNegativeMiner)."
+            )
+        return super().forward(inputs, labels, **kwargs)
+
+    def get_config_dict(self) -> dict[str, float | str]:
+        return {"temperature": self.temperature, "activation_fn": fullname(self.activation_fn)}
+
+    @property
+    def citation(self) -> str:
+        return """
+@misc{dong2023r2ps,
+    title={Retriever and Ranker Framework with Probabilistic Hard Negative Sampling for Code Search},
+    author={Hande Dong and Jiayi Lin and Yichong Leng and Jiawei Chen and Yutao Xie},
+    year={2023},
+    eprint={2305.04508},
+    archivePrefix={arXiv},
+    primaryClass={cs.SE}
+}
+"""
+
+
+def train_with_remining(trainer, miner, pairs, *, rounds: int, prepare: Callable | None = None) -> list:
+    """Alternate mining and one epoch of ranker training, ``rounds`` times ("re-mining between epochs").
+
+    Each round mines fresh negatives for ``pairs`` with ``miner.mine(pairs)`` (any object with that method,
+    e.g. ``hf_softnce.mining.RankingHardNegativeMiner`` around the current retriever; with a probabilistic
+    strategy each round draws new negatives), hands them to ``trainer`` and trains one epoch. The model keeps
+    its weights across rounds; each ``trainer.train()`` call builds a fresh optimizer and LR schedule, so the
+    schedule spans one round. ``prepare`` maps a mined dataset to the trainer's input columns (default:
+    ``hf_softnce.data.to_training_dataset``, which drops identity columns). Returns each round's mined dataset.
+    """
+    from hf_softnce.data.schema import to_training_dataset
+
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}.")
+    prepare = prepare or to_training_dataset
+    trainer.args.num_train_epochs = 1
+    mined_rounds = []
+    for _ in range(rounds):
+        mined = miner.mine(pairs)
+        mined_rounds.append(mined)
+        trainer.train_dataset = prepare(mined)
+        trainer.train()
+    return mined_rounds

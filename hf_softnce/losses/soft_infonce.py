@@ -1,0 +1,234 @@
+"""SoftInfoNCELoss: InfoNCE with a relevance-based weight on every negative (Li et al., EMNLP 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sentence_transformers.util import cos_sim
+
+from hf_softnce.losses.negative_core import NegativeAwareLoss, soft_negative_weights
+from hf_softnce.weighting.base import RelevanceEstimator
+from hf_softnce.weighting.batch import CandidateBatch
+from hf_softnce.weighting.uniform import UniformWeighter
+
+Variant = Literal[
+    "soft_infonce", "weighted_infonce", "kl_regularized", "bce", "remove_top_k", "remove_threshold"
+]
+VARIANTS = ("soft_infonce", "weighted_infonce", "kl_regularized", "bce", "remove_top_k", "remove_threshold")
+
+
+class SoftInfoNCELoss(NegativeAwareLoss):
+    def __init__(
+        self,
+        model,
+        weighter: RelevanceEstimator | None = None,
+        *,
+        alpha: float | None = None,
+        beta: float | None = None,
+        weight_temperature: float | None = None,
+        min_weight: float = 0.1,
+        scale: float = 20.0,
+        similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+        gather_across_devices: bool = False,
+        mask_duplicates: bool = True,
+        duplicate_groups: Mapping[str, Hashable] | Any | None = None,
+        variant: Variant = "soft_infonce",
+        remove_top_k: int = 1,
+        threshold_std: float = 1.0,
+    ) -> None:
+        """
+        Soft-InfoNCE inserts a weight on every negative pair in InfoNCE's denominator:
+
+        .. math::
+
+            L_i = -\\log \\frac{e^{s_{ii}}}{e^{s_{ii}} + \\sum_{j \\ne i} w_{ij} e^{s_{ij}}},\\quad
+            w_{ij} = \\max\\Big(0.1, \\frac{\\beta - \\alpha p_{ij}}{\\beta - \\alpha / n_i}\\Big),\\quad
+            p_{ij} = \\mathrm{softmax}_j(r_{ij} / t)
+
+        where ``r_ij`` is an estimated relevance of negative ``j`` to query ``i`` (from a ``weighter``) and ``n_i``
+        the number of negatives of query ``i``. Relevant negatives (likely false or near-false negatives) are
+        pushed away less. Before clipping a row's weights sum to ``n_i``; uniform relevance gives ``w = 1``,
+        i.e. exactly :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`. Computed in log space
+        (``logsumexp(s + log w)``), so it is stable under fp16/bf16 autocast. A candidate that is a duplicate of
+        the query's own positive (same tokens, or the same ``duplicate_groups`` group) is removed from its
+        negatives, not down-weighted.
+
+        Args:
+            model: SentenceTransformer model
+            weighter: a relevance estimator from :mod:`hf_softnce.weighting` (BM25Weighter, EmbeddingWeighter,
+                TrainedModelWeighter, PrecomputedWeighter); ``None`` means uniform, i.e. InfoNCE.
+            alpha, beta, weight_temperature: the weight formula's settings; ``None`` takes the weighter's paper
+                defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5).
+            min_weight: lower clip of the weights (the paper's 0.1).
+            scale: similarity scale (inverse temperature), as in MultipleNegativesRankingLoss.
+            similarity_fct: similarity between embeddings (cosine by default).
+            gather_across_devices: gather queries and every candidate column from all ranks (with gradient),
+                so each rank scores its queries against the global batch.
+            mask_duplicates: remove candidates identical to (or in the duplicate group of) the query's positive.
+            duplicate_groups: ``{code: dup_group}`` or a Dataset with ``code``/``dup_group`` columns (from
+                :mod:`hf_softnce.data`), to remove near-duplicates of the positive too.
+            variant: ``"soft_infonce"`` (default) or one of the paper's comparison baselines, sharing this code
+                path and the weighter's ``p_ij``: ``"weighted_infonce"`` (cross-entropy with soft targets
+                ``[1, p_i]``), ``"kl_regularized"`` (``beta * InfoNCE + alpha * KL(p_i || softmax over
+                negatives)``), ``"bce"`` (binary cross-entropy of the softmax against ``[1, p_i]``),
+                ``"remove_top_k"`` (drop each query's ``remove_top_k`` most relevant negatives),
+                ``"remove_threshold"`` (drop negatives whose relevance exceeds the row's mean plus
+                ``threshold_std`` standard deviations).
+
+        References:
+            - Li et al., Rethinking Negative Pairs in Code Search, EMNLP 2023: https://arxiv.org/abs/2310.08069
+
+        Requirements:
+            1. (query, code) pairs or (query, code, negative_1, ..., negative_n) tuples
+            2. a ``label`` column only for :class:`~hf_softnce.weighting.PrecomputedWeighter`
+
+        Inputs:
+            +------------------------------------------------+------------------------------------------+
+            | Texts                                          | Labels                                   |
+            +================================================+==========================================+
+            | (query, code) pairs                            | none                                     |
+            +------------------------------------------------+------------------------------------------+
+            | (query, code, negative_1, ..., negative_n)     | none, or one relevance per code column   |
+            +------------------------------------------------+------------------------------------------+
+
+        Relations:
+            - With ``weighter=None`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`.
+            - :class:`CachedSoftInfoNCELoss` computes the same loss with GradCache, for large batches.
+
+        Example:
+            ::
+
+                from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+                from hf_softnce.losses import SoftInfoNCELoss
+                from hf_softnce.weighting import BM25Weighter
+
+                model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
+                loss = SoftInfoNCELoss(model, BM25Weighter().fit(train_dataset))
+                trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+                trainer.train()
+        """
+        super().__init__(
+            model,
+            scale=scale,
+            similarity_fct=similarity_fct,
+            gather_across_devices=gather_across_devices,
+            mask_duplicates=mask_duplicates,
+            duplicate_groups=duplicate_groups,
+        )
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
+        self.weighter = weighter if weighter is not None else UniformWeighter()
+        self.alpha = self.weighter.default_alpha if alpha is None else alpha
+        self.beta = self.weighter.default_beta if beta is None else beta
+        self.weight_temperature = (
+            self.weighter.default_temperature if weight_temperature is None else weight_temperature
+        )
+        if not self.weight_temperature > 0:
+            raise ValueError(f"weight_temperature must be positive, got {self.weight_temperature}.")
+        if min_weight < 0:
+            raise ValueError(f"min_weight must be >= 0, got {min_weight}.")
+        self.min_weight = min_weight
+        self.variant = variant
+        self.remove_top_k = remove_top_k
+        self.threshold_std = threshold_std
+        self.weighter.bind(model)
+
+    @property
+    def is_uniform(self) -> bool:
+        return isinstance(self.weighter, UniformWeighter)
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        sentence_features = list(sentence_features)
+        hashes = self.column_hashes(sentence_features)
+        return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
+
+    def compute_loss_from_embeddings(
+        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
+    ) -> Tensor:
+        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+        if self.variant == "soft_infonce":
+            if self.is_uniform:
+                return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path
+            weights = self.negative_weights(batch)
+            return self.infonce(scores, batch, torch.log(weights).masked_fill(~batch.negative_mask, 0.0))
+        probabilities = self.relevance_distribution(batch)
+        if self.variant in ("remove_top_k", "remove_threshold"):
+            batch.negative_mask = batch.negative_mask & ~self.removed_negatives(batch, probabilities)
+            return self.infonce(scores, batch)
+        return self.soft_target_loss(scores, batch, probabilities)
+
+    # ----- weights ------------------------------------------------------------------------------------
+    def negative_weights(self, batch: CandidateBatch) -> Tensor:
+        relevance = self.estimate_relevance(self.weighter, batch)
+        return soft_negative_weights(
+            relevance, batch.negative_mask, self.alpha, self.beta, self.weight_temperature, self.min_weight
+        )
+
+    def relevance_distribution(self, batch: CandidateBatch) -> Tensor:
+        """``p_ij``: softmax of ``r_ij / t`` over each row's negatives (0 elsewhere), without gradient."""
+        relevance = self.estimate_relevance(self.weighter, batch)
+        logits = (relevance / self.weight_temperature).masked_fill(~batch.negative_mask, float("-inf"))
+        return torch.softmax(logits, dim=1).nan_to_num(0.0)
+
+    def removed_negatives(self, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
+        if self.variant == "remove_top_k":
+            k = min(self.remove_top_k, probabilities.shape[1])
+            top = probabilities.masked_fill(~batch.negative_mask, -1.0).topk(k, dim=1).indices
+            return torch.zeros_like(batch.negative_mask).scatter_(1, top, True) & batch.negative_mask
+        counts = batch.negative_mask.sum(dim=1, keepdim=True).clamp(min=1)
+        mean = probabilities.sum(dim=1, keepdim=True) / counts
+        variance = ((probabilities - mean) ** 2 * batch.negative_mask).sum(dim=1, keepdim=True) / counts
+        return batch.negative_mask & (probabilities > mean + self.threshold_std * variance.sqrt())
+
+    def soft_target_loss(self, scores: Tensor, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
+        rows = torch.arange(batch.batch_size, device=scores.device)
+        kept = batch.negative_mask.clone()
+        kept[rows, batch.local_rows] = True
+        log_probs = torch.log_softmax(scores.masked_fill(~kept, float("-inf")), dim=1)
+        targets = probabilities.clone()
+        targets[rows, batch.local_rows] = 1.0
+        if self.variant == "weighted_infonce":
+            return -(targets * log_probs.masked_fill(~kept, 0.0)).sum(dim=1).mean()
+        if self.variant == "bce":
+            return F.binary_cross_entropy(log_probs.exp()[kept], targets[kept])
+        # kl_regularized: beta * InfoNCE + alpha * KL(p || model's distribution over the negatives)
+        negative_log_probs = torch.log_softmax(scores.masked_fill(~batch.negative_mask, float("-inf")), dim=1)
+        kl_terms = torch.where(
+            probabilities > 0, probabilities * (probabilities.clamp(min=1e-30).log() - negative_log_probs), 0.0
+        )
+        return self.beta * self.infonce(scores, batch) + self.alpha * kl_terms.sum(dim=1).mean()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            **self.base_config(),
+            "weighter": self.weighter.get_config_dict(),
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "weight_temperature": self.weight_temperature,
+            "min_weight": self.min_weight,
+            "variant": self.variant,
+            **({"remove_top_k": self.remove_top_k} if self.variant == "remove_top_k" else {}),
+            **({"threshold_std": self.threshold_std} if self.variant == "remove_threshold" else {}),
+        }
+
+    @property
+    def citation(self) -> str:
+        return SOFT_INFONCE_CITATION
+
+
+SOFT_INFONCE_CITATION = """
+@inproceedings{li2023rethinking,
+    title={Rethinking Negative Pairs in Code Search},
+    author={Li, Haochen and Zhou, Xin and Tuan, Luu Anh and Miao, Chunyan},
+    booktitle={Proceedings of the 2023 Conference on Empirical Methods in Natural Language Processing},
+    year={2023},
+    eprint={2310.08069},
+    archivePrefix={arXiv},
+    url={https://arxiv.org/abs/2310.08069},
+}
+"""
