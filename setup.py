@@ -11,8 +11,10 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["hf_softnce", "hf_softnce.*"]),
-    package_data={"hf_softnce": ["evaluation/code_search_metric/*.py", "templates/*.j2"]},
+    packages=find_packages(include=["hf_softnce", "hf_softnce.*"]) + ["hf_softnce.model_cards"],
+    # The card templates live at the top level (model_cards/, the design card's layout) and ship inside the package.
+    package_dir={"hf_softnce.model_cards": "model_cards"},
+    package_data={"hf_softnce": ["evaluation/code_search_metric/*.py"], "hf_softnce.model_cards": ["*.j2"]},
     install_requires=[
         "torch>=2.1,<3",
         "transformers>=4.41,<6",

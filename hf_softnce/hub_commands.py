@@ -1,0 +1,50 @@
+"""The ``hf-softnce push RUN_DIR REPO_ID`` subcommand (registered by hf_softnce/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add ``push`` to the console script's subparsers; the parsed args carry ``func`` (returns an exit code)."""
+    parser = subparsers.add_parser(
+        "push",
+        help="Upload a saved run folder (model, card, evaluation results, training config) to the Hugging Face Hub.",
+        description="Upload a folder written by hf_softnce.hub.save_run_folder. The token comes from HF_TOKEN or "
+        "`hf auth login`; access is checked before anything is uploaded, and a folder holding a token is refused.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="folder written by save_run_folder")
+    parser.add_argument("repo_id", metavar="REPO_ID", help="namespace/name (a bare name means your user namespace)")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", default=None, help="branch to push to (created if missing)")
+    parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="Hub token; prefer HF_TOKEN or `hf auth login`, which keep it out of shell history",
+    )
+    parser.set_defaults(func=push_command)
+    return parser
+
+
+def push_command(args: argparse.Namespace) -> int:
+    from hf_softnce.hub import HubAccessError, RunFolderError, check_run_folder, preflight_push, push_run
+
+    try:
+        # Local checks first (they need no network), then access, then the upload.
+        check_run_folder(args.run_dir)
+        repo_id = preflight_push(args.repo_id, token=args.token, private=args.private)
+        commit = push_run(
+            args.run_dir,
+            repo_id,
+            token=args.token,
+            private=args.private,
+            revision=args.revision,
+            create_pr=args.create_pr,
+        )
+    except (HubAccessError, RunFolderError) as error:
+        print(f"hf-softnce push: {error}", file=sys.stderr)
+        return 1
+    print(getattr(commit, "pr_url", None) or getattr(commit, "commit_url", None) or repo_id)
+    return 0

@@ -1,0 +1,474 @@
+"""Model card, upload folder, push preflight and upload — all offline (HF_HUB_OFFLINE=1, the Hub faked at HfApi)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from huggingface_hub import HfApi, ModelCard, constants, metadata_load
+from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from hf_softnce import hub
+from hf_softnce.hub import (
+    DataSummary,
+    HubAccessError,
+    RunFolderError,
+    RunSummary,
+    check_run_folder,
+    describe_loss,
+    preflight_push,
+    push_run,
+    render_model_card,
+    save_run_folder,
+)
+from hf_softnce.hub_commands import register
+
+FAKE_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"  # token-shaped, never valid
+TEXTS = ["sort a list of dictionaries by key", "def add(a, b):\n    return a + b", "read a json file"]
+SOFT_CITATION = "@inproceedings{li2023rethinking, title={Rethinking Negative Pairs in Code Search}, year={2023}}"
+
+
+class SoftInfoNCELoss:
+    """Stands in for hf_softnce's loss: the contract the summary reads is get_config_dict() and citation."""
+
+    def get_config_dict(self):
+        weighter = {"name": "BM25Weighter", "k1": 1.2, "b": 0.75}
+        return {"scale": 20.0, "weighter": weighter, "alpha": 1.5, "beta": 0.5, "weight_temperature": 1.0}
+
+    citation = SOFT_CITATION
+
+
+def make_summary(**overrides) -> RunSummary:
+    fields = dict(
+        model_name="tiny-soft-infonce",
+        base_model="sentence-transformers/all-MiniLM-L6-v2",
+        method="SoftInfoNCE (BM25)",
+        **describe_loss(SoftInfoNCELoss()),
+        data=DataSummary(
+            sources=["functions and docstrings of 12 PyPI packages"],
+            splits={"train": 1200, "valid": 150, "test": 300},
+            counts={"duplicate groups": 17},
+            datasets=["org/python-code-pairs"],
+        ),
+        results={
+            "zero-shot": {"mrr@1000": 0.301, "recall@1": 0.2},
+            "InfoNCE": {"mrr@1000": [0.50, 0.52, 0.51], "recall@1": [0.40, 0.42, 0.41]},
+            "SoftInfoNCE (BM25)": {"mrr@1000": [0.55, 0.57, 0.56], "recall@1": [0.45, 0.44, 0.46]},
+        },
+        seeds=[1, 2, 3],
+        eval_dataset="org/python-code-pairs",
+        eval_dataset_name="Python code pairs",
+        eval_split="test",
+        training_args={"learning_rate": 2e-5, "per_device_train_batch_size": 32, "hub_token": FAKE_TOKEN},
+        repo_id="someone/tiny-soft-infonce",
+        license="apache-2.0",
+    )
+    fields.update(overrides)
+    return RunSummary(**fields)
+
+
+@pytest.fixture
+def no_stored_token(tmp_path, monkeypatch):
+    """No HF_TOKEN and an empty HF_HOME: get_token() finds nothing, as on a machine never logged in."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    # huggingface_hub resolves the token file from HF_HOME at import time.
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+
+
+@pytest.fixture
+def run_folder(tiny_model, tmp_path, no_stored_token):
+    return tiny_model, save_run_folder(tiny_model, make_summary(), tmp_path / "run")
+
+
+class FakeHub:
+    """Records the HfApi calls push_run makes, with the folder's files as they are at upload time."""
+
+    def __init__(self, monkeypatch, whoami=None, existing=(), writable=(), public=()):
+        self.calls = []
+        self.me = whoami or {"name": "someone", "orgs": [{"name": "team", "roleInOrg": "write"}]}
+        hub_self = self
+
+        def record(name):
+            def call(api, *args, **kwargs):
+                hub_self.calls.append((name, args, kwargs))
+                return hub_self.reply(name, args, kwargs)
+
+            return call
+
+        for name in ("whoami", "repo_exists", "auth_check", "repo_info", "create_repo", "create_branch", "upload_folder"):
+            monkeypatch.setattr(HfApi, name, record(name))
+        self.existing, self.writable, self.public = set(existing), set(writable), set(public)
+
+    def reply(self, name, args, kwargs):
+        from huggingface_hub import CommitInfo, RepoUrl
+
+        if name == "whoami":
+            return self.me
+        if name == "repo_exists":
+            return args[0] in self.existing
+        if name == "auth_check":
+            if args[0] not in self.writable:
+                import httpx2
+                from huggingface_hub.utils import hf_raise_for_status
+
+                # What the Hub answers, echoing the credentials, so the test also checks they are redacted.
+                request = httpx2.Request("GET", f"https://huggingface.co/api/models/{args[0]}/auth-check/write")
+                hf_raise_for_status(httpx2.Response(403, json={"error": f"no write access for {FAKE_TOKEN}"}, request=request))
+            return None
+        if name == "repo_info":
+            return argparse.Namespace(private=args[0] not in self.public)
+        if name == "create_repo":
+            return RepoUrl(f"https://huggingface.co/{args[0]}")
+        if name == "upload_folder":
+            folder = Path(kwargs["folder_path"])
+            kwargs["files_at_upload"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            url = f"https://huggingface.co/{kwargs['repo_id']}"
+            return CommitInfo(
+                commit_url=f"{url}/commit/abc",
+                commit_message=kwargs["commit_message"],
+                commit_description="",
+                oid="abc",
+                pr_url=f"{url}/discussions/1" if kwargs.get("create_pr") else None,
+            )
+        return None
+
+    def named(self, name):
+        return [kwargs | {"args": args} for call, args, kwargs in self.calls if call == name]
+
+
+# ------------------------------------------------------------------------------------------ the upload folder
+
+
+def test_saved_folder_reloads_with_identical_embeddings_from_safetensors(run_folder):
+    from sentence_transformers import SentenceTransformer
+
+    model, folder = run_folder
+    files = check_run_folder(folder)
+    assert "model.safetensors" in files
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    assert {"README.md", "eval_results.json", "training_config.yaml", "modules.json"} <= set(files)
+    modules = json.loads((folder / "modules.json").read_text())
+    assert all(module["type"].startswith("sentence_transformers.") for module in modules)
+
+    reloaded = SentenceTransformer(str(folder), device="cpu")  # no trust_remote_code
+    np.testing.assert_allclose(reloaded.encode(TEXTS), model.encode(TEXTS), rtol=0, atol=1e-6)
+
+
+def test_card_model_index_round_trips_through_huggingface_hub(run_folder):
+    _, folder = run_folder
+    summary = make_summary()
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.model_name == "tiny-soft-infonce"
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert card.data.library_name == "sentence-transformers"
+    assert "loss:SoftInfoNCELoss" in card.data.tags
+    assert card.data.datasets == ["org/python-code-pairs"]
+
+    name, results = model_index_to_eval_results(metadata_load(folder / "README.md")["model-index"])
+    assert name == "tiny-soft-infonce"
+    by_metric = {r.metric_type: r for r in results}
+    assert set(by_metric) == {"mrr@1000", "recall@1"}
+    assert by_metric["mrr@1000"].metric_value == pytest.approx(0.56)  # mean over the three seeds
+    assert by_metric["recall@1"].metric_value == pytest.approx(0.45)
+    for result in results:
+        assert (result.task_type, result.dataset_type, result.dataset_split) == (
+            "retrieval",
+            summary.eval_dataset,
+            "test",
+        )
+        assert result.dataset_name == "Python code pairs"
+
+
+def test_card_text_shows_baseline_side_by_side_usage_loss_and_citations(run_folder):
+    _, folder = run_folder
+    text = ModelCard.load(folder / "README.md").text
+    # Side-by-side row: metric | InfoNCE | this model | delta.
+    assert "| MRR@1000 | 0.5100 ± 0.0100 | 0.5600 ± 0.0100 | +0.0500 |" in text
+    assert "| zero-shot | 0.3010 | 0.2000 |" in text
+    assert 'SentenceTransformer("someone/tiny-soft-infonce")' in text and "model.encode(code)" in text
+    assert "| alpha | `1.5` |" in text and "| weighter.k1 | `1.2` |" in text
+    assert "negatives weighted by `BM25Weighter`" in text
+    assert SOFT_CITATION in text and "Sentence-BERT" in text
+    assert "| train | 1,200 |" in text
+    assert "## Limitations" in text
+    assert FAKE_TOKEN not in text  # the training args' hub_token is redacted
+
+
+def test_eval_results_and_training_config_files(run_folder):
+    _, folder = run_folder
+    results = json.loads((folder / "eval_results.json").read_text())
+    assert results["results"]["InfoNCE"]["mrr@1000"] == [0.50, 0.52, 0.51]  # every seed kept, not just the mean
+    assert (results["method"], results["baseline"], results["seeds"]) == ("SoftInfoNCE (BM25)", "InfoNCE", [1, 2, 3])
+    config = yaml.safe_load((folder / "training_config.yaml").read_text())
+    assert config["loss"] == {"name": "SoftInfoNCELoss", "config": SoftInfoNCELoss().get_config_dict()}
+    assert config["training_args"]["learning_rate"] == 2e-5
+    assert config["training_args"]["hub_token"] == "<redacted>"
+    assert config["data"]["splits"] == {"train": 1200, "valid": 150, "test": 300}
+
+
+def test_save_refuses_a_non_empty_folder(tiny_model, tmp_path, no_stored_token):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "pytorch_model.bin").write_bytes(b"stale")
+    with pytest.raises(FileExistsError, match="not empty"):
+        save_run_folder(tiny_model, make_summary(), tmp_path / "run")
+
+
+def test_summary_rejects_missing_rows_and_wrong_seed_counts():
+    with pytest.raises(ValueError, match=r"baseline='MNRL' has no row.*InfoNCE"):
+        make_summary(baseline="MNRL")
+    with pytest.raises(ValueError, match="one value per seed"):
+        make_summary(seeds=[1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        make_summary(results={"InfoNCE": {"mrr@1000": float("nan")}, "SoftInfoNCE (BM25)": {"mrr@1000": 0.5}})
+
+
+def test_describe_loss_reads_a_real_sentence_transformers_loss(tiny_model):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    fields = describe_loss(MultipleNegativesRankingLoss(tiny_model, scale=15.0))
+    assert fields["loss_name"] == "MultipleNegativesRankingLoss"
+    assert fields["loss_config"]["scale"] == 15.0
+    assert len(fields["citations"]) == 1 and "@" in fields["citations"][0]
+
+
+def test_local_base_model_path_stays_out_of_metadata(tmp_path):
+    card = ModelCard(render_model_card(make_summary(base_model=str(tmp_path))))
+    assert card.data.base_model is None  # the Hub rejects a non-Hub id there
+    assert str(tmp_path) in card.text
+
+
+def test_check_refuses_pickle_weights_and_remote_code(run_folder):
+    _, folder = run_folder
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    (folder / "modeling_custom.py").write_text("class Custom: pass\n")
+    with pytest.raises(RunFolderError) as error:
+        check_run_folder(folder)
+    assert "pytorch_model.bin" in str(error.value) and "modeling_custom.py" in str(error.value)
+
+
+# ------------------------------------------------------------------------------------------------------ upload
+
+
+def test_push_uploads_the_folder_with_the_requested_options(run_folder, monkeypatch):
+    _, folder = run_folder
+    fake = FakeHub(monkeypatch)
+    commit = push_run(folder, "someone/tiny", token=FAKE_TOKEN, private=True, revision="exp-1", create_pr=True)
+
+    (create,) = fake.named("create_repo")
+    assert create["args"] == ("someone/tiny",) and create["private"] is True and create["exist_ok"] is True
+    (branch,) = fake.named("create_branch")
+    assert branch["args"] == ("someone/tiny",) and branch["branch"] == "exp-1"
+    (upload,) = fake.named("upload_folder")
+    assert upload["repo_id"] == "someone/tiny"
+    assert (upload["revision"], upload["create_pr"], upload["repo_type"]) == ("exp-1", True, "model")
+    assert Path(upload["folder_path"]) == folder
+    assert upload["files_at_upload"] == check_run_folder(folder)
+    assert "*.bin" in upload["delete_patterns"]  # pickles of an earlier upload go away
+    assert commit.pr_url.endswith("/discussions/1")
+
+
+def test_push_without_revision_commits_to_main(run_folder, monkeypatch):
+    _, folder = run_folder
+    fake = FakeHub(monkeypatch)
+    push_run(folder, "someone/tiny", token=FAKE_TOKEN)
+    assert fake.named("create_branch") == []
+    (upload,) = fake.named("upload_folder")
+    assert (upload["revision"], upload["create_pr"]) == (None, False)
+    assert fake.named("create_repo")[0]["private"] is False
+
+
+def test_push_refuses_a_folder_holding_the_token(run_folder, monkeypatch):
+    _, folder = run_folder
+    secret = "hf_plantedsecret"  # not token-shaped: found because it is the token in use
+    (folder / "notes.txt").write_text(f"pushed with {secret}\n")
+    monkeypatch.setenv("HF_TOKEN", secret)  # the token in use comes from the standard place
+    fake = FakeHub(monkeypatch)
+    with pytest.raises(RunFolderError, match="notes.txt contains a Hugging Face token") as error:
+        push_run(folder, "someone/tiny")
+    assert secret not in str(error.value)
+    assert fake.calls == []  # nothing reached the Hub
+
+
+def test_push_refuses_any_token_shaped_string(run_folder, monkeypatch):
+    _, folder = run_folder
+    config = json.loads((folder / "config.json").read_text())
+    config["leaked"] = FAKE_TOKEN
+    (folder / "config.json").write_text(json.dumps(config))
+    fake = FakeHub(monkeypatch)
+    with pytest.raises(RunFolderError, match="config.json contains a Hugging Face token"):
+        push_run(folder, "someone/tiny", token="hf_other")
+    assert fake.calls == []
+
+
+# ---------------------------------------------------------------------------------------------------- preflight
+
+
+def test_preflight_without_token_says_how_to_log_in(no_stored_token, monkeypatch):
+    fake = FakeHub(monkeypatch)
+    with pytest.raises(HubAccessError) as error:
+        preflight_push("someone/tiny")
+    message = str(error.value)
+    assert "No Hugging Face token" in message and "hf auth login" in message and "HF_TOKEN" in message
+    assert fake.calls == []  # failed locally, before any request
+
+
+def test_cli_push_without_token_fails_before_uploading(run_folder, monkeypatch, capsys):
+    _, folder = run_folder
+    fake = FakeHub(monkeypatch)
+    parser = argparse.ArgumentParser(prog="hf-softnce")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["push", str(folder), "someone/tiny", "--private"])
+    assert args.func(args) == 1
+    assert "hf auth login" in capsys.readouterr().err
+    assert fake.calls == []
+
+
+def test_cli_push_passes_its_options_through(run_folder, online, monkeypatch, capsys):
+    _, folder = run_folder
+    fake = FakeHub(monkeypatch)
+    parser = argparse.ArgumentParser(prog="hf-softnce")
+    register(parser.add_subparsers(dest="command"))
+    argv = ["push", str(folder), "tiny", "--private", "--revision", "exp", "--create-pr", "--token", FAKE_TOKEN]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    (upload,) = fake.named("upload_folder")
+    assert (upload["repo_id"], upload["revision"], upload["create_pr"]) == ("someone/tiny", "exp", True)
+    assert fake.named("create_repo")[0]["private"] is True
+    out = capsys.readouterr()
+    assert out.out.strip() == "https://huggingface.co/someone/tiny/discussions/1"
+    assert FAKE_TOKEN not in out.out + out.err
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """Preflight refuses offline mode; these tests fake the Hub at HfApi instead."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+def test_preflight_in_offline_mode_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubAccessError, match="HF_HUB_OFFLINE"):
+        preflight_push("someone/tiny", token=FAKE_TOKEN)
+
+
+def test_preflight_resolves_a_bare_name_to_the_user_namespace(online, monkeypatch):
+    FakeHub(monkeypatch)
+    assert preflight_push("tiny", token=FAKE_TOKEN) == "someone/tiny"
+    assert preflight_push("team/tiny", token=FAKE_TOKEN) == "team/tiny"  # an org of the user
+
+
+def test_preflight_rejects_a_foreign_namespace(online, monkeypatch):
+    FakeHub(monkeypatch)
+    with pytest.raises(HubAccessError, match=r"'stranger' is neither your user \('someone'\).*team"):
+        preflight_push("stranger/tiny", token=FAKE_TOKEN)
+
+
+def test_preflight_rejects_read_only_token_and_repo_without_write_access(online, monkeypatch):
+    FakeHub(monkeypatch, whoami={"name": "someone", "auth": {"accessToken": {"role": "read"}}})
+    with pytest.raises(HubAccessError, match="read-only"):
+        preflight_push("someone/tiny", token=FAKE_TOKEN)
+
+    fake = FakeHub(monkeypatch, existing={"team/shared"})
+    with pytest.raises(HubAccessError, match="cannot write to team/shared") as error:
+        preflight_push("team/shared", token=FAKE_TOKEN)
+    assert fake.named("auth_check")[0]["write"] is True
+    assert FAKE_TOKEN not in str(error.value)
+
+
+def test_preflight_rejected_token_and_unreachable_hub(online, monkeypatch):
+    import httpx2
+    from huggingface_hub.utils import hf_raise_for_status
+
+    def rejected(api, *args, **kwargs):
+        request = httpx2.Request("GET", "https://huggingface.co/api/whoami-v2")
+        hf_raise_for_status(httpx2.Response(401, json={"error": "Invalid credentials"}, request=request))
+
+    monkeypatch.setattr(HfApi, "whoami", rejected)
+    with pytest.raises(HubAccessError, match=r"(?s)did not accept the token.*hf auth login"):
+        preflight_push("someone/tiny", token=FAKE_TOKEN)
+
+    def unreachable(api, *args, **kwargs):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(HfApi, "whoami", unreachable)
+    with pytest.raises(HubAccessError, match="Could not reach the Hugging Face Hub"):
+        preflight_push("someone/tiny", token=FAKE_TOKEN)
+
+
+def test_preflight_private_on_an_existing_public_repo(online, monkeypatch):
+    FakeHub(monkeypatch, existing={"someone/tiny"}, writable={"someone/tiny"}, public={"someone/tiny"})
+    assert preflight_push("someone/tiny", token=FAKE_TOKEN) == "someone/tiny"
+    with pytest.raises(HubAccessError, match="exists and is public"):
+        preflight_push("someone/tiny", token=FAKE_TOKEN, private=True)
+
+
+def test_redact_hides_the_token_in_messages():
+    assert hub.redact(f"401 for {FAKE_TOKEN}", None) == "401 for hf_<redacted>"
+    assert hub.redact("bad token sekrit", "sekrit") == "bad token <token>"
+
+
+# ------------------------------------------------------------------------------------------ download from cache
+
+
+def test_download_through_a_prefilled_hub_cache_offline(run_folder, tmp_path, monkeypatch):
+    """The pushed folder, as the Hub cache would hold it, loads by repo id with HF_HUB_OFFLINE=1."""
+    from sentence_transformers import SentenceTransformer
+
+    model, folder = run_folder
+    assert constants.HF_HUB_OFFLINE  # conftest sets it before huggingface_hub is imported
+    cache = tmp_path / "hub_cache"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--someone--tiny-soft-infonce"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+    downloaded = SentenceTransformer("someone/tiny-soft-infonce", cache_folder=str(cache), device="cpu")
+    np.testing.assert_allclose(downloaded.encode(TEXTS), model.encode(TEXTS), rtol=0, atol=1e-6)
+    with pytest.raises(OSError):  # and it really came from that cache: another id is not there
+        SentenceTransformer("someone/not-cached", cache_folder=str(cache), device="cpu")
+
+
+# -------------------------------------------------------------------------------------------- template loading
+
+
+def test_templates_load_from_the_installed_subpackage_first(tmp_path, monkeypatch):
+    """Once setup.py maps model_cards/ to hf_softnce.model_cards, importlib.resources finds the templates there."""
+    import importlib.util
+    import sys
+
+    package = tmp_path / "installed_model_cards"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model_card.md.j2").write_text("installed template")
+    spec = importlib.util.spec_from_file_location(
+        "hf_softnce.model_cards", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", module)
+    assert hub._template_text("model_card.md.j2") == "installed template"
+
+    monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", None)  # import fails, as before setup.py maps it
+    monkeypatch.setattr(hub, "__file__", str(tmp_path / "elsewhere" / "hf_softnce" / "hub.py"))
+    with pytest.raises(FileNotFoundError):  # neither installed nor next to the package: a clear failure
+        hub._template_text("model_card.md.j2")
+
+
+def test_metric_labels():
+    assert [hub.metric_label(m) for m in ("mrr@1000", "recall@5", "ndcg@10", "dedup_recall@1")] == [
+        "MRR@1000",
+        "Recall@5",
+        "NDCG@10",
+        "Recall@1 (dedup)",
+    ]
