@@ -122,12 +122,14 @@ class NegativeAwareLoss(nn.Module):
         queries, columns = embeddings[0], embeddings[1:]
         query_hashes, column_hashes = hashes[0], hashes[1:]
         offset = 0
+        global_labels = labels
         if self.gather_across_devices:
             # Each column is gathered separately, then concatenated: the layout MNRL uses (PR #3453).
             queries = all_gather_with_grad(queries)
             columns = [all_gather_with_grad(column) for column in columns]
             query_hashes = all_gather(query_hashes)
             column_hashes = [all_gather(h) for h in column_hashes]
+            global_labels = all_gather(labels) if isinstance(labels, Tensor) and labels.ndim > 0 else labels
             offset = get_rank() * batch_size
         global_batch = len(queries)
         candidates = torch.cat(columns)
@@ -148,6 +150,7 @@ class NegativeAwareLoss(nn.Module):
             num_columns=len(columns),
             labels=labels,
             negative_mask=negative_mask,
+            global_labels=global_labels,
         )
         return scores, batch
 

@@ -101,6 +101,7 @@ class CandidateBatch:
         global_batch: rows per candidate column after the gather.
         num_columns: candidate columns (1 positive + hard-negative columns).
         labels: this rank's ``label`` tensor ``(batch, num_columns)`` or None.
+        global_labels: the labels of the global batch (gathered like the candidates), or None.
         negative_mask: ``(batch, num_candidates)`` True where a candidate is a negative of the row's query
             (not its own positive, not a duplicate of it).
     """
@@ -112,6 +113,7 @@ class CandidateBatch:
     num_columns: int
     labels: Tensor | None
     negative_mask: Tensor
+    global_labels: Tensor | None = None
 
     @property
     def batch_size(self) -> int:

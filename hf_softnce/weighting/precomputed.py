@@ -48,7 +48,8 @@ class PrecomputedWeighter(RelevanceEstimator):
         if batch.num_columns < 2:
             raise ValueError("PrecomputedWeighter scores hard negatives, but the batch has no negative_* column.")
         negative_scores = labels[:, 1:]
-        fill = negative_scores.min()
+        # The whole (gathered) batch's lowest score, so every rank fills alike.
+        fill = (batch.global_labels if batch.global_labels is not None else labels).float()[:, 1:].min()
         relevance = torch.full((batch.batch_size, batch.negative_mask.shape[1]), float(fill))
         relevance.scatter_(1, batch.own_column_indices()[:, 1:], negative_scores)
         return relevance.to(batch.negative_mask.device)
