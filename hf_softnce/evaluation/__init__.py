@@ -1,1 +1,7 @@
-"""hf_softnce.evaluation"""
+"""Code-search evaluation: metrics, the ``evaluate`` metric module and the sentence-transformers evaluator."""
+
+from hf_softnce.evaluation.evaluate_metric import CODE_SEARCH_METRIC_PATH, load_code_search_metric
+from hf_softnce.evaluation.evaluator import CodeSearchEvaluator
+from hf_softnce.evaluation.metrics import code_search_metrics
+
+__all__ = ["CODE_SEARCH_METRIC_PATH", "CodeSearchEvaluator", "code_search_metrics", "load_code_search_metric"]

@@ -9,6 +9,8 @@ from sentence_transformers.cross_encoder.model import CrossEncoder
 from sentence_transformers.util import fullname
 from torch import Tensor, nn
 
+from hf_softnce.data.schema import to_training_dataset
+
 
 class R2PSRankerLoss(MultipleNegativesRankingLoss):
     def __init__(
@@ -111,8 +113,6 @@ def train_with_remining(trainer, miner, pairs, *, rounds: int, prepare: Callable
     schedule spans one round. ``prepare`` maps a mined dataset to the trainer's input columns (default:
     ``hf_softnce.data.to_training_dataset``, which drops identity columns). Returns each round's mined dataset.
     """
-    from hf_softnce.data.schema import to_training_dataset
-
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}.")
     prepare = prepare or to_training_dataset

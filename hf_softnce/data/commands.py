@@ -1,0 +1,79 @@
+"""``hf-softnce build-corpus``: build (or reuse) the Python corpus and print its splits and report.
+
+``hf_softnce/cli.py`` calls :func:`register` with its ``add_subparsers()`` object; the sub-command sets
+``func`` (call it with the parsed arguments; it returns the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "build-corpus",
+        help="Mine (docstring, function) pairs from installed Python source into a train/valid/test DatasetDict.",
+        description="Mine CodeSearchNet-style (docstring, function) pairs from Python source with ast (nothing is "
+        "imported or run), split by package, and save them as an Arrow DatasetDict (reused while unchanged).",
+    )
+    parser.add_argument(
+        "--source", dest="sources", action="append", metavar="SOURCE",
+        help="'stdlib', an installed distribution name, 'requires:<dist>' (its installed direct requirements), "
+        "or a directory / git checkout. Repeat for several. Default: stdlib.",
+    )
+    parser.add_argument("--output-dir", default=None, help="Where to save the DatasetDict (default: the hf_softnce cache).")
+    parser.add_argument("--rebuild", action="store_true", help="Parse again even if a saved corpus matches.")
+    parser.add_argument("--workers", type=int, default=None, help="Parsing processes (default: all cores).")
+    parser.add_argument("--split-ratios", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VALID", "TEST"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-query-words", type=int, default=3)
+    parser.add_argument("--max-code-lines", type=int, default=100)
+    parser.add_argument("--near-duplicate-threshold", type=float, default=0.8,
+                        help="Token 3-gram Jaccard for near-duplicate groups; 1 groups exact duplicates only.")
+    parser.add_argument("--errors", choices=("skip", "raise"), default="skip",
+                        help="Skip and count unparsable/non-UTF-8 files (default) or stop at the first.")
+    parser.add_argument("--quiet", action="store_true", help="No progress bar.")
+    parser.set_defaults(func=run_build_corpus)
+    return parser
+
+
+def run_build_corpus(args: argparse.Namespace) -> int:
+    from hf_softnce.data.corpus import build_python_corpus
+    from hf_softnce.data.report import SkipReport
+
+    report = SkipReport()
+    corpus = build_python_corpus(
+        args.sources or ["stdlib"],
+        output_dir=args.output_dir,
+        cache=not args.rebuild,
+        split_ratios=tuple(args.split_ratios),
+        seed=args.seed,
+        min_query_words=args.min_query_words,
+        max_code_lines=args.max_code_lines,
+        near_duplicate_threshold=args.near_duplicate_threshold,
+        workers=args.workers,
+        errors=args.errors,
+        progress=not args.quiet,
+        show_report=False,
+        report=report,
+    )
+    groups = {group for split in corpus.values() for group in split["dup_group"]}
+    for name, split in corpus.items():
+        print(f"{name:<6} {len(split):>7} pairs  {len(set(split['package'])):>4} packages")
+    print(f"duplicate groups: {len(groups)}")
+    print(f"saved at: {corpus['train'].cache_files[0]['filename'].rsplit('/', 2)[0]}")
+    print(report.format("Corpus report"))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the sub-command alone (``python -m hf_softnce.data.commands build-corpus ...``)."""
+    parser = argparse.ArgumentParser(prog="hf-softnce")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,437 @@
+"""Loaders for the published code-search benchmarks, all returning :class:`CodeSearchData`.
+
+* :func:`load_codesearchnet`: CodeSearchNet as filtered by GraphCodeBERT (the version Soft-InfoNCE
+  reports on): ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and ``codebase.jsonl`` per language; a
+  valid/test query's answer is the codebase entry with the same ``url``.
+* :func:`load_cosqa`: CoSQA's retrieval files: ``code_idx_map.txt`` (JSON ``{code: retrieval_idx}``, the
+  codebase), ``cosqa-retrieval-{dev,test}-500.json`` (queries ``doc`` with their ``retrieval_idx``) and,
+  optionally, ``cosqa-train.json`` (``doc``/``code``/``label``; label-1 rows are the training pairs).
+* :func:`load_advtest`: CodeXGLUE AdvTest: ``train.jsonl``, ``valid.jsonl``, ``test.jsonl``; a valid/test
+  split is searched within its own functions, answers identified by ``url``.
+
+Each reads a local folder in the published layout (``data_dir``), or fetches one from the Hugging Face
+Hub (``hub_id``; ``huggingface_hub.snapshot_download`` for file layouts, ``datasets.load_dataset`` for
+AdvTest's Hub dataset). Queries and codes are the published token lists joined by spaces
+(``code_format="tokens"``, the protocol of the papers) or the raw source (``code_format="raw"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dataclass_field
+from pathlib import Path
+
+from datasets import Dataset
+
+from hf_softnce.data.duplicates import assign_duplicate_groups
+from hf_softnce.data.python_functions import strip_docstring
+from hf_softnce.data.records import field, joined_tokens, read_json, read_json_records, read_jsonl
+from hf_softnce.data.report import SkipReport, check_errors_mode
+from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.defaults import cache_dir
+
+CODESEARCHNET_LANGUAGES = ("go", "java", "javascript", "php", "python", "ruby")
+ADVTEST_HUB_ID = "google/code_x_glue_tc_nl_code_search_adv"
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class CodeSearchData:
+    """What every loader returns.
+
+    Attributes:
+        name: e.g. ``"codesearchnet-python"``, ``"cosqa"``, ``"advtest"``.
+        train: training pairs in the shared schema (``query``, ``code`` + identity columns), or ``None``.
+        valid, test: evaluation sets (queries, corpus, relevant, duplicate ``groups``), or ``None``.
+        report: what was filtered or skipped while loading.
+    """
+
+    name: str
+    train: Dataset | None = None
+    valid: RetrievalSet | None = None
+    test: RetrievalSet | None = None
+    report: SkipReport = dataclass_field(default_factory=SkipReport)
+
+    def __repr__(self) -> str:
+        parts = [f"train={len(self.train) if self.train is not None else None} pairs"]
+        for split in ("valid", "test"):
+            value = getattr(self, split)
+            parts.append(f"{split}={f'{len(value)} queries/{len(value.corpus)} codes' if value else None}")
+        return f"CodeSearchData({self.name!r}, {', '.join(parts)})"
+
+
+# -- locating the files -------------------------------------------------------------------------------
+def _default_dir(name: str) -> Path:
+    return cache_dir("datasets") / name
+
+
+def _has_any(folder: Path, files) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in files)
+
+
+def _snapshot(what: str, hub_id: str, revision: str | None, patterns: list[str], looked: list[Path]) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        return Path(snapshot_download(hub_id, repo_type="dataset", revision=revision, allow_patterns=patterns))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError, ValueError) as error:
+        raise FileNotFoundError(
+            f"{what}: no local files in {', '.join(map(str, looked))}, and the Hub dataset {hub_id!r} could not be "
+            f"fetched ({type(error).__name__}: {error}). Offline (HF_HUB_OFFLINE=1) only the Hugging Face cache is "
+            f"read. Pass data_dir=<folder with the published files>."
+        ) from error
+
+
+def _locate(what: str, data_dir, hub_id, revision, files: list[str], subfolder: str | None = None,
+            mention_hub: bool = True) -> Path:
+    """The folder holding the published files: ``data_dir``, else the default folder, else a Hub snapshot."""
+    roots = [Path(data_dir)] if data_dir is not None else [_default_dir(what.split(" ")[0].lower())]
+    candidates = [folder for root in roots for folder in ([root / subfolder] if subfolder else []) + [root]]
+    for folder in candidates:
+        if _has_any(folder, files):
+            return folder
+    if data_dir is None and hub_id is not None:
+        patterns = [f"{subfolder}/{name}" for name in files] + list(files) if subfolder else list(files)
+        snapshot = _snapshot(what, hub_id, revision, patterns, candidates)
+        for folder in ([snapshot / subfolder] if subfolder else []) + [snapshot]:
+            if _has_any(folder, files):
+                return folder
+        candidates = [snapshot]
+    raise FileNotFoundError(
+        f"{what}: none of {files} found; looked in {', '.join(map(str, candidates))}"
+        + ("" if hub_id or data_dir is not None or not mention_hub else " (no hub_id given)")
+        + ". Pass data_dir=<folder with the published files>" + (" or hub_id=<dataset repo>." if mention_hub else ".")
+    )
+
+
+def _split_files(folder: Path, names: dict[str, str], splits, what: str) -> dict[str, Path]:
+    """Files of the requested splits; ``splits=None`` takes those present."""
+    if splits is None:
+        present = {split: folder / name for split, name in names.items() if (folder / name).exists()}
+        if not present:
+            raise FileNotFoundError(f"{what}: none of {sorted(names.values())} in {folder}.")
+        return present
+    unknown = set(splits) - set(names)
+    if unknown:
+        raise ValueError(f"{what}: unknown split(s) {sorted(unknown)}; choose from {list(names)}.")
+    missing = [names[split] for split in splits if not (folder / names[split]).exists()]
+    if missing:
+        raise FileNotFoundError(f"{what}: missing {missing} in {folder}.")
+    return {split: folder / names[split] for split in splits}
+
+
+# -- building the outputs -----------------------------------------------------------------------------
+def _pairs_dataset(rows: list[dict], duplicate_groups: bool, threshold, language: str) -> Dataset:
+    columns = ["query", "code", "id", "package", "path", "func_name", "language"]
+    data = {column: [row.get(column) for row in rows] for column in columns}
+    # Identity columns a dataset does not publish (CoSQA has no repo or path) are left out, not all-null.
+    data = {column: values for column, values in data.items()
+            if column in ("query", "code", "id") or any(value is not None for value in values)}
+    if duplicate_groups:
+        data["dup_group"] = assign_duplicate_groups(data["code"], threshold, language=language)
+    return Dataset.from_dict(data)
+
+
+def _retrieval_set(name, queries, corpus, relevant, duplicate_groups, threshold, language, metadata) -> RetrievalSet:
+    groups = None
+    if duplicate_groups:
+        cids = list(corpus)
+        groups = dict(zip(cids, assign_duplicate_groups([corpus[c] for c in cids], threshold, language=language)))
+    return RetrievalSet(queries, corpus, relevant, groups=groups, name=name, metadata=metadata)
+
+
+def _code_text(record, where, code_format, language, token_fields, raw_fields, errors, report):
+    if code_format == "tokens":
+        value = field(record, token_fields, where, errors, report)
+        return None if value is None else joined_tokens(value)
+    value = field(record, raw_fields, where, errors, report)
+    if value is None or language != "python":
+        return value
+    # Raw CodeSearchNet code still holds the docstring the query was made from: cut it.
+    stripped = strip_docstring(value)
+    if stripped is None:
+        report.filter("raw code kept with its docstring (does not parse as one function)", where)
+        return value
+    return stripped
+
+
+def _query_text(record, where, fields, errors, report):
+    value = field(record, fields, where, errors, report)
+    if value is None:
+        return None
+    text = joined_tokens(value)
+    if not text:
+        report.bad_input(errors, "empty docstring", where)
+        return None
+    return text
+
+
+def _finish(data: CodeSearchData, verbose: bool, report: SkipReport | None) -> CodeSearchData:
+    if report is not None:
+        report.merge(data.report)
+    if verbose and data.report:
+        data.report.print(f"{data.name} report")
+    return data
+
+
+def _check(code_format: str, errors: str) -> None:
+    check_errors_mode(errors)
+    if code_format not in ("tokens", "raw"):
+        raise ValueError(f"code_format must be 'tokens' or 'raw', got {code_format!r}.")
+
+
+# -- CodeSearchNet (GraphCodeBERT filtering) ----------------------------------------------------------
+def load_codesearchnet(
+    language: str = "python",
+    *,
+    data_dir=None,
+    hub_id: str | None = None,
+    revision: str | None = None,
+    splits=None,
+    code_format: str = "tokens",
+    duplicate_groups: bool = True,
+    duplicate_threshold: float | None = 0.8,
+    errors: str = "raise",
+    report: SkipReport | None = None,
+    verbose: bool = True,
+) -> CodeSearchData:
+    """CodeSearchNet, GraphCodeBERT-filtered: training pairs and valid/test sets ranked against ``codebase.jsonl``.
+
+    Args:
+        language: one of go, java, javascript, php, python, ruby.
+        data_dir: folder with ``train.jsonl``, ``valid.jsonl``, ``test.jsonl``, ``codebase.jsonl``, directly
+            or under ``<language>/`` (GraphCodeBERT's ``dataset/`` layout). Default: ``<hf_softnce cache>/
+            datasets/codesearchnet``.
+        hub_id: a Hub dataset repo holding that layout, fetched when no local files are found.
+        revision: Hub revision (branch, tag or commit).
+        splits: subset of ``("train", "valid", "test")``; ``None`` loads those present.
+        code_format: ``"tokens"``: ``code_tokens`` joined by spaces (GraphCodeBERT and the papers);
+            ``"raw"``: ``code``/``original_string`` (Python docstrings removed; other languages as published).
+        duplicate_groups: add ``dup_group`` to the pairs and ``groups`` to the evaluation sets.
+        duplicate_threshold: near-duplicate Jaccard threshold (``None``: exact duplicates only).
+        errors: ``"raise"`` on bad input (naming file and line) or ``"skip"`` and count it.
+        report: a :class:`SkipReport` to add the counts to; ``verbose`` prints them at the end.
+    """
+    _check(code_format, errors)
+    if language not in CODESEARCHNET_LANGUAGES:
+        raise ValueError(f"CodeSearchNet language must be one of {CODESEARCHNET_LANGUAGES}, got {language!r}.")
+    name = f"codesearchnet-{language}"
+    names = {"train": "train.jsonl", "valid": "valid.jsonl", "test": "test.jsonl"}
+    folder = _locate(f"CodeSearchNet ({language})", data_dir, hub_id, revision,
+                     [*names.values(), "codebase.jsonl"], subfolder=language)
+    files = _split_files(folder, names, splits, f"CodeSearchNet ({language})")
+    data = CodeSearchData(name)
+    read = dict(code_format=code_format, language=language, errors=errors, report=data.report)
+
+    if "train" in files:
+        rows = []
+        for where, record in read_jsonl(files["train"], errors, data.report):
+            row = _csn_row(record, where, **read)
+            if row is not None:
+                rows.append(row)
+        data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, language)
+
+    eval_splits = [split for split in ("valid", "test") if split in files]
+    if eval_splits:
+        codebase_file = folder / "codebase.jsonl"
+        if not codebase_file.exists():
+            raise FileNotFoundError(f"CodeSearchNet ({language}): {eval_splits} need codebase.jsonl, not found in {folder}.")
+        corpus = {}
+        for where, record in read_jsonl(codebase_file, errors, data.report):
+            url = field(record, ("url",), where, errors, data.report)
+            code = _code_text(record, where, code_format, language, ("code_tokens",), ("code", "original_string"),
+                              errors, data.report)
+            if url is None or code is None:
+                continue
+            if url in corpus:
+                data.report.bad_input(errors, "duplicate url in codebase.jsonl", where, url)
+                continue
+            corpus[url] = code
+        for split in eval_splits:
+            queries, relevant = {}, {}
+            for where, record in read_jsonl(files[split], errors, data.report):
+                url = field(record, ("url",), where, errors, data.report)
+                query = _query_text(record, where, ("docstring_tokens",), errors, data.report)
+                if url is None or query is None:
+                    continue
+                if url not in corpus:
+                    data.report.bad_input(errors, "answer url not in codebase.jsonl", where, url)
+                    continue
+                queries[url], relevant[url] = query, {url}
+            setattr(data, split, _retrieval_set(f"{name}-{split}", queries, corpus, relevant, duplicate_groups,
+                                                duplicate_threshold, language, {"source": str(folder)}))
+    return _finish(data, verbose, report)
+
+
+def _csn_row(record, where, code_format, language, errors, report) -> dict | None:
+    url = field(record, ("url",), where, errors, report)
+    query = _query_text(record, where, ("docstring_tokens",), errors, report)
+    code = _code_text(record, where, code_format, language, ("code_tokens",), ("code", "original_string"),
+                      errors, report)
+    if url is None or query is None or code is None:
+        return None
+    return {"query": query, "code": code, "id": url, "package": record.get("repo"), "path": record.get("path"),
+            "func_name": record.get("func_name"), "language": record.get("language", language)}
+
+
+# -- CodeXGLUE AdvTest --------------------------------------------------------------------------------
+def load_advtest(
+    *,
+    data_dir=None,
+    hub_id: str | None = ADVTEST_HUB_ID,
+    revision: str | None = None,
+    splits=None,
+    code_format: str = "tokens",
+    duplicate_groups: bool = True,
+    duplicate_threshold: float | None = 0.8,
+    errors: str = "raise",
+    report: SkipReport | None = None,
+    verbose: bool = True,
+) -> CodeSearchData:
+    """CodeXGLUE AdvTest (Python; test-set function and variable names normalized).
+
+    A local ``data_dir`` (or the default ``<hf_softnce cache>/datasets/advtest``) holds CodeXGLUE's
+    ``train.jsonl``/``valid.jsonl``/``test.jsonl``; otherwise the Hub dataset ``hub_id`` is read with
+    ``datasets.load_dataset`` (splits train/validation/test). Codes are ``function_tokens`` (or
+    ``code_tokens``) joined by spaces; ``code_format="raw"`` takes ``function``/``code``/``original_string``.
+    Each valid/test split is searched within its own functions; the answer of a query is the function
+    with the same ``url``. Other arguments as in :func:`load_codesearchnet`.
+    """
+    _check(code_format, errors)
+    names = {"train": "train.jsonl", "valid": "valid.jsonl", "test": "test.jsonl"}
+    data = CodeSearchData("advtest")
+    try:
+        folder = _locate("AdvTest", data_dir, None, revision, list(names.values()), mention_hub=False)
+        records = {split: read_jsonl(path, errors, data.report)
+                   for split, path in _split_files(folder, names, splits, "AdvTest").items()}
+    except FileNotFoundError as missing:
+        if data_dir is not None or hub_id is None:
+            raise
+        records = _hub_records(hub_id, revision, splits, missing)
+    read = dict(code_format=code_format, errors=errors, report=data.report)
+    for split, split_records in records.items():
+        rows = [row for where, record in split_records if (row := _advtest_row(record, where, **read)) is not None]
+        if split == "train":
+            data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, "python")
+            continue
+        queries, corpus, relevant = {}, {}, {}
+        for row in rows:
+            if row["id"] in corpus:
+                data.report.bad_input(errors, f"duplicate url in the {split} split", row["where"], row["id"])
+                continue
+            queries[row["id"]], corpus[row["id"]], relevant[row["id"]] = row["query"], row["code"], {row["id"]}
+        setattr(data, split, _retrieval_set(f"advtest-{split}", queries, corpus, relevant, duplicate_groups,
+                                            duplicate_threshold, "python", {}))
+    return _finish(data, verbose, report)
+
+
+def _hub_records(hub_id: str, revision, splits, missing: FileNotFoundError) -> dict:
+    """AdvTest's Hub dataset, read with ``datasets.load_dataset`` (its splits are named train/validation/test)."""
+    from datasets import load_dataset
+
+    hub_split = {"train": "train", "valid": "validation", "test": "test"}
+    try:
+        loaded = {split: load_dataset(hub_id, split=hub_split[split], revision=revision)
+                  for split in (splits or SPLITS)}
+    except (OSError, ValueError) as error:  # offline, not cached, not found
+        raise FileNotFoundError(
+            f"{missing} The Hub dataset {hub_id!r} could not be loaded either ({type(error).__name__}: {error}); "
+            f"offline (HF_HUB_OFFLINE=1) only the Hugging Face cache is read."
+        ) from error
+    return {split: ((f"{hub_id}[{hub_split[split]}] row {i}", record) for i, record in enumerate(dataset))
+            for split, dataset in loaded.items()}
+
+
+def _advtest_row(record, where, code_format, errors, report) -> dict | None:
+    url = field(record, ("url",), where, errors, report)
+    query = _query_text(record, where, ("docstring_tokens",), errors, report)
+    code = _code_text(record, where, code_format, "python", ("function_tokens", "code_tokens"),
+                      ("function", "code", "original_string"), errors, report)
+    if url is None or query is None or code is None:
+        return None
+    return {"query": query, "code": code, "id": url, "package": record.get("repo"), "path": record.get("path"),
+            "func_name": record.get("func_name"), "language": "python", "where": where}
+
+
+# -- CoSQA --------------------------------------------------------------------------------------------
+COSQA_FILES = {
+    "train": "cosqa-train.json",
+    "valid": "cosqa-retrieval-dev-500.json",
+    "test": "cosqa-retrieval-test-500.json",
+}
+COSQA_CODEBASE = "code_idx_map.txt"
+
+
+def load_cosqa(
+    *,
+    data_dir=None,
+    hub_id: str | None = None,
+    revision: str | None = None,
+    splits=None,
+    duplicate_groups: bool = True,
+    duplicate_threshold: float | None = 0.8,
+    errors: str = "raise",
+    report: SkipReport | None = None,
+    verbose: bool = True,
+) -> CodeSearchData:
+    """CoSQA (real Bing queries, Python functions) in the CoCLR retrieval format.
+
+    ``data_dir`` (default ``<hf_softnce cache>/datasets/cosqa``, or a Hub snapshot of ``hub_id``) holds
+    ``code_idx_map.txt`` (the 6,267-function codebase, ``{code: retrieval_idx}``) and any of
+    ``cosqa-retrieval-dev-500.json`` (→ ``valid``), ``cosqa-retrieval-test-500.json`` (→ ``test``),
+    ``cosqa-train.json`` (→ ``train``: its label-1 rows; label-0 rows are counted as filtered). Query ids are
+    the records' ``idx``; corpus ids are ``str(retrieval_idx)``. Codes are as published (with docstrings,
+    as in CoSQA's own evaluation). Other arguments as in :func:`load_codesearchnet`.
+    """
+    check_errors_mode(errors)
+    folder = _locate("CoSQA", data_dir, hub_id, revision, [COSQA_CODEBASE, *COSQA_FILES.values()])
+    files = _split_files(folder, COSQA_FILES, splits, "CoSQA")
+    data = CodeSearchData("cosqa")
+
+    if "train" in files:
+        rows = []
+        for where, record in read_json_records(files["train"], "CoSQA training pairs", errors, data.report):
+            row = _cosqa_record(record, where, errors, data.report, need_index=False)
+            if row is not None:
+                rows.append({"query": row[1], "code": record["code"], "id": row[0], "language": "python"})
+        data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, "python")
+
+    eval_splits = [split for split in ("valid", "test") if split in files]
+    if eval_splits:
+        if not (folder / COSQA_CODEBASE).exists():
+            raise FileNotFoundError(f"CoSQA: {eval_splits} need {COSQA_CODEBASE}, not found in {folder}.")
+        code_index = read_json(folder / COSQA_CODEBASE, "CoSQA codebase")
+        if not isinstance(code_index, dict):
+            raise ValueError(f"{folder / COSQA_CODEBASE}: expected a JSON object {{code: retrieval_idx}}.")
+        corpus = {str(index): code for code, index in code_index.items()}
+        for split in eval_splits:
+            queries, relevant = {}, {}
+            for where, record in read_json_records(files[split], f"CoSQA {split} queries", errors, data.report):
+                row = _cosqa_record(record, where, errors, data.report, need_index=True)
+                if row is None:
+                    continue
+                qid, query, cid = row
+                if qid in queries:
+                    data.report.bad_input(errors, "duplicate query idx", where, qid)
+                    continue
+                if cid not in corpus:
+                    data.report.bad_input(errors, f"retrieval_idx not in {COSQA_CODEBASE}", where, cid)
+                    continue
+                queries[qid], relevant[qid] = query, {cid}
+            setattr(data, split, _retrieval_set(f"cosqa-{split}", queries, corpus, relevant, duplicate_groups,
+                                                duplicate_threshold, "python", {"source": str(folder)}))
+    return _finish(data, verbose, report)
+
+
+def _cosqa_record(record, where, errors, report, need_index: bool):
+    """``(qid, query, cid)`` for a label-1 record; ``None`` when skipped or filtered."""
+    qid = field(record, ("idx",), where, errors, report)
+    query = _query_text(record, where, ("doc",), errors, report)
+    code = field(record, ("code",), where, errors, report)
+    cid = field(record, ("retrieval_idx",), where, errors, report) if need_index else ""
+    if qid is None or query is None or code is None or cid is None:
+        return None
+    if record.get("label", 1) != 1:
+        report.filter("CoSQA pair labelled 0 (code does not answer the query)", where)
+        return None
+    return str(qid), query, str(cid)

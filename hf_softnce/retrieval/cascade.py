@@ -1,0 +1,223 @@
+"""The R2PS retriever->ranker cascade: a bi-encoder ranks the whole codebase, a cross-encoder re-ranks its top-k."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+
+from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
+from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
+from hf_softnce.evaluation.similarity import search_score
+from hf_softnce.retrieval.search import top_k_search
+
+Ranking = list[tuple[Hashable, float]]
+COMBINE_MODES = ("replace", "add")
+
+
+class RetrieverRanker:
+    """Search a codebase with a retriever, then re-score the retriever's top ``top_k`` with a ranker.
+
+    Args:
+        retriever: a SentenceTransformer (cosine or dot similarity); frozen while the cascade is used, since
+            its corpus embeddings are computed once and cached (``encode_cached``: on disk and for the last corpus).
+        ranker: a CrossEncoder scoring (query, code) pairs, e.g. trained with ``R2PSRankerLoss``.
+        top_k: how many of the retriever's best candidates the ranker re-scores (R2PS: 10).
+        combine: ``"replace"``: a re-ranked candidate's score is the ranker score (R2PS on CodeSearchNet);
+            ``"add"``: retriever score + ranker score (R2PS on CoSQA). The two scores' scales then matter:
+            set ``activation_fn`` (e.g. the ``tanh(x) * temperature`` the ranker was trained with).
+        batch_size: encoding and ranking batch size.
+        activation_fn: applied to the ranker's logits; ``None`` keeps the CrossEncoder's own (``ranker.activation_fn``).
+        use_faiss: passed to ``top_k_search``.
+        cache: ``encode_cached``'s ``cache`` (``True``, a folder, or ``False``).
+
+    The re-ranked candidates come first, ordered by their new score; candidates beyond ``top_k`` follow in
+    the retriever's order with their retriever scores (so scores are not comparable across that boundary
+    under ``"replace"``: the list order is the ranking). ``last_latency_ms`` holds the last search's time per
+    query of each stage (``retriever``: query encoding and search; ``ranker``: scoring ``top_k`` pairs).
+    """
+
+    def __init__(
+        self,
+        retriever,
+        ranker,
+        top_k: int = 10,
+        combine: str = "replace",
+        *,
+        batch_size: int = 32,
+        activation_fn: Callable | None = None,
+        use_faiss: bool | None = None,
+        cache: bool | str = True,
+        show_progress_bar: bool = False,
+    ) -> None:
+        if combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}.")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
+        self.retriever = retriever
+        self.ranker = ranker
+        self.top_k = top_k
+        self.combine = combine
+        self.batch_size = batch_size
+        self.activation_fn = activation_fn
+        self.use_faiss = use_faiss
+        self.cache = cache
+        self.show_progress_bar = show_progress_bar
+        self.last_latency_ms: dict[str, float] = {}
+        self._corpus_memo: tuple[str, object] | None = None
+
+    def search(
+        self, queries: str | Sequence[str], corpus: Mapping[Hashable, str] | Sequence[str], top_k: int | None = None
+    ) -> list[Ranking]:
+        """Ranked ``(code_id, score)`` lists, one per query, best first.
+
+        Args:
+            queries: query texts (a single string is one query).
+            corpus: ``{code_id: code}``, or a list of codes whose ids are their positions.
+            top_k: length of each returned list; ``None`` returns the re-ranked ``self.top_k``. A longer list
+                (e.g. 1000 for MRR@1000) continues with the retriever's order.
+        """
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        corpus = _as_corpus_dict(corpus)
+        depth = self._depth(top_k, len(corpus))
+        candidates, retriever_ms = self._timed(self.retrieve, queries, corpus, max(depth, self.top_k))
+        reranked, ranker_ms = self._timed(self.rerank, queries, corpus, candidates)
+        self.last_latency_ms = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(queries))
+        return [ranking[:depth] for ranking in reranked]
+
+    def retrieve(self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int) -> list[Ranking]:
+        """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query."""
+        corpus = _as_corpus_dict(corpus)
+        self._depth(top_k, len(corpus))
+        if not queries:
+            return []
+        ids = list(corpus)
+        query_embeddings = self.retriever.encode_query(
+            list(queries), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
+        scores, indices = top_k_search(
+            query_embeddings,
+            self._corpus_embeddings([corpus[cid] for cid in ids]),
+            top_k,
+            score=search_score(self.retriever),
+            use_faiss=self.use_faiss,
+        )
+        return [
+            [(ids[i], s) for i, s in zip(row_indices, row_scores)]
+            for row_indices, row_scores in zip(indices.tolist(), scores.tolist())
+        ]
+
+    def rerank(
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], candidates: list[Ranking]
+    ) -> list[Ranking]:
+        """Re-score the first ``self.top_k`` candidates of each query; the rest keep the retriever's order."""
+        if len(queries) != len(candidates):
+            raise ValueError(f"Got {len(queries)} queries but {len(candidates)} candidate lists.")
+        heads = [ranking[: self.top_k] for ranking in candidates]
+        pairs = [(query, corpus[cid]) for query, head in zip(queries, heads) for cid, _ in head]
+        if not pairs:
+            return [list(ranking) for ranking in candidates]
+        # One predict call for every query's pairs: the ranker batches across queries.
+        ranker_scores = self.ranker.predict(
+            pairs, batch_size=self.batch_size, activation_fn=self.activation_fn, show_progress_bar=False
+        ).tolist()
+        reranked, start = [], 0
+        for head, ranking in zip(heads, candidates):
+            scores = ranker_scores[start : start + len(head)]
+            start += len(head)
+            if self.combine == "add":
+                scores = [retriever_score + score for (_, retriever_score), score in zip(head, scores)]
+            # Stable sort: equal new scores keep the retriever's order.
+            new_head = sorted(((cid, score) for (cid, _), score in zip(head, scores)), key=lambda item: -item[1])
+            reranked.append(new_head + list(ranking[self.top_k :]))
+        return reranked
+
+    def _depth(self, top_k: int | None, corpus_size: int) -> int:
+        if corpus_size == 0:
+            raise ValueError("The corpus is empty: nothing to search.")
+        if self.top_k > corpus_size:
+            raise ValueError(
+                f"The ranker re-scores top_k={self.top_k} candidates but the corpus has only {corpus_size} codes."
+            )
+        depth = self.top_k if top_k is None else top_k
+        if not isinstance(depth, int) or not 1 <= depth <= corpus_size:
+            raise ValueError(f"top_k={depth!r} must be an int between 1 and the corpus size ({corpus_size}).")
+        return depth
+
+    def _corpus_embeddings(self, codes: list[str]):
+        # Fingerprinting the texts is cheaper than encode_cached's fingerprint of the retriever's weights.
+        key = texts_fingerprint(codes)
+        if self._corpus_memo is None or self._corpus_memo[0] != key:
+            prompt_name = "document" if "document" in getattr(self.retriever, "prompts", {}) else None
+            embeddings = encode_cached(
+                self.retriever,
+                codes,
+                batch_size=self.batch_size,
+                prompt_name=prompt_name,
+                cache=self.cache,
+                show_progress_bar=self.show_progress_bar,
+            )
+            self._corpus_memo = (key, embeddings)
+        return self._corpus_memo[1]
+
+    @staticmethod
+    def _timed(function, *args):
+        start = time.perf_counter()
+        result = function(*args)
+        return result, (time.perf_counter() - start) * 1000.0
+
+
+def evaluate_cascade(
+    cascade: RetrieverRanker,
+    retrieval_set: RetrievalSet,
+    *,
+    mrr_at_k: int | Iterable[int] = 1000,
+    recall_at_k: int | Iterable[int] = (1, 5, 10),
+    ndcg_at_k: int | Iterable[int] = (10,),
+) -> dict[str, dict[str, float]]:
+    """Metrics of the retriever alone and of the cascade on the same set, and each stage's latency.
+
+    Both rankings share one retriever pass (the cascade re-ranks it), so the comparison is exact.
+    Latencies are milliseconds per query, measured over the whole batch of queries; the corpus encoding
+    (an index built once, cached) is done before timing starts.
+
+    Returns:
+        ``{"retriever": {"mrr@1000": ..., ...}, "cascade": {...}, "latency_ms_per_query": {"retriever": ...,
+        "ranker": ..., "cascade": ...}}`` (plus ``dedup_`` metrics when the set has duplicate groups).
+    """
+    qids = list(retrieval_set.queries)
+    queries = [retrieval_set.queries[qid] for qid in qids]
+    corpus = retrieval_set.corpus
+    ks = as_cutoffs(mrr_at_k) + as_cutoffs(recall_at_k) + as_cutoffs(ndcg_at_k)
+    depth = max(min(max(ks), len(corpus)), cascade.top_k)
+    cascade._depth(depth, len(corpus))
+    cascade._corpus_embeddings(list(corpus.values()))  # build the index outside the timed region
+
+    retrieved, retriever_ms = cascade._timed(cascade.retrieve, queries, corpus, depth)
+    reranked, ranker_ms = cascade._timed(cascade.rerank, queries, corpus, retrieved)
+
+    def metrics(rankings: list[Ranking]) -> dict[str, float]:
+        return code_search_metrics(
+            [[cid for cid, _ in ranking] for ranking in rankings],
+            [retrieval_set.relevant[qid] for qid in qids],
+            mrr_at_k=mrr_at_k,
+            recall_at_k=recall_at_k,
+            ndcg_at_k=ndcg_at_k,
+            groups=retrieval_set.groups,
+        )
+
+    latency = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(qids))
+    latency["cascade"] = latency["retriever"] + latency["ranker"]
+    return {"retriever": metrics(retrieved), "cascade": metrics(reranked), "latency_ms_per_query": latency}
+
+
+def _as_corpus_dict(corpus: Mapping[Hashable, str] | Sequence[str]) -> Mapping[Hashable, str]:
+    if isinstance(corpus, Mapping):
+        return corpus
+    if isinstance(corpus, str):
+        raise TypeError("corpus must be {code_id: code} or a list of codes, not a single string.")
+    return dict(enumerate(corpus))
+
+
+def _per_query(total_ms: dict[str, float], num_queries: int) -> dict[str, float]:
+    return {stage: ms / max(num_queries, 1) for stage, ms in total_ms.items()}

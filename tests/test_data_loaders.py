@@ -1,0 +1,225 @@
+"""Loaders on fixture files in the published formats, the real CoSQA dev files, bad input, and offline errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hf_softnce.data import CodeSearchData, DataFormatError, RetrievalSet, SkipReport
+from hf_softnce.data import load_advtest, load_codesearchnet, load_cosqa
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CSN = FIXTURES / "codesearchnet"
+CSN_URL = "https://github.com/{}/blob/sha/{}"
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+def test_codesearchnet_pairs_and_codebase_evaluation():
+    data = load_codesearchnet("python", data_dir=CSN, verbose=False)
+    assert isinstance(data, CodeSearchData) and data.name == "codesearchnet-python"
+    train = data.train
+    assert len(train) == 4
+    assert train[0]["query"] == "Add two numbers ."
+    assert train[0]["code"] == "def add ( a , b ) : return a + b"
+    assert train[0]["id"] == CSN_URL.format("org/repo", "pkg/mod.py#L1-L3")
+    assert (train[0]["package"], train[0]["path"], train[0]["func_name"], train[0]["language"]) == (
+        "org/repo", "pkg/mod.py", "add", "python")
+    # add(a, b) and add(x, y) differ by names only: not exact duplicates; the other rows are unrelated.
+    assert len(set(train["dup_group"])) == 4
+
+    valid, test = data.valid, data.test
+    assert isinstance(valid, RetrievalSet) and isinstance(test, RetrievalSet)
+    assert len(valid.corpus) == len(test.corpus) == 4  # the whole codebase.jsonl for both splits
+    reverse = CSN_URL.format("v/repo", "a.py#L1-L3")
+    assert valid.queries[reverse] == "Reverse a list of items ."
+    assert valid.relevant[reverse] == {reverse}
+    assert valid.corpus[reverse] == "def reverse ( items ) : return items [ : : - 1 ]"
+    assert list(test.queries) == [CSN_URL.format("t/repo", "b.py#L1-L3")]
+    assert set(valid.groups) == set(valid.corpus)
+
+
+def test_codesearchnet_raw_code_has_no_docstring_and_split_selection():
+    data = load_codesearchnet("python", data_dir=CSN, splits=("train",), code_format="raw", verbose=False)
+    assert data.valid is None and data.test is None
+    assert data.train[0]["code"] == "def add(a, b):\n    return a + b"
+    assert all('"""' not in code for code in data.train["code"])
+
+
+def test_advtest_each_split_searches_its_own_functions():
+    data = load_advtest(data_dir=FIXTURES / "advtest", verbose=False)
+    assert len(data.train) == 3
+    assert data.train[1]["code"] == "def join ( items ) : return ',' . join ( items )"
+    assert data.train[1]["query"] == "Join strings with commas"
+    assert len(data.valid.corpus) == 2 and len(data.test.corpus) == 3
+    url = "https://github.com/c/r/blob/s/z.py#L7"
+    assert data.test.queries[url] == "Return the first element of a list"
+    assert data.test.relevant[url] == {url}
+    assert data.test.corpus[url] == "def func_name ( arg_0 ) : return arg_0 [ 0 ]"
+
+
+def test_cosqa_fixture_train_filters_label_zero():
+    report = SkipReport()
+    data = load_cosqa(data_dir=FIXTURES / "cosqa", report=report, verbose=False)
+    assert data.test is None  # no test file in the fixture
+    assert data.train["query"] == ["python flatten list of lists", "python string to integer"]
+    assert report.filtered == {"CoSQA pair labelled 0 (code does not answer the query)": 1}
+    assert data.valid.relevant == {"cosqa-train-1": {"0"}, "cosqa-train-2": {"3"}}
+    assert len(data.valid.corpus) == 4
+
+
+def test_cosqa_real_dev_files(cosqa_dir):
+    data = load_cosqa(data_dir=cosqa_dir, duplicate_groups=False, verbose=False)
+    valid = data.valid
+    assert data.train is None and data.test is None
+    assert len(valid.queries) == 500 and len(valid.corpus) == 6267
+    assert valid.queries["cosqa-train-8333"] == "python check if a variable is iterable"
+    assert valid.relevant["cosqa-train-8333"] == {"1640"}
+    assert valid.corpus["1640"].startswith("def is_iterable_but_not_string(obj):")
+    assert all(len(cids) == 1 and next(iter(cids)) in valid.corpus for cids in valid.relevant.values())
+    assert not data.report
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+def append_line(path: Path, line: str) -> int:
+    """Append a line; return its line number."""
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, line]) + "\n")
+    return len(lines) + 1
+
+
+def test_malformed_jsonl_line_raises_with_file_and_line_or_is_counted(tmp_path):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    line = append_line(folder / "train.jsonl", '{"url": "broken", "docstring_tokens": [')
+    with pytest.raises(DataFormatError, match=rf"train\.jsonl:{line}: malformed JSON line"):
+        load_codesearchnet("python", data_dir=folder, verbose=False)
+    data = load_codesearchnet("python", data_dir=folder, errors="skip", verbose=False)
+    assert len(data.train) == 4
+    assert data.report.skipped == {"malformed JSON line": 1}
+    assert data.report.examples["malformed JSON line"] == [f"{folder / 'train.jsonl'}:{line}"]
+
+
+def test_missing_field_and_empty_docstring(tmp_path, capsys):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    train = folder / "train.jsonl"
+    original = train.read_text()
+    record = json.loads(original.splitlines()[0])
+    without_code = json.dumps({key: value for key, value in record.items() if key != "code_tokens"})
+    empty_docstring = json.dumps({**record, "url": "u2", "docstring_tokens": []})
+
+    line = append_line(train, without_code)
+    with pytest.raises(DataFormatError, match=rf"train\.jsonl:{line}: missing field 'code_tokens'"):
+        load_codesearchnet("python", data_dir=folder)
+    train.write_text(original)
+    line = append_line(train, empty_docstring)
+    with pytest.raises(DataFormatError, match=rf"train\.jsonl:{line}: empty docstring"):
+        load_codesearchnet("python", data_dir=folder)
+
+    append_line(train, without_code)
+    data = load_codesearchnet("python", data_dir=folder, errors="skip")
+    assert len(data.train) == 4
+    assert data.report.skipped == {"empty docstring": 1, "missing field 'code_tokens'": 1}
+    printed = capsys.readouterr().err  # printed at the end, with the counts
+    assert "codesearchnet-python report" in printed and "missing field 'code_tokens'" in printed
+
+
+def test_answer_missing_from_codebase(tmp_path):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    lines = (folder / "codebase.jsonl").read_text().splitlines()
+    (folder / "codebase.jsonl").write_text("\n".join(lines[1:]) + "\n")  # drop the first valid answer
+    with pytest.raises(DataFormatError, match=r"valid\.jsonl:1: answer url not in codebase\.jsonl"):
+        load_codesearchnet("python", data_dir=folder, splits=("valid",))
+    data = load_codesearchnet("python", data_dir=folder, splits=("valid",), errors="skip", verbose=False)
+    assert len(data.valid) == 1 and data.report.skipped == {"answer url not in codebase.jsonl": 1}
+
+
+def test_non_utf8_jsonl_names_the_line(tmp_path):
+    folder = copy_fixture("advtest", tmp_path)
+    with open(folder / "valid.jsonl", "ab") as handle:
+        handle.write(b'{"url": "x", "docstring_tokens": ["caf\xe9"]}\n')
+    with pytest.raises(DataFormatError, match=r"valid\.jsonl:3: line is not valid UTF-8"):
+        load_advtest(data_dir=folder, verbose=False)
+    data = load_advtest(data_dir=folder, errors="skip", verbose=False)
+    assert len(data.valid) == 2 and data.report.skipped == {"line is not valid UTF-8": 1}
+
+
+def test_cosqa_bad_records(tmp_path):
+    folder = copy_fixture("cosqa", tmp_path)
+    dev = json.loads((folder / "cosqa-retrieval-dev-500.json").read_text())
+    dev.append({"idx": "cosqa-train-9", "doc": "python unknown", "code": "x", "label": 1, "retrieval_idx": 99})
+    (folder / "cosqa-retrieval-dev-500.json").write_text(json.dumps(dev))
+    with pytest.raises(DataFormatError, match=r"cosqa-retrieval-dev-500\.json record 2: retrieval_idx not in code_idx_map"):
+        load_cosqa(data_dir=folder, splits=("valid",))
+    (folder / "code_idx_map.txt").write_text('{"def f(): pass": 0,')
+    with pytest.raises(DataFormatError, match=r"code_idx_map\.txt:1: malformed JSON"):
+        load_cosqa(data_dir=folder, splits=("valid",))
+
+
+# -- nothing local, offline -----------------------------------------------------------------------------
+def test_offline_without_local_files_names_what_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_SOFTNCE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError) as raised:
+        load_codesearchnet("python")
+    message = str(raised.value)
+    assert "codebase.jsonl" in message and str(tmp_path / "cache" / "datasets" / "codesearchnet" / "python") in message
+    with pytest.raises(FileNotFoundError, match="someone/codesearchnet-filtered") as raised:
+        load_codesearchnet("python", hub_id="someone/codesearchnet-filtered")
+    assert "data_dir=" in str(raised.value)
+    with pytest.raises(FileNotFoundError, match="code_idx_map.txt"):
+        load_cosqa()
+    with pytest.raises(FileNotFoundError, match=r"no such|none of|missing"):
+        load_advtest(data_dir=tmp_path / "empty-dir")
+    partial = copy_fixture("codesearchnet", tmp_path) / "python"
+    (partial / "test.jsonl").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing \['test.jsonl'\]"):
+        load_codesearchnet("python", data_dir=partial, splits=("train", "test"))
+
+
+# -- the Hub paths, wired to local fixtures (no network here) ---------------------------------------------
+def test_hub_snapshot_path_reads_the_published_layout(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(CSN)  # a snapshot holding <language>/train.jsonl ...
+
+    monkeypatch.setenv("HF_SOFTNCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    data = load_codesearchnet("python", hub_id="org/csn-graphcodebert", revision="v1", duplicate_groups=False,
+                              verbose=False)
+    assert len(data.train) == 4 and len(data.valid) == 2
+    (repo_id, kwargs), = calls
+    assert repo_id == "org/csn-graphcodebert"
+    assert kwargs["repo_type"] == "dataset" and kwargs["revision"] == "v1"
+    assert "python/codebase.jsonl" in kwargs["allow_patterns"]
+
+
+def test_advtest_hub_dataset_path_maps_splits(tmp_path, monkeypatch):
+    import datasets
+
+    rows = [json.loads(line) for line in (FIXTURES / "advtest" / "test.jsonl").read_text().splitlines()]
+    # The Hub copy names the token column code_tokens and the validation split "validation".
+    hub_rows = [{**{k: v for k, v in row.items() if k != "function_tokens"}, "code_tokens": row["function_tokens"]}
+                for row in rows]
+    requested = []
+
+    def fake_load_dataset(path, split=None, revision=None):
+        requested.append((path, split))
+        return datasets.Dataset.from_list(hub_rows)
+
+    monkeypatch.setenv("HF_SOFTNCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_advtest(splits=("valid", "test"), duplicate_groups=False, verbose=False)
+    assert requested == [("google/code_x_glue_tc_nl_code_search_adv", "validation"),
+                         ("google/code_x_glue_tc_nl_code_search_adv", "test")]
+    url = "https://github.com/c/r/blob/s/z.py#L7"
+    assert data.test.corpus[url] == "def func_name ( arg_0 ) : return arg_0 [ 0 ]"

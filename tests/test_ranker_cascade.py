@@ -1,0 +1,280 @@
+"""R2PS ranker loss (exactness, training in CrossEncoderTrainer) and the retriever->ranker cascade."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny_model, tiny_model_dir
+from datasets import Dataset
+from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+from torch import nn
+
+from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss, train_with_remining
+from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+
+QUERIES = [
+    "read a json file",
+    "sort a list in reverse",
+    "download a web page",
+    "compute a md5 hash",
+    "reverse a string",
+    "count words in text",
+]
+GOLD = [
+    "def load(path):\n    with open(path) as f:\n        return json.load(f)",
+    "def rsort(items):\n    return sorted(items, reverse=True)",
+    "def fetch(url):\n    return requests.get(url).text",
+    "def digest(data):\n    return hashlib.md5(data).hexdigest()",
+    "def flip(s):\n    return s[::-1]",
+    "def wc(text):\n    return len(text.split())",
+]
+DISTRACTORS = [
+    "def add(a, b):\n    return a + b",
+    "def mkdir(path):\n    os.makedirs(path, exist_ok=True)",
+    "def now():\n    return time.time()",
+    "def first(items):\n    return items[0]",
+]
+CORPUS = {f"c{i}": code for i, code in enumerate(GOLD + DISTRACTORS)}
+RETRIEVAL_SET = RetrievalSet(
+    queries={f"q{i}": q for i, q in enumerate(QUERIES)},
+    corpus=CORPUS,
+    relevant={f"q{i}": {f"c{i}"} for i in range(len(QUERIES))},
+    name="toy",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # The CI box is shared: one intra-op thread is ~15x faster than oversubscribed spinning threads here.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_ranker(seed: int = 0) -> CrossEncoder:
+    """A real BERT cross-encoder with random weights; no dropout, so a few full-batch steps fit the toy set."""
+    path = tiny_model_dir(hidden=64)
+    torch.manual_seed(seed)  # the classifier head is initialised on load
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    return CrossEncoder(path, num_labels=1, device="cpu", config_kwargs=no_dropout)
+
+
+def ranker_dataset() -> Dataset:
+    """(query, code, negative_1..9): every other code of the corpus is a negative of each query."""
+    codes = list(CORPUS.values())
+    rows = {"query": QUERIES, "code": GOLD}
+    negatives = [[code for code in codes if code != gold] for gold in GOLD]
+    for j in range(len(codes) - 1):
+        rows[f"negative_{j + 1}"] = [row[j] for row in negatives]
+    return Dataset.from_dict(rows)
+
+
+def training_args(tmp_path, **overrides) -> CrossEncoderTrainingArguments:
+    settings = dict(
+        output_dir=str(tmp_path),
+        num_train_epochs=60,
+        per_device_train_batch_size=6,
+        learning_rate=1e-3,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    settings.update(overrides)
+    return CrossEncoderTrainingArguments(**settings)
+
+
+@pytest.fixture(scope="module")
+def trained_ranker(tmp_path_factory):
+    """A tiny CrossEncoder trained with R2PSRankerLoss in a real CrossEncoderTrainer run."""
+    ranker = tiny_ranker()
+    trainer = CrossEncoderTrainer(
+        model=ranker,
+        args=training_args(tmp_path_factory.mktemp("ranker")),
+        train_dataset=ranker_dataset(),
+        loss=R2PSRankerLoss(ranker, temperature=20.0),
+    )
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    ranker.model.eval()
+    return ranker, losses
+
+
+@pytest.fixture(scope="module")
+def retriever():
+    return build_tiny_model(seed=3)
+
+
+def raw_logits(ranker: CrossEncoder, pairs) -> torch.Tensor:
+    return torch.as_tensor(ranker.predict(pairs, activation_fn=nn.Identity(), show_progress_bar=False))
+
+
+# ---------------------------------------------------------------- the loss
+
+
+def test_r2ps_loss_is_softmax_cross_entropy_over_positive_and_mined_negatives():
+    ranker = tiny_ranker()
+    ranker.model.eval()  # no dropout: the loss and the re-computation see the same logits
+    data = ranker_dataset().select(range(3)).select_columns(["query", "code", "negative_1", "negative_2", "negative_3"])
+    columns = [data[name] for name in data.column_names]
+    temperature = 30.0
+    loss = R2PSRankerLoss(ranker, temperature=temperature)
+    with torch.no_grad():
+        value = loss(columns, None).item()
+        # Direct formula: scores = tanh(logit) * temperature over [positive, negatives]; target index 0.
+        logits = torch.stack(
+            [raw_logits(ranker, list(zip(columns[0], candidates))) for candidates in columns[1:]], dim=1
+        )
+        scores = torch.tanh(logits) * temperature
+        expected = (torch.logsumexp(scores, dim=1) - scores[:, 0]).mean().item()
+        assert value == pytest.approx(expected, rel=1e-5)
+
+        # The stock CrossEncoder MNRL with the same activation and scale is the same loss for one row, where
+        # no in-batch negatives exist; over several rows it also scores other rows' codes, which R2PS must not.
+        stock = MultipleNegativesRankingLoss(ranker, num_negatives=None, scale=temperature, activation_fn=nn.Tanh())
+        for row in range(3):
+            single = [[column[row]] for column in columns]
+            assert loss(single, None).item() == pytest.approx(stock(single, None).item(), rel=1e-5)
+        assert stock(columns, None).item() != pytest.approx(value, rel=1e-3)
+
+
+def test_r2ps_loss_config_citation_and_bad_input():
+    ranker = tiny_ranker()
+    loss = R2PSRankerLoss(ranker, temperature=25.0)
+    assert loss.get_config_dict() == {"temperature": 25.0, "activation_fn": "torch.nn.modules.activation.Tanh"}
+    assert "2305.04508" in loss.citation
+    with pytest.raises(ValueError, match="temperature"):
+        R2PSRankerLoss(ranker, temperature=0.0)
+    with pytest.raises(ValueError, match="negative_1"):
+        loss([["a query"], ["its code"]], None)
+
+
+def test_r2ps_ranker_loss_falls_in_cross_encoder_trainer(trained_ranker):
+    ranker, losses = trained_ranker
+    assert len(losses) == 60
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert first == pytest.approx(torch.log(torch.tensor(10.0)).item(), abs=0.2)  # uniform over 10 candidates
+    assert last < 0.3 * first
+    # The trained ranker puts each query's gold code first among all ten codes.
+    codes = list(CORPUS.values())
+    scores = torch.as_tensor(ranker.predict([(q, c) for q in QUERIES for c in codes])).reshape(len(QUERIES), -1)
+    assert scores.argmax(dim=1).tolist() == list(range(len(QUERIES)))
+
+
+def test_train_with_remining_mines_before_every_round(tmp_path):
+    class RoundRobinMiner:
+        """Stands in for RankingHardNegativeMiner's contract: .mine(pairs) -> n-tuple Dataset."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def mine(self, pairs):
+            self.calls += 1
+            shift = self.calls  # a different negative each round
+            codes = pairs["code"]
+            return pairs.add_column("negative_1", [codes[(i + shift) % len(codes)] for i in range(len(codes))])
+
+    ranker = tiny_ranker()
+    before = [p.detach().clone() for p in ranker.parameters()]
+    pairs = Dataset.from_dict({"query": QUERIES, "code": GOLD, "id": [str(i) for i in range(6)]})
+    trainer = CrossEncoderTrainer(
+        model=ranker,
+        args=training_args(tmp_path, num_train_epochs=1, per_device_train_batch_size=3),
+        train_dataset=RoundRobinMiner().mine(pairs).remove_columns("id"),
+        loss=R2PSRankerLoss(ranker),
+    )
+    miner = RoundRobinMiner()
+    mined = train_with_remining(trainer, miner, pairs, rounds=2)
+    assert miner.calls == 2 and len(mined) == 2
+    assert mined[0]["negative_1"] != mined[1]["negative_1"]
+    assert trainer.train_dataset.column_names == ["query", "code", "negative_1"]  # identity column dropped
+    assert any(not torch.equal(a, b) for a, b in zip(before, ranker.parameters()))
+    with pytest.raises(ValueError, match="rounds"):
+        train_with_remining(trainer, miner, pairs, rounds=0)
+
+
+# ---------------------------------------------------------------- the cascade
+
+
+def test_cascade_beats_the_retriever_when_the_ranker_is_right(trained_ranker, retriever, tmp_path):
+    ranker, _ = trained_ranker
+    cascade = RetrieverRanker(retriever, ranker, top_k=10, cache=tmp_path)
+    report = evaluate_cascade(cascade, RETRIEVAL_SET)
+    assert report["retriever"]["mrr@1000"] < 0.9  # the random tiny retriever is wrong...
+    assert report["cascade"]["mrr@1000"] == 1.0  # ...the trained ranker is right on every query
+    assert report["cascade"]["recall@1"] == 1.0 > report["retriever"]["recall@1"]
+    assert report["cascade"]["ndcg@10"] == 1.0
+    assert set(report["retriever"]) == {"mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10"}
+    latency = report["latency_ms_per_query"]
+    assert latency["retriever"] > 0 and latency["ranker"] > 0
+    assert latency["cascade"] == pytest.approx(latency["retriever"] + latency["ranker"])
+
+    # search() gives the same ranking as the evaluation and records its own latencies.
+    results = cascade.search(QUERIES, CORPUS)
+    assert [ranking[0][0] for ranking in results] == [f"c{i}" for i in range(len(QUERIES))]
+    assert set(cascade.last_latency_ms) == {"retriever", "ranker"}
+
+
+def test_combine_replace_and_add_score_as_specified(trained_ranker, retriever, tmp_path):
+    ranker, _ = trained_ranker
+    query = QUERIES[2]
+    retrieved = RetrieverRanker(retriever, ranker, top_k=10, cache=tmp_path).retrieve([query], CORPUS, 10)[0]
+    retriever_score = dict(retrieved)
+    ranker_score = dict(zip(CORPUS, torch.as_tensor(ranker.predict([(query, c) for c in CORPUS.values()])).tolist()))
+
+    replaced = RetrieverRanker(retriever, ranker, top_k=10, combine="replace", cache=tmp_path).search(query, CORPUS)[0]
+    added = RetrieverRanker(retriever, ranker, top_k=10, combine="add", cache=tmp_path).search(query, CORPUS)[0]
+    for cid, score in replaced:
+        assert score == pytest.approx(ranker_score[cid], abs=1e-5)
+    for cid, score in added:
+        assert score == pytest.approx(retriever_score[cid] + ranker_score[cid], abs=1e-5)
+    assert [s for _, s in replaced] == sorted((s for _, s in replaced), reverse=True)
+    assert [s for _, s in added] == sorted((s for _, s in added), reverse=True)
+
+    # A ranker score shrunk far below the retriever's: "add" keeps the retriever's order, "replace" does not.
+    shrink = lambda logits: logits * 1e-6  # noqa: E731
+    add_small = RetrieverRanker(retriever, ranker, top_k=10, combine="add", activation_fn=shrink, cache=tmp_path)
+    replace_small = RetrieverRanker(
+        retriever, ranker, top_k=10, combine="replace", activation_fn=shrink, cache=tmp_path
+    )
+    retriever_order = [cid for cid, _ in retrieved]
+    assert [cid for cid, _ in add_small.search(query, CORPUS)[0]] == retriever_order
+    assert [cid for cid, _ in replace_small.search(query, CORPUS)[0]][0] == "c2" != retriever_order[0]
+
+
+def test_candidates_beyond_top_k_keep_the_retriever_order(trained_ranker, retriever, tmp_path):
+    ranker, _ = trained_ranker
+    cascade = RetrieverRanker(retriever, ranker, top_k=3, cache=tmp_path)
+    retrieved = cascade.retrieve(QUERIES, CORPUS, 10)
+    results = cascade.search(QUERIES, CORPUS, top_k=10)
+    for before, after in zip(retrieved, results):
+        assert {cid for cid, _ in after[:3]} == {cid for cid, _ in before[:3]}  # the head is re-ordered only
+        assert after[3:] == before[3:]
+    assert all(len(ranking) == 3 for ranking in cascade.search(QUERIES, CORPUS))  # default: the re-ranked head
+    # A list corpus: ids are positions.
+    as_list = cascade.search(QUERIES[:1], list(CORPUS.values()), top_k=10)[0]
+    assert sorted(cid for cid, _ in as_list) == list(range(10))
+
+
+def test_cascade_bad_input_gives_clear_errors(trained_ranker, retriever, tmp_path):
+    ranker, _ = trained_ranker
+    cascade = RetrieverRanker(retriever, ranker, top_k=5, cache=tmp_path)
+    with pytest.raises(ValueError, match="corpus size"):
+        cascade.search(QUERIES, CORPUS, top_k=11)
+    with pytest.raises(ValueError, match="only 4 codes"):
+        cascade.search(QUERIES, dict(list(CORPUS.items())[:4]))
+    with pytest.raises(ValueError, match="empty"):
+        cascade.search(QUERIES, {})
+    with pytest.raises(ValueError, match="empty"):
+        cascade.search(QUERIES, [])
+    with pytest.raises(ValueError, match="combine"):
+        RetrieverRanker(retriever, ranker, combine="multiply")
+    with pytest.raises(ValueError, match="top_k"):
+        RetrieverRanker(retriever, ranker, top_k=0)
+    assert cascade.search([], CORPUS) == []
