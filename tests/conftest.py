@@ -71,3 +71,30 @@ def cosqa_dir():
     if not (SHARED_COSQA / "cosqa-retrieval-dev-500.json").exists():
         pytest.skip(f"CoSQA dev split not found at {SHARED_COSQA}")
     return SHARED_COSQA
+
+
+# Real standard-library modules, each its own "package" for the by-package split: a small real corpus in seconds.
+SMALL_CORPUS_MODULES = (
+    "textwrap.py", "shlex.py", "calendar.py", "fractions.py", "difflib.py", "ftplib.py", "smtplib.py",
+    "tarfile.py", "zipfile", "json", "csv.py", "argparse.py", "pathlib.py", "string.py", "base64.py", "statistics.py",
+)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """A saved DatasetDict (train/valid/test) of (docstring, function) pairs from ~16 real stdlib modules."""
+    import shutil
+    import sysconfig
+
+    from hf_softnce.data import build_python_corpus
+
+    source = tmp_path_factory.mktemp("stdlib_subset")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in SMALL_CORPUS_MODULES:
+        if (stdlib / name).is_dir():
+            shutil.copytree(stdlib / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+        elif (stdlib / name).exists():
+            shutil.copy(stdlib / name, source / name)
+    out = tmp_path_factory.mktemp("small_corpus")
+    build_python_corpus(sources=[str(source)], output_dir=out, cache=False, progress=False, workers=1)
+    return out

@@ -1,0 +1,1 @@
+"""Training runs shared by the recipes, `hf-softnce train` and the main job."""

@@ -1,0 +1,59 @@
+"""The command line every recipe shares: ``--config FILE``, ``key=value`` overrides, and a few flag spellings.
+
+    python recipes/train_soft_infonce.py --config recipes/configs/default.yaml max_steps=50 learning_rate=1e-5
+    accelerate launch --multi_gpu --num_processes 2 recipes/train_soft_infonce.py --config ... --push-to-hub me/model
+
+Flags are only other spellings of config keys (``--push-to-hub X`` is ``push_to_hub=X``), so a recipe, a YAML file
+and ``hf-softnce train`` all mean the same run. A bad key or value exits with status 2 and a message listing the
+valid keys (argparse's ``error``), before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from hf_softnce.training.config import TrainConfig, load_config, parse_override
+
+# flag -> (config key, value when the flag is given without a value)
+FLAG_KEYS = {
+    "push_to_hub": ("push_to_hub", None),
+    "resume_from_checkpoint": ("resume_from_checkpoint", "last"),
+    "output_dir": ("output_dir", None),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default_config: str | None = None) -> argparse.ArgumentParser:
+    """Add ``--config``, the ``key=value`` overrides and the flag spellings of config keys to ``parser``."""
+    parser.add_argument("--config", default=default_config, help="YAML config (keys: see hf_softnce/training/config.py)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (value parsed as YAML)")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                        help="push the trained model to this Hub repo (access is checked before training)")
+    parser.add_argument("--resume-from-checkpoint", metavar="PATH", nargs="?", const="last", default=None,
+                        help="continue from a checkpoint folder, or from the last one in output_dir (no value)")
+    parser.add_argument("--output-dir", default=None, help="same as output_dir=...")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` that ``args`` describe; errors go through ``parser.error`` when one is given."""
+    try:
+        overrides = dict(parse_override(item) for item in args.overrides)
+        for flag, (key, _) in FLAG_KEYS.items():
+            value = getattr(args, flag, None)
+            if value is not None:
+                overrides[key] = value
+        return load_config(args.config, overrides)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        if parser is None:
+            raise
+        parser.error(str(error))  # exits with status 2, the message (valid keys included) on stderr
+
+
+def parse_recipe_args(
+    argv: Sequence[str] | None = None, *, description: str | None = None, default_config: str | None = None
+) -> TrainConfig:
+    """Parse a recipe's command line into a :class:`TrainConfig`."""
+    parser = add_config_arguments(argparse.ArgumentParser(description=description), default_config)
+    # intermixed: key=value overrides may come before or after the flags
+    return config_from_args(parser.parse_intermixed_args(argv), parser)

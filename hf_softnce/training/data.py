@@ -1,0 +1,128 @@
+"""Turn a config's ``data`` setting into training pairs and evaluation sets."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from hf_softnce.data import (
+    RetrievalSet,
+    build_python_corpus,
+    load_advtest,
+    load_codesearchnet,
+    load_cosqa,
+    retrieval_set_from_pairs,
+)
+from hf_softnce.training.config import TrainConfig
+
+SHARED_COSQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa"
+
+
+@dataclass
+class TaskData:
+    """Training pairs, the in-domain valid/test sets and the real-query sets of one run."""
+
+    name: str
+    train: Dataset
+    valid: RetrievalSet | None
+    test: RetrievalSet | None
+    real_select: RetrievalSet | None = None  # real queries for model selection (half of CoSQA dev)
+    real_report: RetrievalSet | None = None  # the other half, only ever reported
+    sources: list[str] = field(default_factory=list)
+
+    def eval_sets(self) -> dict[str, RetrievalSet]:
+        sets = {"test": self.test, "cosqa-report": self.real_report}
+        return {name: s for name, s in sets.items() if s is not None}
+
+
+def _limit(dataset: Dataset, n: int | None, seed: int) -> Dataset:
+    return dataset if n is None or n >= len(dataset) else dataset.shuffle(seed=seed).select(range(n))
+
+
+def _limit_queries(retrieval_set: RetrievalSet | None, n: int | None, seed: int) -> RetrievalSet | None:
+    if retrieval_set is None or n is None or n >= len(retrieval_set):
+        return retrieval_set
+    qids = sorted(retrieval_set.queries)
+    random.Random(seed).shuffle(qids)
+    return retrieval_set.subset(sorted(qids[:n]))
+
+
+def _shrink_corpus(retrieval_set: RetrievalSet, size: int | None) -> RetrievalSet:
+    """Keep every gold code plus a fixed random sample of distractors, ``size`` codes in all."""
+    if size is None or size >= len(retrieval_set.corpus):
+        return retrieval_set
+    gold = {cid for cids in retrieval_set.relevant.values() for cid in cids}
+    others = sorted(set(retrieval_set.corpus) - gold)
+    random.Random(0).shuffle(others)
+    keep = gold | set(others[: max(0, size - len(gold))])
+    corpus = {cid: code for cid, code in retrieval_set.corpus.items() if cid in keep}
+    groups = None if retrieval_set.groups is None else {c: g for c, g in retrieval_set.groups.items() if c in keep}
+    return RetrievalSet(retrieval_set.queries, corpus, retrieval_set.relevant, groups, retrieval_set.name,
+                        {**retrieval_set.metadata, "corpus_subset": len(corpus)})
+
+
+def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple[RetrievalSet | None, RetrievalSet | None]:
+    """CoSQA dev split in two fixed halves over the whole 6,267-function codebase: one to select on, one to report.
+
+    Selecting and reporting on the same 500 queries would overstate the result; the halves are fixed by query id.
+    """
+    if cosqa_dir in (None, "none", False):
+        return None, None
+    folder = Path(SHARED_COSQA if cosqa_dir == "auto" else cosqa_dir)
+    if not (folder / "cosqa-retrieval-dev-500.json").exists():
+        if cosqa_dir == "auto":
+            return None, None
+        raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
+    dev = _shrink_corpus(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
+    qids = sorted(dev.queries)
+    random.Random(0).shuffle(qids)
+    half = len(qids) // 2
+    select, report = dev.subset(sorted(qids[:half])), dev.subset(sorted(qids[half:]))
+    select.name, report.name = "cosqa-select", "cosqa-report"
+    return select, report
+
+
+def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
+    kind, _, language = config.data.partition(":")
+    if kind == "python":
+        corpus = build_python_corpus(sources=config.sources, progress=progress)
+        data = TaskData(
+            "python",
+            corpus["train"],
+            retrieval_set_from_pairs(corpus["valid"], name="valid"),
+            retrieval_set_from_pairs(corpus["test"], name="test"),
+            sources=list(config.sources),
+        )
+    elif kind in ("codesearchnet", "cosqa", "advtest"):
+        loader = {"codesearchnet": lambda: load_codesearchnet(language or "python", data_dir=config.data_dir),
+                  "cosqa": lambda: load_cosqa(data_dir=config.data_dir),
+                  "advtest": lambda: load_advtest(data_dir=config.data_dir)}[kind]
+        loaded = loader()
+        if loaded.train is None:
+            raise ValueError(f"data={config.data!r} has no training split in {config.data_dir or 'the default location'}.")
+        data = TaskData(loaded.name, loaded.train, loaded.valid, loaded.test, sources=[loaded.name])
+    elif os.path.isdir(config.data):
+        saved = load_from_disk(config.data)
+        if not isinstance(saved, DatasetDict) or "train" not in saved:
+            raise ValueError(f"{config.data} must hold a saved DatasetDict with a 'train' split.")
+        data = TaskData(
+            Path(config.data).name,
+            saved["train"],
+            retrieval_set_from_pairs(saved["valid"], name="valid") if "valid" in saved else None,
+            retrieval_set_from_pairs(saved["test"], name="test") if "test" in saved else None,
+            sources=[config.data],
+        )
+    else:
+        raise ValueError(
+            f"Unknown data={config.data!r}: use python, codesearchnet:<language>, cosqa, advtest, "
+            "or the path of a saved DatasetDict."
+        )
+    data.train = _limit(data.train, config.max_train_pairs, config.seed)
+    data.valid = _limit_queries(data.valid, config.max_eval_queries, 0)
+    data.test = _limit_queries(data.test, config.max_eval_queries, 1)
+    data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)
+    return data

@@ -1,0 +1,23 @@
+"""Loading models by name: "default" is the packaged all-MiniLM-L6-v2, usable with no Hub access."""
+
+from __future__ import annotations
+
+from sentence_transformers import SentenceTransformer
+
+from hf_softnce.defaults import default_model_path
+
+
+def resolve_model_name(name: str) -> str:
+    return default_model_path() if name == "default" else name
+
+
+def load_model(name: str, *, max_seq_length: int | None = None, device: str | None = None) -> SentenceTransformer:
+    model = SentenceTransformer(resolve_model_name(name), device=device)
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def display_name(name: str) -> str:
+    """The name shown in tables and cards (the packaged default by its Hub id)."""
+    return "sentence-transformers/all-MiniLM-L6-v2" if name == "default" else name

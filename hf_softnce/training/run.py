@@ -1,0 +1,157 @@
+"""One training run: data -> loss -> SentenceTransformerTrainer -> evaluation -> saved (and pushed) model.
+
+The recipes, ``hf-softnce train`` and the main job all call :func:`train_retriever`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from transformers import set_seed
+
+from hf_softnce.data import to_training_dataset
+from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.data import TaskData, load_task_data
+from hf_softnce.training.losses import build_loss
+from hf_softnce.training.models import load_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    config: TrainConfig
+    model: object
+    loss: object
+    metrics: dict[str, float] = field(default_factory=dict)
+    output_dir: Path | None = None
+
+
+def is_main_process() -> bool:
+    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+
+
+def evaluate_model(model, data: TaskData, batch_size: int = 64) -> dict[str, float]:
+    """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks."""
+    metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size) if is_main_process() else None
+    if torch.distributed.is_initialized():
+        shared = [metrics]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        metrics = shared[0]
+    return metrics
+
+
+def selection_set(config: TrainConfig, data: TaskData):
+    if config.select_on not in ("auto", "valid", "cosqa", "none"):
+        raise ValueError(f"select_on={config.select_on!r}: choose valid, cosqa, auto or none.")
+    if config.select_on == "none":
+        return None
+    if config.select_on == "cosqa" and data.real_select is None:
+        raise ValueError("select_on=cosqa but no CoSQA dev split was found (set cosqa_dir).")
+    if config.select_on in ("cosqa", "auto") and data.real_select is not None:
+        return data.real_select
+    return data.valid
+
+
+def training_arguments(
+    config: TrainConfig, selecting: bool, metric: str | None, args_class=SentenceTransformerTrainingArguments
+) -> SentenceTransformerTrainingArguments:
+    # args_class: CrossEncoderTrainingArguments for the ranker recipe, which shares every setting here.
+    use_cpu = (not torch.cuda.is_available()) if config.use_cpu is None else config.use_cpu
+    strategy = "steps" if config.eval_steps else "epoch"
+    return args_class(
+        output_dir=config.output_dir,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        **_warmup(config.warmup_ratio),
+        bf16=config.bf16,
+        fp16=config.fp16,
+        use_cpu=use_cpu,
+        # gloo only under a multi-process launch: accelerate treats any explicit backend as distributed.
+        ddp_backend=config.ddp_backend or ("gloo" if use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None),
+        seed=config.seed,
+        data_seed=config.seed,
+        # In-batch duplicates would be false negatives: never put two identical texts in one batch.
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        eval_strategy=strategy if selecting else "no",
+        eval_steps=config.eval_steps,
+        save_strategy=strategy,
+        save_steps=config.save_steps or config.eval_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=selecting,
+        metric_for_best_model=f"eval_{metric}" if selecting else None,
+        greater_is_better=True,
+        logging_steps=config.logging_steps,
+        report_to=["tensorboard"] if importlib.util.find_spec("tensorboard") else [],
+        dataloader_drop_last=True,
+    )
+
+
+def _warmup(ratio: float) -> dict:
+    # Transformers v5 takes the ratio as a float warmup_steps and deprecates warmup_ratio; v4 needs warmup_ratio.
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return {"warmup_steps": float(ratio)}
+    return {"warmup_ratio": ratio}
+
+
+def train_retriever(
+    config: TrainConfig, data: TaskData | None = None, *, progress: bool = True, callbacks: list | None = None
+) -> RunResult:
+    """Train one retriever as ``config`` says, evaluate it, save it under ``output_dir/final``.
+
+    ``callbacks``: ``transformers.TrainerCallback`` objects handed to the trainer (early stopping, custom logging).
+    """
+    repo_id = None
+    if config.push_to_hub:
+        from hf_softnce.hub import preflight_push
+
+        # Credentials and repo access are checked before any data is built or any step is taken.
+        repo_id = preflight_push(config.push_to_hub, private=config.hub_private)
+    set_seed(config.seed)
+    data = data if data is not None else load_task_data(config, progress=progress)
+    model = load_model(config.model, max_seq_length=config.max_seq_length)
+    groups = None
+    if "dup_group" in data.train.column_names:
+        groups = dict(zip(data.train["code"], data.train["dup_group"]))
+    loss = build_loss(config, model, data.train, duplicate_groups=groups)
+    chosen = selection_set(config, data)
+    evaluator = CodeSearchEvaluator(chosen, name=chosen.name, batch_size=64) if chosen is not None else None
+    args = training_arguments(config, evaluator is not None, evaluator.primary_metric if evaluator else None)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_training_dataset(data.train),
+        loss=loss,
+        evaluator=evaluator,
+        callbacks=callbacks,
+    )
+    resume = config.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+
+    metrics = evaluate_model(model, data)
+    output_dir = Path(config.output_dir)
+    if is_main_process():
+        final = output_dir / "final"
+        model.save(str(final))
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        if repo_id:
+            from hf_softnce.training.publish import publish_run
+
+            publish_run(model, loss, config, data, metrics, repo_id)
+    return RunResult(config, model, loss, metrics, output_dir)
