@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
-import torch
-from torch import Tensor
-
-from sentence_transformers.base.losses.gradcache import CachedLossMixin
-
+from hf_softnce.losses.gradcache import CachedNegativeAwareMixin
 from hf_softnce.losses.order_infonce import OrderInfoNCELoss
 
 
-class CachedOrderInfoNCELoss(CachedLossMixin, OrderInfoNCELoss):
+class CachedOrderInfoNCELoss(CachedNegativeAwareMixin, OrderInfoNCELoss):
     def __init__(
         self, model, order_source=None, *, mini_batch_size: int = 32, show_progress_bar: bool = False, **kwargs
     ):
@@ -47,25 +40,4 @@ class CachedOrderInfoNCELoss(CachedLossMixin, OrderInfoNCELoss):
                 loss = CachedOrderInfoNCELoss(model, mini_batch_size=16)  # labels from the 'label' column
         """
         OrderInfoNCELoss.__init__(self, model, order_source, **kwargs)
-        if mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}.")
-        self.mini_batch_size = mini_batch_size
-        self.show_progress_bar = show_progress_bar
-        self._hashes: list[Tensor] | None = None
-
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
-        sentence_features = list(sentence_features)
-        # Hashes come from the token ids, which the mini-batch embedding never sees as a whole.
-        self._hashes = self.column_hashes(sentence_features)
-        return self.forward_cached(sentence_features, labels)
-
-    def calculate_loss(self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False):
-        embeddings = [torch.cat(column) for column in reps]
-        loss = self.compute_loss_from_embeddings(embeddings, labels, self._hashes)
-        if with_backward:
-            loss.backward()
-            loss = loss.detach()
-        return loss
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "mini_batch_size": self.mini_batch_size}
+        self.setup_gradcache(mini_batch_size, show_progress_bar)
