@@ -40,6 +40,10 @@ class TrainConfig:
     mini_batch_size: int | None = None  # set to use the GradCache (Cached*) variant
     gather_across_devices: bool = False
     mask_duplicates: bool = True
+    # Weight-space ensemble with the base model after training (WiSE-FT, Wortsman et al. 2022):
+    # theta = (1 - w) * theta_base + w * theta_tuned. Keeps the base model's robustness on queries unlike the
+    # training docstrings (real web queries) while keeping most of the in-domain gain. None: no ensembling.
+    wise_ft_weight: float | None = None
     num_negatives: int = 0  # mined hard negatives per pair (0: in-batch negatives only)
     # mining (recipes/train_order_infonce.py, recipes/train_ranker.py): RankingHardNegativeMiner settings
     miner_model: str | None = None  # the frozen retriever that ranks the corpus; None: `model`

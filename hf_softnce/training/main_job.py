@@ -18,17 +18,6 @@ from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import display_name, load_model
 from hf_softnce.training.run import evaluate_model, train_retriever
 
-# The training settings every method shares; only the loss differs between rows of the table.
-SIZES = {
-    "quick": dict(
-        max_train_pairs=1280, max_steps=40, batch_size=32, max_seq_length=128, learning_rate=2e-5,
-        cosqa_corpus_size=2000, select_on="none", seeds=[42],
-    ),
-    "full": dict(
-        max_train_pairs=None, epochs=1.0, batch_size=32, max_seq_length=256, learning_rate=2e-5,
-        cosqa_corpus_size=None, select_on="cosqa", eval_steps=50, seeds=[42, 43, 44],
-    ),
-}
 # Table rows: (name, config overrides). "{InfoNCE}" is replaced by that seed's InfoNCE model.
 METHODS = [
     ("InfoNCE", dict(loss="infonce", weighter="none")),
@@ -36,6 +25,19 @@ METHODS = [
     ("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
     ("OrderInfoNCE (BM25)", dict(loss="order_infonce", weighter="bm25")),
 ]
+# The training settings every method shares; only the loss differs between rows of the table.
+SIZES = {
+    "quick": dict(
+        max_train_pairs=768, max_steps=24, batch_size=32, max_seq_length=128, learning_rate=2e-5,
+        cosqa_corpus_size=2000, select_on="none", wise_ft_weight=0.5, seeds=[42],
+        methods=["InfoNCE", "SoftInfoNCE (BM25)", "OrderInfoNCE (BM25)"],
+    ),
+    "full": dict(
+        max_train_pairs=None, epochs=1.0, batch_size=32, max_seq_length=256, learning_rate=2e-5,
+        cosqa_corpus_size=None, select_on="cosqa", eval_steps=50, wise_ft_weight=0.5, seeds=[42, 43, 44],
+        methods=[name for name, _ in METHODS],
+    ),
+}
 DEFAULT_METHOD = "SoftInfoNCE (BM25)"
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 EVAL_SETS = {"test": "held-out packages", "cosqa-report": "CoSQA real queries"}
@@ -118,8 +120,9 @@ def run_main_job(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(SIZES[size])
-    seeds = seeds or settings.pop("seeds")
-    settings.pop("seeds", None)
+    seeds = seeds or settings["seeds"]
+    methods = methods or settings["methods"]
+    settings = {k: v for k, v in settings.items() if k not in ("seeds", "methods")}
     base = TrainConfig.from_dict({**settings, **(overrides or {})})
     started = time.perf_counter()
 

@@ -23,6 +23,7 @@ from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import load_model
+from hf_softnce.training.wise_ft import interpolate_with_base
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def training_arguments(
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         eval_strategy=strategy if selecting else "no",
         eval_steps=config.eval_steps,
-        save_strategy=strategy,
+        save_strategy="steps" if (config.save_steps or config.eval_steps) else "epoch",
         save_steps=config.save_steps or config.eval_steps,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=selecting,
@@ -143,6 +144,8 @@ def train_retriever(
     resume = config.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
 
+    if config.wise_ft_weight is not None:
+        interpolate_with_base(model, load_model(config.model), config.wise_ft_weight)
     metrics = evaluate_model(model, data)
     output_dir = Path(config.output_dir)
     if is_main_process():

@@ -1,0 +1,62 @@
+"""Train the docstring encoder of Soft-InfoNCE's SimCSE weighter: unsupervised SimCSE on the training queries.
+
+    python recipes/train_simcse_weighter.py --config recipes/configs/simcse_default.yaml [key=value ...]
+    python recipes/train_soft_infonce.py --config recipes/configs/default.yaml weighter=embedding \
+        weighter_model=runs/simcse/final
+
+Unsupervised SimCSE as sentence-transformers trains it: every text is paired with itself and
+MultipleNegativesRankingLoss contrasts the two encodings, which differ only by dropout (the augmentation).
+The encoder is saved to ``output_dir/final``, the path ``weighter_model`` takes.
+"""
+
+import json
+from pathlib import Path
+
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from transformers import set_seed
+
+from hf_softnce.training.cli_args import parse_recipe_args
+from hf_softnce.training.data import load_task_data
+from hf_softnce.training.models import load_model
+from hf_softnce.training.run import is_main_process, training_arguments
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "simcse_default.yaml"
+
+
+def main(argv=None):
+    config = parse_recipe_args(argv, description=__doc__.splitlines()[0], default_config=str(DEFAULT_CONFIG))
+    repo_id = None
+    if config.push_to_hub:
+        from hf_softnce.hub import preflight_push
+
+        repo_id = preflight_push(config.push_to_hub, private=config.hub_private)  # before any training
+    set_seed(config.seed)
+
+    # The weighter compares queries (docstrings), so the encoder learns on the training queries only, each once.
+    texts = list(dict.fromkeys(load_task_data(config).train["query"]))
+    train = Dataset.from_dict({"anchor": texts, "positive": texts})
+
+    model = load_model(config.model, max_seq_length=config.max_seq_length)
+    # Dropout must be on in both passes: the trainer keeps the model in train mode, so it is.
+    loss = MultipleNegativesRankingLoss(model, scale=config.scale)
+    args = training_arguments(config, selecting=False, metric=None)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss)
+    resume = config.resume_from_checkpoint
+    output = trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+
+    if is_main_process():
+        output_dir = Path(config.output_dir)
+        model.save(str(output_dir / "final"))
+        metrics = {"texts": len(texts), "train_loss": output.training_loss, "global_step": output.global_step}
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        if repo_id:
+            model.push_to_hub(repo_id, private=config.hub_private, revision=config.hub_revision,
+                              create_pr=config.hub_create_pr, exist_ok=True)
+        print(f"Saved the SimCSE encoder to {output_dir / 'final'}: use weighter=embedding weighter_model=<that path>")
+
+
+if __name__ == "__main__":
+    main()

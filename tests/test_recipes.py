@@ -1,0 +1,331 @@
+"""The recipes end to end, as a user runs them: real subprocesses (`python recipes/X.py`, `accelerate launch`),
+a tiny random BERT with a real tokenizer, and a tiny corpus mined from real standard-library modules."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from transformers import TrainerCallback
+
+from conftest import tiny_model_dir
+from hf_softnce.training.config import TrainConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+# A few real stdlib modules, each its own package, so the package-level split has valid and test rows.
+MODULES = (
+    "textwrap", "shlex", "fnmatch", "glob", "colorsys", "calendar", "difflib", "ftplib", "smtplib", "imaplib",
+    "gettext", "tarfile", "mailbox",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> str:
+    from hf_softnce.data import build_python_corpus
+
+    root = tmp_path_factory.mktemp("recipe_data")
+    sources = root / "src"
+    sources.mkdir()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in MODULES:
+        shutil.copy(stdlib / f"{name}.py", sources / f"{name}.py")
+    corpus = build_python_corpus(
+        sources=[str(sources)], output_dir=root / "corpus", cache=False, workers=1, progress=False
+    )
+    assert all(len(corpus[split]) >= 16 for split in ("train", "valid", "test")), corpus
+    return str(root / "corpus")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> str:
+    # Built here, before any `accelerate launch`: once a process group exists transformers saves on rank 0 only.
+    return tiny_model_dir()
+
+
+def tiny_config(tmp_path: Path, tiny_model: str, tiny_data: str, name: str = "tiny.yaml", **values) -> Path:
+    config = {
+        "model": tiny_model,
+        "data": tiny_data,
+        "cosqa_dir": None,
+        "max_train_pairs": 64,
+        "max_eval_queries": 16,
+        "max_seq_length": 64,
+        "batch_size": 8,  # BM25's paper alpha/beta need more than 3 negatives per row
+        "max_steps": 3,
+        "logging_steps": 1,
+        "use_cpu": True,
+        "output_dir": str(tmp_path / "run"),
+        **values,
+    }
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def recipe_env(**extra) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_recipe(recipe: str, config: Path, *args: str, env=None, launcher=(sys.executable,), timeout=300):
+    command = [*launcher, str(RECIPES / recipe), "--config", str(config), *args]
+    return subprocess.run(command, cwd=ROOT, env=env or recipe_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-6000:]}"
+    return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def trainer_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / "trainer_state.json").read_text())
+
+
+# ----------------------------------------------------------------------------------------------- each recipe
+
+
+def test_train_soft_infonce_recipe(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data)
+    result = check(run_recipe("train_soft_infonce.py", config, "learning_rate=1e-4", "weighter=bm25"))
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_mrr@1000"] <= 1.0 and "test_ndcg@10" in metrics
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["learning_rate"] == 1e-4 and saved["loss"] == "soft_infonce"  # the override won over the YAML
+    assert (run / "final" / "modules.json").exists()
+    assert trainer_state(run / "checkpoint-3")["global_step"] == 3
+    assert "Saved the model to" in result.stdout
+
+
+def test_train_order_infonce_recipe_mines_and_labels(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data, num_negatives=2, weighter="none", order_teacher=tiny_model)
+    result = check(run_recipe("train_order_infonce.py", config))
+    assert "Mined negatives for 64 of 64 rows" in result.stdout
+    assert "Labelled 64 rows (128 negatives)" in result.stdout
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text())["loss"] == "order_infonce"
+    assert "test_mrr@1000" in json.loads((run / "metrics.json").read_text())
+    assert (run / "final" / "modules.json").exists()
+
+
+def test_train_ranker_recipe_compares_retriever_and_cascade(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data, ranker_model=tiny_model, num_negatives=3, max_train_pairs=32)
+    result = check(run_recipe("train_ranker.py", config))
+    assert "Mined negatives for 32 of 32 rows" in result.stdout
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"retriever", "cascade", "latency_ms_per_query"}
+    assert {"mrr@1000", "recall@1", "ndcg@10"} <= set(metrics["test"]["cascade"])
+    assert trainer_state(run / "checkpoint-3")["global_step"] == 3
+
+    from sentence_transformers import CrossEncoder
+
+    ranker = CrossEncoder(str(run / "ranker"))
+    assert ranker.num_labels == 1 and ranker.predict([("sort a list", "def f(x): return sorted(x)")]).shape == (1,)
+
+
+def test_train_simcse_weighter_recipe_feeds_the_embedding_weighter(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data, scale=20.0)
+    check(run_recipe("train_simcse_weighter.py", config))
+    encoder = tmp_path / "run" / "final"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["global_step"] == 3 and metrics["texts"] > 0
+
+    # The saved encoder is what weighter=embedding loads, through the same config path the recipes use.
+    from hf_softnce.training.losses import build_weighter
+    from hf_softnce.training.data import load_task_data
+    from hf_softnce.weighting import EmbeddingWeighter
+
+    train_config = load_config(config, {"weighter": "embedding", "weighter_model": str(encoder)})
+    weighter = build_weighter(train_config, load_task_data(train_config, progress=False).train)
+    assert isinstance(weighter, EmbeddingWeighter)
+
+
+# ------------------------------------------------------------------------------------- two processes (gloo)
+
+
+def test_two_process_launch_with_gathering_writes_metrics_once(tmp_path, tiny_model, tiny_data):
+    # 4 pairs per rank, gathered: 8 in-batch candidates per query, as one process with batch_size=8 would see.
+    config = tiny_config(tmp_path, tiny_model, tiny_data, batch_size=4, max_steps=4, eval_steps=2, save_steps=2)
+    launcher = (
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+    )
+    result = check(run_recipe("train_soft_infonce.py", config, "gather_across_devices=true", launcher=launcher))
+    run = tmp_path / "run"
+    state = trainer_state(run / "checkpoint-4")
+    # 64 pairs, 4 per device: 8 steps per epoch with two ranks (16 with one), so step 4 is half an epoch.
+    assert state["global_step"] == 4 and state["epoch"] == pytest.approx(0.5)
+    assert json.loads((run / "config.json").read_text())["gather_across_devices"] is True
+    assert "test_mrr@1000" in json.loads((run / "metrics.json").read_text())
+    assert result.stdout.count("Saved the model to") == 1  # only the main process reports and writes
+    rows = (run / "eval" / "CodeSearch_evaluation_valid_results.csv").read_text().strip().splitlines()
+    assert [row.split(",")[1] for row in rows[1:]] == ["2", "4"]  # one row per evaluation, not one per rank
+
+
+def dropout_free_model_dir(path: Path) -> str:
+    """A tiny BERT without dropout, so one and two processes compute the same gradients."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=66, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_two_process_ranker_training_equals_one_process(tmp_path, tiny_model, tiny_data):
+    """One optimizer step on the same 8 rows: 8 rows in one process, or 4 + 4 on two ranks, must agree."""
+    from safetensors.torch import load_file
+
+    base = dropout_free_model_dir(tmp_path / "ranker_base")
+    common = dict(ranker_model=base, num_negatives=3, max_train_pairs=8, max_steps=1, warmup_ratio=0.0,
+                  weight_decay=0.0, learning_rate=1e-3)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = tiny_config(tmp_path / "one", tiny_model, tiny_data, batch_size=8, **common)
+    two = tiny_config(tmp_path / "two", tiny_model, tiny_data, batch_size=4, **common)
+    check(run_recipe("train_ranker.py", one))
+    launcher = (
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+    )
+    result = check(run_recipe("train_ranker.py", two, launcher=launcher))
+    assert result.stdout.count("Saved the ranker to") == 1
+    assert trainer_state(tmp_path / "two" / "run" / "checkpoint-1")["epoch"] == pytest.approx(1.0)  # 8 rows = 4 x 2 ranks
+    assert "cascade" in json.loads((tmp_path / "two" / "run" / "metrics.json").read_text())["test"]
+
+    start = load_file(str(Path(base) / "model.safetensors"))
+    one_weights = load_file(str(tmp_path / "one" / "run" / "ranker" / "model.safetensors"))
+    two_weights = load_file(str(tmp_path / "two" / "run" / "ranker" / "model.safetensors"))
+    names = [name for name in one_weights if name.removeprefix("bert.") in start]
+    assert len(names) > 10
+    one_update = torch.cat([(one_weights[n] - start[n.removeprefix("bert.")]).flatten() for n in names])
+    two_update = torch.cat([(two_weights[n] - start[n.removeprefix("bert.")]).flatten() for n in names])
+    assert one_update.abs().max() > 1e-4  # the step moved the weights
+    # Unsynchronised ranks (each stepping on its own 4 rows) give a cosine near 0.7 here.
+    assert torch.nn.functional.cosine_similarity(one_update, two_update, dim=0) > 0.999
+    # AdamW's first step is about lr * sign(grad): only weights whose gradient is near 0 may land elsewhere.
+    assert ((two_update - one_update).abs() > 1e-5).float().mean() < 1e-3
+
+
+# ---------------------------------------------------------------------------------------------- resuming
+
+
+class CaptureResume(TrainerCallback):
+    """Record what the resumed trainer starts from: its optimizer and scheduler state, and the first step."""
+
+    def __init__(self):
+        self.optimizer_state = self.scheduler_state = self.start_step = self.first_step = None
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        # Copies: the state dicts hold the live tensors, which the next steps update in place.
+        self.optimizer_state = copy.deepcopy(optimizer.state_dict())
+        self.scheduler_state = copy.deepcopy(lr_scheduler.state_dict())
+        self.start_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.first_step is None:
+            self.first_step = state.global_step
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data, max_steps=4, save_steps=2, eval_steps=2, learning_rate=1e-3)
+    check(run_recipe("train_soft_infonce.py", config))  # "interrupted" after step 4: checkpoints 2 and 4
+    last = tmp_path / "run" / "checkpoint-4"
+    assert trainer_state(last)["global_step"] == 4
+
+    from hf_softnce.training.run import train_retriever
+
+    capture = CaptureResume()
+    resumed = load_config(config, ["resume_from_checkpoint=last", "max_steps=6"])
+    train_retriever(resumed, progress=False, callbacks=[capture])
+
+    assert capture.start_step == 4 and capture.first_step == 5
+    assert trainer_state(tmp_path / "run" / "checkpoint-6")["global_step"] == 6
+    logged_steps = [entry["step"] for entry in trainer_state(tmp_path / "run" / "checkpoint-6")["log_history"]]
+    assert logged_steps[0] == 1 and 6 in logged_steps  # the history of steps 1-4 was carried over
+
+    saved_optimizer = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=True)
+    assert saved_optimizer["state"], "the checkpoint's optimizer has moments"
+    assert capture.optimizer_state["state"].keys() == saved_optimizer["state"].keys()
+    for index, saved in saved_optimizer["state"].items():
+        started = capture.optimizer_state["state"][index]
+        assert float(started["step"]) == float(saved["step"]) == 4.0
+        torch.testing.assert_close(started["exp_avg"], saved["exp_avg"], rtol=0, atol=0)
+        torch.testing.assert_close(started["exp_avg_sq"], saved["exp_avg_sq"], rtol=0, atol=0)
+    assert [g["lr"] for g in capture.optimizer_state["param_groups"]] == [g["lr"] for g in saved_optimizer["param_groups"]]
+
+    saved_scheduler = torch.load(last / "scheduler.pt", map_location="cpu", weights_only=True)
+    assert capture.scheduler_state["last_epoch"] == saved_scheduler["last_epoch"] == 4
+    assert capture.scheduler_state["_last_lr"] == saved_scheduler["_last_lr"]
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+
+
+def test_unknown_config_key_lists_the_valid_keys(tmp_path, tiny_model, tiny_data):
+    with pytest.raises(ValueError, match=r"Unknown config key\(s\) \['lerning_rate'\]\. Valid keys: .*learning_rate"):
+        load_config(None, ["lerning_rate=1e-5"])
+
+    config = tiny_config(tmp_path, tiny_model, tiny_data, bogus_key=1)
+    result = run_recipe("train_soft_infonce.py", config)
+    assert result.returncode == 2
+    assert "Unknown config key(s) ['bogus_key']" in result.stderr
+    assert all(key in result.stderr for key in ("model", "learning_rate", "push_to_hub", "order_teacher"))
+    assert not (tmp_path / "run").exists()
+
+    good = tiny_config(tmp_path, tiny_model, tiny_data, name="good.yaml")
+    result = run_recipe("train_ranker.py", good, "ranker_temprature=30")
+    assert result.returncode == 2 and "Unknown config key(s) ['ranker_temprature']" in result.stderr
+
+
+def test_push_preflight_fails_without_a_token_before_training(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tmp_path, tiny_model, tiny_data)
+    env = recipe_env(HF_HOME=str(tmp_path / "empty_hf_home"))
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
+        env.pop(name, None)
+    result = run_recipe("train_soft_infonce.py", config, "--push-to-hub", "someone/code-search", env=env)
+    assert result.returncode != 0
+    assert "HubAccessError: No Hugging Face token found" in result.stderr
+    assert "hf auth login" in result.stderr and "HF_TOKEN" in result.stderr
+    assert not (tmp_path / "run").exists()  # no data built, no checkpoint, no output folder
+
+
+def test_cli_flags_are_config_keys():
+    from hf_softnce.training.cli_args import parse_recipe_args
+
+    config = parse_recipe_args(["batch_size=8", "--push-to-hub", "me/model", "bf16=true", "--resume-from-checkpoint"])
+    assert isinstance(config, TrainConfig)
+    assert (config.batch_size, config.push_to_hub, config.resume_from_checkpoint, config.bf16) == (8, "me/model", "last", True)
+    assert parse_recipe_args(["--resume-from-checkpoint", "runs/x/checkpoint-2"]).resume_from_checkpoint == "runs/x/checkpoint-2"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (RECIPES / "configs").glob("*.yaml")))
+def test_shipped_configs_load(name):
+    config = load_config(RECIPES / "configs" / name)
+    if name.endswith("_csn.yaml"):
+        assert config.bf16 and config.use_cpu is False and config.data.startswith("codesearchnet:")
