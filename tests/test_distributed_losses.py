@@ -27,7 +27,7 @@ def launch_two_processes(loss: str, weighter: str, out: Path) -> dict:
 
 @pytest.mark.parametrize(
     "loss, weighter",
-    [("soft", "none"), ("soft", "bm25"), ("soft", "labels"), ("cached_soft", "bm25")],
+    [("soft", "none"), ("soft", "bm25"), ("soft", "labels"), ("cached_soft", "bm25"), ("order", "labels"), ("order", "bm25")],
 )
 def test_two_process_gather_equals_single_process(tmp_path, loss, weighter):
     result = launch_two_processes(loss, weighter, tmp_path / "result.json")

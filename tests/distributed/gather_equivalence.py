@@ -38,7 +38,9 @@ def make_loss(name: str, weighter_name: str, model, gather: bool):
         return CachedSoftInfoNCELoss(model, weighter, gather_across_devices=gather, mini_batch_size=3)
     from hf_softnce.losses import OrderInfoNCELoss
 
-    return OrderInfoNCELoss(model, weighter, gather_across_devices=gather)
+    # With "labels" the order term reads the label column; otherwise the estimator scores in-batch pairs.
+    order_source = None if weighter_name == "labels" else weighter
+    return OrderInfoNCELoss(model, order_source, gather_across_devices=gather)
 
 
 def loss_and_grads(loss_name, weighter_name, rows, gather):
