@@ -132,7 +132,8 @@ def plot(results: dict, batch_sizes: list[int]):
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks([i + width * (len(batch_sizes) - 1) / 2 for i in range(len(names))], names, fontsize=8)
     ax.set_ylabel("train step time / MNRL")
-    ax.set_ylim(0.9, max(1.1, max(results[n][bs]["ratio_to_mnrl"] for n in names for bs in batch_sizes) + 0.03))
+    all_ratios = [results[n][bs]["ratio_to_mnrl"] for n in names for bs in batch_sizes]
+    ax.set_ylim(min(0.9, min(all_ratios) - 0.03), max(1.1, max(all_ratios) + 0.03))
     ax.set_title("Per-step cost vs MultipleNegativesRankingLoss (dashed: target)")
     ax.legend(fontsize=8)
     fig.tight_layout()
