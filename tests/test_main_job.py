@@ -21,10 +21,14 @@ def test_main_job_writes_comparison_and_a_loadable_model_folder(tmp_path, small_
         max_train_pairs=None, max_steps=3, batch_size=8, max_seq_length=64, use_cpu=True,
     )
     payload = run_main_job(
-        "quick", tmp_path, seeds=[1, 2], methods=["InfoNCE", "SoftInfoNCE (BM25)"], overrides=overrides
+        "quick", tmp_path, seeds=[1, 2], overrides=overrides,
+        methods=["InfoNCE", "SoftInfoNCE (BM25)", "SoftInfoNCE (trained model)"],
     )
     rows = set(payload["summary"])
-    assert rows == {"base model (zero-shot)", "InfoNCE", "SoftInfoNCE (BM25)"}
+    assert rows == {"base model (zero-shot)", "InfoNCE", "SoftInfoNCE (BM25)", "SoftInfoNCE (trained model)"}
+    # The trained-model estimator is that seed's InfoNCE model, loaded as a separate frozen copy.
+    trained_config = json.loads((tmp_path / "softinfonce-trained-model" / "seed-2" / "config.json").read_text())
+    assert trained_config["weighter_model"] == str(tmp_path / "infonce" / "seed-2" / "final")
     # Every trained row has one value per seed, for the held-out split and the real-query half.
     for method in ("InfoNCE", "SoftInfoNCE (BM25)"):
         assert len(payload["results"][method]["test_mrr@1000"]) == 2
