@@ -13,8 +13,7 @@ from sentence_transformers.util.distributed import distributed_evaluation, get_r
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
-from hf_softnce.evaluation.similarity import search_score
-from hf_softnce.retrieval.search import top_k_search
+from hf_softnce.retrieval.search import search_score, top_k_search
 
 logger = logging.getLogger(__name__)
 

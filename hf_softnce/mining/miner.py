@@ -21,12 +21,11 @@ from hf_softnce.embedding_cache import encode_cached
 from hf_softnce.mining.corpus import MiningCorpus, read_pairs
 from hf_softnce.mining.eligibility import eligible_candidates
 from hf_softnce.mining.sampling import STRATEGIES, sample_ranks, window_ranks
-from hf_softnce.retrieval.search import top_k_search
+from hf_softnce.retrieval.search import search_score, top_k_search
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("n-tuple", "cross-encoder")
-_SEARCH_SCORES = {"cosine": "cos", "dot": "dot"}
 
 
 @dataclass
@@ -152,10 +151,6 @@ class RankingHardNegativeMiner:
                 raise ValueError(f"temperature must be positive, got {temperature}.")
         if on_shortfall not in ("skip", "error"):
             raise ValueError(f"on_shortfall must be 'skip' or 'error', got {on_shortfall!r}.")
-        similarity = getattr(retriever, "similarity_fn_name", "cosine")
-        similarity = getattr(similarity, "value", similarity)
-        if similarity not in _SEARCH_SCORES:
-            raise ValueError(f"The retriever's similarity {similarity!r} is not supported; use cosine or dot.")
         self.retriever = retriever
         self.num_negatives = num_negatives
         self.strategy = strategy
@@ -175,7 +170,7 @@ class RankingHardNegativeMiner:
         self.corpus_prompt_name = corpus_prompt_name
         self.rows_per_search = rows_per_search
         self.show_progress_bar = show_progress_bar
-        self.score = _SEARCH_SCORES[similarity]
+        self.score = search_score(retriever)
         self.last_report: MiningReport | None = None
 
     # -- public -----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ The cascade (which imports sentence-transformers) loads on first use, so code th
 embeddings — the miner's memory-bounded search — does not pay for it.
 """
 
-from hf_softnce.retrieval.search import faiss_available, top_k_search
+from hf_softnce.retrieval.search import faiss_available, search_score, top_k_search
 
 __all__ = ["RetrieverRanker", "evaluate_cascade", "faiss_available", "top_k_search"]
 

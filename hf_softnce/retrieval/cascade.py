@@ -8,8 +8,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
-from hf_softnce.evaluation.similarity import search_score
-from hf_softnce.retrieval.search import top_k_search
+from hf_softnce.retrieval.search import search_score, top_k_search
 
 Ranking = list[tuple[Hashable, float]]
 COMBINE_MODES = ("replace", "add")

@@ -15,6 +15,18 @@ import torch
 from torch import Tensor
 
 
+_SCORE_OF_SIMILARITY = {"cosine": "cos", "dot": "dot"}
+
+
+def search_score(model) -> str:
+    """The :func:`top_k_search` score (``"cos"`` or ``"dot"``) that reproduces a model's own similarity."""
+    name = getattr(model, "similarity_fn_name", None) or "cosine"
+    name = getattr(name, "value", name)  # a SimilarityFunction enum or its string
+    if name not in _SCORE_OF_SIMILARITY:
+        raise ValueError(f"Code search supports models with cosine or dot similarity, not {name!r}.")
+    return _SCORE_OF_SIMILARITY[name]
+
+
 def faiss_available() -> bool:
     try:
         import faiss  # noqa: F401
