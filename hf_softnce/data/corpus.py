@@ -34,12 +34,13 @@ from hf_softnce.data.splits import SPLIT_NAMES, assign_package_splits
 from hf_softnce.defaults import cache_dir
 
 # Bump when the extraction rules or the saved layout change, so old caches are not reused.
-CORPUS_FORMAT_VERSION = 2
+CORPUS_FORMAT_VERSION = 3
 INFO_FILE = "hf_softnce_corpus.json"
 CORPUS_FEATURES = Features(
     {
         "query": Value("string"),
         "code": Value("string"),
+        "docstring": Value("string"),
         "id": Value("string"),
         "dup_group": Value("int64"),
         "package": Value("string"),

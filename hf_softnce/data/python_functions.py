@@ -4,6 +4,8 @@ Only ``ast`` and ``tokenize`` read the file: nothing is imported or run. The rul
 
 * query = the first paragraph of the function's docstring, whitespace collapsed;
 * code = the function's source from its ``def`` line (decorators excluded), dedented, docstring removed;
+* docstring = the whole docstring (``ast.get_docstring``, cleaned), kept beside the pair so training can put
+  it back, wholly or partly, as code sits in a repository (:mod:`hf_softnce.data.augment`);
 * dropped and counted: no docstring, a query of fewer than ``min_query_words`` words, test functions
   (``test*`` names, methods of ``Test*`` classes), trivial bodies (only ``pass``, ``...`` or
   ``raise NotImplementedError``) and code longer than ``max_code_lines`` lines.
@@ -164,6 +166,7 @@ def extract_functions(text: str, source: SourceFile, options: ExtractionOptions,
             {
                 "query": query,
                 "code": code,
+                "docstring": docstring,
                 "id": f"{source.package}:{source.rel_path}:{node.lineno}:{qualname}",
                 "package": source.package,
                 "path": source.rel_path,

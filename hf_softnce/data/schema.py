@@ -15,7 +15,7 @@ CODE_COLUMN = "code"
 LABEL_COLUMN = "label"
 NEGATIVE_PREFIX = "negative_"
 # Kept for bookkeeping (splits, duplicate groups, licenses, model cards); never tokenized.
-IDENTITY_COLUMNS = ("id", "dup_group", "package", "path", "func_name", "language", "line", "license")
+IDENTITY_COLUMNS = ("id", "dup_group", "package", "path", "func_name", "language", "line", "license", "docstring")
 
 
 def negative_columns(column_names: list[str]) -> list[str]:

@@ -26,12 +26,18 @@ DEFAULT_NDCG_AT_K = (10,)
 DEDUP_PREFIX = "dedup_"
 
 
-def reciprocal_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
-    """1 / rank of the first relevant id within the top ``k`` (0 when none is there)."""
+def first_relevant_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> int:
+    """1-based rank of the first relevant code within the top ``k``; 0 when none is there."""
     for rank, cid in enumerate(ranking[:k], start=1):
         if cid in relevant:
-            return 1.0 / rank
-    return 0.0
+            return rank
+    return 0
+
+
+def reciprocal_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
+    """1 / rank of the first relevant id within the top ``k`` (0 when none is there)."""
+    rank = first_relevant_rank(ranking, relevant, k)
+    return 1.0 / rank if rank else 0.0
 
 
 def recall(ranking: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.evaluator import CodeSearchEvaluator
-from hf_softnce.evaluation.metrics import code_search_metrics
+from hf_softnce.evaluation.metrics import code_search_metrics, first_relevant_rank
 
 
-def evaluate_retrieval_sets(model, sets: dict[str, RetrievalSet], *, batch_size: int = 64) -> dict[str, float]:
-    """``{f"{name}_{metric}": value}`` for every named set, as :class:`CodeSearchEvaluator` would report them."""
+def evaluate_retrieval_sets(
+    model, sets: dict[str, RetrievalSet], *, batch_size: int = 64, per_query: dict | None = None
+) -> dict[str, float]:
+    """``{f"{name}_{metric}": value}`` for every named set, as :class:`CodeSearchEvaluator` would report them.
+
+    ``per_query``: a dict to fill with ``{name: {query_id: rank of the first relevant code}}`` (0 when it is not
+    in the top ``max(mrr_at_k)``), the per-query values that paired bootstrap intervals
+    (:mod:`hf_softnce.evaluation.bootstrap`) resample.
+    """
     by_corpus: dict[int, list[str]] = {}
     for name, retrieval_set in sets.items():
         by_corpus.setdefault(id(retrieval_set.corpus), []).append(name)
@@ -40,4 +47,8 @@ def evaluate_retrieval_sets(model, sets: dict[str, RetrievalSet], *, batch_size:
                 groups=sets[name].groups,
             )
             metrics.update({f"{name}_{key}": value for key, value in values.items()})
+            if per_query is not None:
+                k = max(reference.mrr_at_k)
+                per_query[name] = {q.split("\x00", 1)[1]: first_relevant_rank(ranking_of[q], union.relevant[q], k)
+                                   for q in qids}
     return metrics

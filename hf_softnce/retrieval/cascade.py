@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
-from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
+from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 Ranking = list[tuple[Hashable, float]]
@@ -173,8 +173,12 @@ def evaluate_cascade(
     mrr_at_k: int | Iterable[int] = 1000,
     recall_at_k: int | Iterable[int] = (1, 5, 10),
     ndcg_at_k: int | Iterable[int] = (10,),
+    per_query: dict | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics of the retriever alone and of the cascade on the same set, and each stage's latency.
+
+    ``per_query``: a dict to fill with ``{"retriever": {qid: rank}, "cascade": {qid: rank}}`` (rank of the first
+    relevant code within ``max(mrr_at_k)``, 0 when absent), for paired bootstrap intervals.
 
     Both rankings share one retriever pass (the cascade re-ranks it), so the comparison is exact.
     Latencies are milliseconds per query, measured over the whole batch of queries; the corpus encoding
@@ -205,6 +209,11 @@ def evaluate_cascade(
             groups=retrieval_set.groups,
         )
 
+    if per_query is not None:
+        k = max(as_cutoffs(mrr_at_k))
+        for stage, rankings in (("retriever", retrieved), ("cascade", reranked)):
+            per_query[stage] = {qid: first_relevant_rank([cid for cid, _ in ranking], retrieval_set.relevant[qid], k)
+                                for qid, ranking in zip(qids, rankings)}
     latency = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(qids))
     latency["cascade"] = latency["retriever"] + latency["ranker"]
     return {"retriever": metrics(retrieved), "cascade": metrics(reranked), "latency_ms_per_query": latency}

@@ -21,6 +21,12 @@ class TrainConfig:
     sources: list[str] = field(default_factory=lambda: ["stdlib"])  # for data=python
     data_dir: str | None = None  # local files for codesearchnet/cosqa/advtest
     max_train_pairs: int | None = None
+    # Training data that looks like real search (hf_softnce.data.augment, hf_softnce.data.conala):
+    docstring_rate: float = 0.0  # share of codes that keep their docstring, as code sits in a repository
+    docstring_part: str = "rest"  # rest (all but the paragraph the query came from) | full
+    query_style_rate: float = 0.0  # share of docstring queries rewritten the way people type a search
+    conala_mix: float = 0.0  # share of the training pairs taken from CoNaLa (real StackOverflow questions)
+    conala_config: str = "curated"  # curated | mined (neulab/conala; curated falls back to a local copy)
     max_eval_queries: int | None = None
     cosqa_dir: str | None = "auto"  # real-query validation set; "auto" looks in ../shared/data/cosqa
     select_on: str = "auto"  # the set the best checkpoint is chosen on: valid | cosqa | auto (cosqa when present) | none

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 
 from hf_softnce.data import (
     RetrievalSet,
     build_python_corpus,
+    load_conala,
+    repository_style,
     load_advtest,
     load_codesearchnet,
     load_cosqa,
@@ -19,6 +22,7 @@ from hf_softnce.data import (
 )
 from hf_softnce.training.config import TrainConfig
 
+logger = logging.getLogger(__name__)
 SHARED_COSQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa"
 
 
@@ -33,9 +37,12 @@ class TaskData:
     real_select: RetrievalSet | None = None  # real queries for model selection (half of CoSQA dev)
     real_report: RetrievalSet | None = None  # the other half, only ever reported
     sources: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # data a run wanted but could not have (no Hub, no copy)
 
     def eval_sets(self) -> dict[str, RetrievalSet]:
-        sets = {"test": self.test, "cosqa-report": self.real_report}
+        # Both CoSQA halves share one codebase, so the select half costs only its queries' encoding; together
+        # they are the whole dev-500 the tables report beside the never-selected-on half.
+        sets = {"test": self.test, "cosqa-select": self.real_select, "cosqa-report": self.real_report}
         return {name: s for name, s in sets.items() if s is not None}
 
 
@@ -86,6 +93,31 @@ def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple
     return select, report
 
 
+def _mix_conala(data: TaskData, config: TrainConfig) -> Dataset:
+    """The training pairs with CoNaLa questions mixed in, so that ``conala_mix`` of the result is CoNaLa.
+
+    Without the Hub or a local copy the run goes on with the pairs it has, and says what it left out.
+    """
+    if not 0.0 < config.conala_mix < 1.0:
+        raise ValueError(f"conala_mix must be in [0, 1) (use data=conala for CoNaLa alone), got {config.conala_mix}.")
+    try:
+        conala = load_conala(config.conala_config, verbose=False).train
+    except FileNotFoundError as error:
+        logger.warning("conala_mix=%s: CoNaLa left out, training on %s alone (%s)", config.conala_mix, data.name,
+                       str(error).splitlines()[0])
+        data.left_out.append(f"CoNaLa ({config.conala_config}): not on the Hub nor in a local copy")
+        return data.train
+    wanted = round(len(data.train) * config.conala_mix / (1.0 - config.conala_mix))
+    conala = conala.shuffle(seed=config.seed).select(range(min(wanted, len(conala))))
+    # Duplicate groups are numbered per source; keep them apart so a stdlib group never matches a question id.
+    own = data.train.map(lambda row: {"dup_group": 2 * row["dup_group"]}) if "dup_group" in data.train.column_names else data.train
+    conala = conala.map(lambda row: {"dup_group": 2 * row["dup_group"] + 1})
+    keep = [c for c in own.column_names if c in conala.column_names]
+    mixed = concatenate_datasets([own.select_columns(keep), conala.select_columns(keep)]).shuffle(seed=config.seed)
+    data.sources.append(f"conala-{config.conala_config} ({len(conala)} pairs)")
+    return mixed
+
+
 def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
     kind, _, language = config.data.partition(":")
     if kind == "python":
@@ -97,6 +129,9 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
             retrieval_set_from_pairs(corpus["test"], name="test"),
             sources=list(config.sources),
         )
+    elif kind == "conala":
+        loaded = load_conala(language or config.conala_config, verbose=False)
+        data = TaskData(loaded.name, loaded.train, None, loaded.test, sources=[loaded.name])
     elif kind in ("codesearchnet", "cosqa", "advtest"):
         loader = {"codesearchnet": lambda: load_codesearchnet(language or "python", data_dir=config.data_dir),
                   "cosqa": lambda: load_cosqa(data_dir=config.data_dir),
@@ -122,6 +157,11 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
             "or the path of a saved DatasetDict."
         )
     data.train = _limit(data.train, config.max_train_pairs, config.seed)
+    data.train = repository_style(data.train, docstring_rate=config.docstring_rate,
+                                  docstring_part=config.docstring_part, query_style_rate=config.query_style_rate,
+                                  seed=config.seed)
+    if config.conala_mix > 0 and kind != "conala":
+        data.train = _mix_conala(data, config)
     data.valid = _limit_queries(data.valid, config.max_eval_queries, 0)
     data.test = _limit_queries(data.test, config.max_eval_queries, 1)
     data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)

@@ -1,7 +1,7 @@
 """The main job: base model vs InfoNCE vs hf_softnce's losses, same data, seeds and steps, on held-out code
 search and on real web queries. Writes a table (Markdown), JSON, a PNG plot and the model card folder.
 
-    hf-softnce main --quick          # <= 10 minutes on 2 CPU cores
+    hf-softnce main --quick          # <= 15 minutes on 2 CPU cores
     hf-softnce main                  # the full size (all pairs, the whole CoSQA codebase, 3 seeds)
 """
 
@@ -16,6 +16,8 @@ from pathlib import Path
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import display_name, load_model
+from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
+from hf_softnce.training.ranker import mine_negatives, train_ranker
 from hf_softnce.training.run import evaluate_model, train_retriever
 
 # Table rows: (name, config overrides). "{InfoNCE}" is replaced by that seed's InfoNCE model.
@@ -23,26 +25,42 @@ METHODS = [
     ("InfoNCE", dict(loss="infonce", weighter="none")),
     ("SoftInfoNCE (BM25)", dict(loss="soft_infonce", weighter="bm25")),
     ("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
-    # The order teacher is the base model's own query-code score: a BM25 teacher cost real-query quality
-    # (quick size, CoSQA MRR 0.650 vs the base's 0.675; this teacher 0.680).
+    # The order teacher is the base model's own query-code score: a BM25 teacher cost real-query quality.
     ("OrderInfoNCE (base-model teacher)", dict(loss="order_infonce", weighter="trained_model", weighter_model="default")),
 ]
-# The training settings every method shares; only the loss differs between rows of the table.
+# R2PS: the InfoNCE retriever of the same seed re-ranked by a cross-encoder trained on the same mined negatives,
+# so its interval against InfoNCE is the ranker's own contribution.
+CASCADE = "R2PS cascade (InfoNCE -> ranker)"
+# Levers chosen on the CoSQA selection half (README, "What was tried").
+DOCSTRING_RATE = 0.0
+QUERY_STYLE_RATE = 0.0
+CONALA_MIX = 0.0
+LR = 2e-5
+WISE = 0.5
+QUICK_PAIRS = 1024
+QUICK_STEPS = 40
+# Training data and levers shared by every row, chosen on the CoSQA selection half (README, "Choosing the
+# defaults"); only the loss differs between rows.
+DATA_DEFAULTS = dict(docstring_rate=DOCSTRING_RATE, docstring_part="rest", query_style_rate=QUERY_STYLE_RATE,
+                     conala_mix=CONALA_MIX)
 SIZES = {
     "quick": dict(
-        max_train_pairs=768, max_steps=24, batch_size=32, max_seq_length=128, learning_rate=2e-5,
-        cosqa_corpus_size=2000, select_on="none", wise_ft_weight=0.5, seeds=[42],
-        methods=["InfoNCE", "SoftInfoNCE (BM25)", "OrderInfoNCE (base-model teacher)"],
+        max_train_pairs=QUICK_PAIRS, max_steps=QUICK_STEPS, batch_size=32, max_seq_length=128, learning_rate=LR,
+        cosqa_corpus_size=None, select_on="none", wise_ft_weight=WISE, num_negatives=1, **DATA_DEFAULTS,
+        seeds=[42],
+        methods=["InfoNCE", "SoftInfoNCE (BM25)", "OrderInfoNCE (base-model teacher)", CASCADE],
     ),
     "full": dict(
-        max_train_pairs=None, epochs=1.0, batch_size=32, max_seq_length=256, learning_rate=2e-5,
-        cosqa_corpus_size=None, select_on="cosqa", eval_steps=50, wise_ft_weight=0.5, seeds=[42, 43, 44],
-        methods=[name for name, _ in METHODS],
+        max_train_pairs=None, epochs=1.0, batch_size=32, max_seq_length=256, learning_rate=LR,
+        cosqa_corpus_size=None, select_on="cosqa", eval_steps=50, wise_ft_weight=WISE, num_negatives=1,
+        **DATA_DEFAULTS, seeds=[42, 43, 44],
+        methods=[name for name, _ in METHODS] + [CASCADE],
     ),
 }
 DEFAULT_METHOD = "SoftInfoNCE (BM25)"
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
-EVAL_SETS = {"test": "held-out packages", "cosqa-report": "CoSQA real queries"}
+EVAL_SETS = {"test": "held-out packages", "cosqa-report": "CoSQA real queries, report half"}
+REAL_TITLES = {"cosqa-dev": "CoSQA dev-500, real web queries", "cosqa-report": "CoSQA dev, the report half (never used for a choice)"}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -82,7 +100,8 @@ def markdown_table(summary: dict, eval_sets: dict[str, str], n_seeds: int) -> st
     return "\n".join(lines)
 
 
-def plot(summary: dict, eval_sets: dict[str, str], path: Path) -> Path | None:
+def plot(table: dict, path: Path, set_name: str = "cosqa-dev") -> Path | None:
+    """Each row's MRR difference against the base model on real queries, with its 95% interval."""
     try:
         import matplotlib
 
@@ -90,17 +109,20 @@ def plot(summary: dict, eval_sets: dict[str, str], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    shown = [s for s in eval_sets if any(f"{s}_mrr@1000" in m for m in summary.values())]
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4), squeeze=False)
-    for ax, set_name in zip(axes[0], shown):
-        methods = [m for m in summary if f"{set_name}_mrr@1000" in summary[m]]
-        means = [summary[m][f"{set_name}_mrr@1000"]["mean"] for m in methods]
-        stds = [summary[m][f"{set_name}_mrr@1000"]["std"] for m in methods]
-        bars = ax.bar(range(len(methods)), means, yerr=stds, capsize=4, color=["#999"] + ["#4c72b0"] * (len(methods) - 1))
-        ax.bar_label(bars, fmt="%.3f", fontsize=8)
-        ax.set_xticks(range(len(methods)), methods, rotation=25, ha="right", fontsize=8)
-        ax.set_ylim(min(means) * 0.9, max(means) * 1.05)
-        ax.set_title(f"MRR@1000 — {eval_sets[set_name]}")
+    rows = {row: entry for row, entry in table.get(set_name, {}).items() if "vs_base" in entry}
+    if not rows:
+        return None
+    names = list(rows)
+    diffs = [rows[n]["vs_base"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.6))
+    y = range(len(names))
+    ax.errorbar([d.value for d in diffs], y, xerr=[[d.value - d.low for d in diffs], [d.high - d.value for d in diffs]],
+                fmt="o", capsize=4, color="#4c72b0")
+    ax.axvline(0, color="#999", lw=1)
+    ax.set_yticks(list(y), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("MRR@1000 difference vs the base model (95% paired bootstrap interval)")
+    ax.set_title(f"{REAL_TITLES[set_name]}, whole codebase")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -118,7 +140,7 @@ def run_main_job(
 ) -> dict:
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}.")
-    known = [name for name, _ in METHODS]
+    known = [name for name, _ in METHODS] + [CASCADE]
     unknown = sorted(set(methods or []) - set(known))
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}; choose from {known}.")
@@ -130,21 +152,41 @@ def run_main_job(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(SIZES[size])
-    seeds = seeds or settings["seeds"]
-    methods = methods or settings["methods"]
+    seeds = seeds or settings.pop("seeds")
+    methods = methods or settings.pop("methods")
     settings = {k: v for k, v in settings.items() if k not in ("seeds", "methods")}
     base = TrainConfig.from_dict({**settings, **(overrides or {})})
+    if CASCADE in methods and "InfoNCE" not in methods:
+        raise ValueError(f"{CASCADE} re-ranks the InfoNCE retriever; include InfoNCE in methods.")
     started = time.perf_counter()
 
-    data = load_task_data(base)
-    print(f"data: {len(data.train)} training pairs; " + ", ".join(
-        f"{name}: {len(s)} queries x {len(s.corpus)} codes" for name, s in data.eval_sets().items()))
-    results: dict[str, dict[str, list[float]]] = {}
-    zero_shot = evaluate_model(load_model(base.model, max_seq_length=base.max_seq_length), data)
-    results["base model (zero-shot)"] = {k: [v] for k, v in zero_shot.items()}
-    print(f"[{time.perf_counter() - started:6.0f}s] zero-shot: {_headline(zero_shot)}")
+    def stamp() -> str:
+        return f"[{time.perf_counter() - started:6.0f}s]"
 
-    selected = [(n, o) for n, o in METHODS if not methods or n in methods]
+    data = load_task_data(base)
+    print(f"data: {len(data.train)} training pairs from {', '.join(data.sources)}; " + ", ".join(
+        f"{name}: {len(s)} queries x {len(s.corpus)} codes" for name, s in data.eval_sets().items()))
+    for missing in data.left_out:
+        print(f"left out: {missing}")
+    if data.real_report is None:
+        print("left out: CoSQA dev (no ../shared/data/cosqa, HF_SOFTNCE_DATA_DIR or cosqa_dir): no real-query rows")
+    results: dict[str, dict[str, list[float]]] = {}
+    per_query_runs: dict[str, list[dict]] = {}
+    base_model = load_model(base.model)
+    base_per_query: dict = {}
+    zero_shot = evaluate_model(base_model, data, per_query=base_per_query)
+    results[BASE_ROW] = {k: [v] for k, v in zero_shot.items()}
+    per_query_runs[BASE_ROW] = [base_per_query]
+    print(f"{stamp()} zero-shot: {_headline(zero_shot)}")
+
+    if base.num_negatives:
+        # The same hard negatives for every row, ranked by the frozen base model (R2PS: a window from rank 0).
+        data.train = mine_negatives(base, data.train, base_model, progress=False)
+        print(f"{stamp()} mined {base.num_negatives} hard negative(s) per pair with the base model")
+    del base_model
+
+    selected = [(n, o) for n, o in METHODS if n in methods]
+    latency: dict[str, float] = {}
     for seed in seeds:
         trained: dict[str, str] = {}
         for name, method_overrides in selected:
@@ -157,31 +199,70 @@ def run_main_job(
             trained[name] = str(run_dir / "final")
             for key, value in result.metrics.items():
                 results.setdefault(name, {}).setdefault(key, []).append(value)
-            print(f"[{time.perf_counter() - started:6.0f}s] {name} seed {seed}: {_headline(result.metrics)}")
+            per_query_runs.setdefault(name, []).append(result.per_query)
+            print(f"{stamp()} {name} seed {seed}: {_headline(result.metrics)}")
+        if CASCADE in methods:
+            cascade_per_query, cascade_latency = _run_cascade(base, data, seed, trained["InfoNCE"], output_dir)
+            per_query_runs.setdefault(CASCADE, []).append(cascade_per_query)
+            latency = cascade_latency
+            print(f"{stamp()} {CASCADE} seed {seed}: ranked; {cascade_latency}")
 
     summary = summarize(results)
-    table = markdown_table(summary, EVAL_SETS, len(seeds))
+    comparison = compare_rows(per_query_runs)
+    table = comparison_markdown(comparison, REAL_TITLES, latency) + "\n" + markdown_table(summary, {"test": EVAL_SETS["test"]}, len(seeds))
+    sentences = verdicts(comparison)
     elapsed = time.perf_counter() - started
     payload = {
         "size": size,
         "seeds": seeds,
         "settings": {k: v for k, v in base.to_dict().items() if k in settings or k in (overrides or {})},
-        "data": {"train_pairs": len(data.train), **{n: {"queries": len(s), "codes": len(s.corpus)} for n, s in data.eval_sets().items()}},
+        "data": {"train_pairs": len(data.train), "sources": data.sources, "left_out": data.left_out,
+                 **{n: {"queries": len(s), "codes": len(s.corpus)} for n, s in data.eval_sets().items()}},
         "results": results,
         "summary": summary,
+        "comparison": to_json(comparison),
+        "per_query_ranks": per_query_runs,
+        "verdicts": sentences,
+        "latency_ms_per_query": latency,
         "elapsed_s": elapsed,
     }
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
-    (output_dir / "results.md").write_text(table)
-    plot(summary, EVAL_SETS, output_dir / "results.png")
-    print("\n" + table + f"\nfinished in {elapsed / 60:.1f} min; wrote {output_dir}/results.json, results.md, results.png")
+    (output_dir / "results.md").write_text(table + "\n" + "\n".join(f"- {s}" for s in sentences) + "\n")
+    plot(comparison, output_dir / "results.png")
+    print("\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences))
+    print(f"\nfinished in {elapsed / 60:.1f} min; wrote {output_dir}/results.json, results.md, results.png")
 
     if DEFAULT_METHOD in results:
         from hf_softnce.training.publish import save_default_model_folder
 
-        folder = save_default_model_folder(output_dir, base, data, results, seeds, DEFAULT_METHOD, repo_id)
+        folder = save_default_model_folder(output_dir, base, data, results, seeds, DEFAULT_METHOD, repo_id,
+                                           config_overrides=dict(METHODS)[DEFAULT_METHOD],
+                                           model_dir=output_dir / _slug(DEFAULT_METHOD) / f"seed-{seeds[0]}" / "final",
+                                           comparison=comparison)
         print(f"model card folder: {folder}")
     return payload
+
+
+def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path):
+    """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top 10 on the real queries."""
+    from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+
+    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"))
+    ranker = train_ranker(config, data.train)
+    ranker.save(str(Path(config.output_dir) / "final"))
+    retriever = load_model(retriever_dir)
+    cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine="add", cache=False)
+    per_query, latency = {}, {}
+    for name in ("cosqa-select", "cosqa-report"):
+        retrieval_set = {"cosqa-select": data.real_select, "cosqa-report": data.real_report}[name]
+        if retrieval_set is None:
+            continue
+        ranks: dict = {}
+        result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
+        per_query[name] = ranks["cascade"]
+        latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
+                   CASCADE: result["latency_ms_per_query"]["cascade"]}
+    return per_query, latency
 
 
 def _slug(name: str) -> str:

@@ -12,7 +12,10 @@ from hf_softnce.training.data import TaskData
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import display_name, load_model
 
-CARD_SET = "test"  # the model-index reports the held-out split; real-query results go in the description
+CARD_SET = "test"  # without real queries the model-index reports the held-out split
+# With CoSQA present the model-index reports CoSQA dev-500 over the whole codebase, under its Hub dataset.
+COSQA_HUB_ID = "CoIR-Retrieval/cosqa"
+COSQA_SPLIT = "dev-500 (whole 6,267-function codebase)"
 
 
 def data_summary(data: TaskData) -> DataSummary:
@@ -58,8 +61,43 @@ def _real_query_paragraph(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _comparison_paragraph(comparison: dict, method: str, config: TrainConfig) -> str:
+    from hf_softnce.training.comparison import verdicts
+
+    lines = []
+    if config.wise_ft_weight is not None:
+        lines.append(f"The saved weights are WiSE-FT-averaged with the base model after training: "
+                     f"θ = {1 - config.wise_ft_weight:g}·θ_base + {config.wise_ft_weight:g}·θ_tuned. Every result "
+                     "below is of these saved weights.")
+    sentences = [s for s in verdicts(comparison) if s.startswith(method + " ")]
+    if sentences:
+        lines += ["", "On CoSQA dev-500 real web queries against the whole codebase (paired bootstrap, 95%):",
+                  "", *(f"- {s}" for s in sentences)]
+    return "\n".join(lines)
+
+
 def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds: list[int], method: str,
-                repo_id: str | None) -> RunSummary:
+                repo_id: str | None, comparison: dict | None = None) -> RunSummary:
+    if comparison and "cosqa-dev" in comparison and method in comparison["cosqa-dev"]:
+        # Real queries over the whole codebase, seeds averaged per query: the figures the README reports.
+        card_results = {row: entry["metrics"] for row, entry in comparison["cosqa-dev"].items()}
+        return RunSummary(
+            model_name=f"{display_name(config.model).split('/')[-1]} fine-tuned for code search with {method}",
+            base_model=display_name(config.model),
+            method=method,
+            **describe_loss(loss),
+            data=data_summary(data),
+            results=card_results,
+            baseline="InfoNCE" if "InfoNCE" in card_results else method,
+            eval_dataset=COSQA_HUB_ID,
+            eval_dataset_name="CoSQA",
+            eval_split=COSQA_SPLIT,
+            training_args=config.to_dict(),
+            seeds=[seeds[0]] if len(seeds) == 1 else seeds,
+            repo_id=repo_id,
+            license="apache-2.0",
+            description=_comparison_paragraph(comparison, method, config),
+        )
     per_seed = all(len(v) == len(seeds) for m in results.values() for v in m.values())
     card_results = _set_results(results, CARD_SET)
     if not per_seed:
@@ -95,15 +133,14 @@ def publish_run(model, loss, config: TrainConfig, data: TaskData, metrics: dict,
 
 
 def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskData, results: dict, seeds: list[int],
-                              method: str, repo_id: str | None) -> Path:
-    """The main job's deliverable: the default method's first-seed model with the whole comparison on its card."""
-    from hf_softnce.training.main_job import METHODS, _slug
-
-    overrides = dict(METHODS)[method]
-    config = replace(base, seed=seeds[0], **overrides)
-    model = load_model(str(output_dir / _slug(method) / f"seed-{seeds[0]}" / "final"))
+                              method: str, repo_id: str | None, *, config_overrides: dict, model_dir: Path,
+                              comparison: dict | None = None) -> Path:
+    """The main job's deliverable: the default method's first-seed model (the saved, WiSE-FT-averaged weights)
+    with the whole comparison on its card."""
+    config = replace(base, seed=seeds[0], **config_overrides)
+    model = load_model(str(model_dir))
     loss = build_loss(config, model, data.train)  # for its config and citation on the card
-    summary = run_summary(config, loss, data, results, seeds, method, repo_id)
+    summary = run_summary(config, loss, data, results, seeds, method, repo_id, comparison)
     folder = output_dir / "hub"
     shutil.rmtree(folder, ignore_errors=True)
     save_run_folder(model, summary, folder)

@@ -35,15 +35,21 @@ class RunResult:
     loss: object
     metrics: dict[str, float] = field(default_factory=dict)
     output_dir: Path | None = None
+    per_query: dict[str, dict[str, int]] = field(default_factory=dict)  # {set: {query id: rank}}, for intervals
 
 
 def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def evaluate_model(model, data: TaskData, batch_size: int = 64) -> dict[str, float]:
-    """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks."""
-    metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size) if is_main_process() else None
+def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None) -> dict[str, float]:
+    """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks.
+
+    ``per_query`` (main process only): filled with ``{set: {query id: rank of the gold code}}``.
+    """
+    metrics = None
+    if is_main_process():
+        metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query)
     if torch.distributed.is_initialized():
         shared = [metrics]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -125,7 +131,11 @@ def train_retriever(
         repo_id = preflight_push(config.push_to_hub, private=config.hub_private)
     set_seed(config.seed)
     data = data if data is not None else load_task_data(config, progress=progress)
-    model = load_model(config.model, max_seq_length=config.max_seq_length)
+    model = load_model(config.model)
+    # max_seq_length truncates training texts (a speed setting); the model keeps at least its own length for
+    # evaluation and after saving, so a model trained at 128 tokens still reads the codebase as its base did.
+    own_max_seq_length = model.max_seq_length
+    model.max_seq_length = config.max_seq_length
     groups = None
     if "dup_group" in data.train.column_names:
         groups = dict(zip(data.train["code"], data.train["dup_group"]))
@@ -146,7 +156,9 @@ def train_retriever(
 
     if config.wise_ft_weight is not None:
         interpolate_with_base(model, load_model(config.model), config.wise_ft_weight)
-    metrics = evaluate_model(model, data)
+    model.max_seq_length = max(own_max_seq_length or 0, config.max_seq_length)
+    per_query: dict = {}
+    metrics = evaluate_model(model, data, per_query=per_query)
     output_dir = Path(config.output_dir)
     if is_main_process():
         final = output_dir / "final"
@@ -157,4 +169,4 @@ def train_retriever(
             from hf_softnce.training.publish import publish_run
 
             publish_run(model, loss, config, data, metrics, repo_id)
-    return RunResult(config, model, loss, metrics, output_dir)
+    return RunResult(config, model, loss, metrics, output_dir, per_query)

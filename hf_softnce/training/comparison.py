@@ -1,0 +1,114 @@
+"""The main job's comparison table: per-query ranks -> metrics, paired bootstrap intervals, words a user reads.
+
+Every row's per-query ranks (averaged over seeds as reciprocal ranks) are compared with the base model's and
+InfoNCE's on the same queries and the same bootstrap resamples, so each row's interval is exactly comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hf_softnce.evaluation.bootstrap import Difference, PairedBootstrap
+
+BASE_ROW = "base model (zero-shot)"
+INFONCE_ROW = "InfoNCE"
+# The real-query sets of the table: the whole CoSQA dev (both halves) and the half never used for a choice.
+REAL_SETS = {"cosqa-dev": ("cosqa-select", "cosqa-report"), "cosqa-report": ("cosqa-report",)}
+
+
+def merged_ranks(per_query: dict[str, dict[str, int]], halves: tuple[str, ...]) -> dict[str, int] | None:
+    """One ``{query: rank}`` over several query sets of the same codebase (query ids prefixed by their set)."""
+    if not all(half in per_query for half in halves):
+        return None
+    return {f"{half}/{qid}": rank for half in halves for qid, rank in per_query[half].items()}
+
+
+def reciprocal_ranks(runs: list[dict[str, int]]) -> dict[str, float]:
+    """Per-query reciprocal rank (0 beyond the cut-off), averaged over the runs (seeds) of one row."""
+    queries = runs[0].keys()
+    return {q: float(np.mean([1.0 / run[q] if run[q] else 0.0 for run in runs])) for q in queries}
+
+
+def rank_metrics(runs: list[dict[str, int]]) -> dict[str, float]:
+    """MRR@1000 and recall@1/5/10 from per-query ranks, averaged over runs."""
+    ranks = np.array([[run[q] for q in runs[0]] for run in runs], dtype=np.float64)
+    found = ranks > 0
+    metrics = {"mrr@1000": float(np.where(found, 1.0 / np.where(found, ranks, 1.0), 0.0).mean())}
+    for k in (1, 5, 10):
+        metrics[f"recall@{k}"] = float((found & (ranks <= k)).mean())
+    return metrics
+
+
+def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, n_resamples: int = 2000,
+                 seed: int = 0) -> dict[str, dict[str, dict]]:
+    """``{set: {row: {"metrics": ..., "vs_base": Difference, "vs_infonce": Difference}}}`` for the real-query sets.
+
+    ``per_query_runs``: ``{row: [per_query of run 1, per_query of run 2, ...]}``, each per_query being
+    ``{set name: {query id: rank}}`` as :func:`hf_softnce.evaluation.evaluate_retrieval_sets` fills it.
+    """
+    table: dict[str, dict[str, dict]] = {}
+    for set_name, halves in REAL_SETS.items():
+        ranks = {row: [merged_ranks(run, halves) for run in runs] for row, runs in per_query_runs.items()}
+        ranks = {row: runs for row, runs in ranks.items() if runs and all(run is not None for run in runs)}
+        if BASE_ROW not in ranks:
+            continue
+        rr = {row: reciprocal_ranks(runs) for row, runs in ranks.items()}
+        boot = PairedBootstrap(sorted(rr[BASE_ROW]), n_resamples=n_resamples, seed=seed)
+        table[set_name] = {}
+        for row, runs in ranks.items():
+            entry: dict = {"metrics": rank_metrics(runs), "queries": len(rr[row])}
+            if row != BASE_ROW:
+                entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW])
+            if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW):
+                entry["vs_infonce"] = boot.difference(rr[row], rr[INFONCE_ROW])
+            table[set_name][row] = entry
+    return table
+
+
+def _cell(difference: Difference | None) -> str:
+    if difference is None:
+        return "–"
+    mark = "**" if difference.supported else ""
+    return f"{mark}{difference.value:+.4f}{mark} [{difference.low:+.3f}, {difference.high:+.3f}]"
+
+
+def comparison_markdown(table: dict, titles: dict[str, str], latency: dict[str, float] | None = None) -> str:
+    """Markdown tables, one per real-query set: metrics, then each row's difference with its 95% interval."""
+    lines = []
+    for set_name, rows in table.items():
+        first = next(iter(rows.values()))
+        lines += [f"**{titles.get(set_name, set_name)}** ({first['queries']} queries, the whole codebase; "
+                  "Δ = paired difference in MRR with its 95% bootstrap interval, bold when the interval excludes 0)", ""]
+        header = "| method | MRR@1000 | R@1 | R@5 | R@10 | Δ vs base | Δ vs InfoNCE |"
+        if latency:
+            header += " ms/query |"
+        lines += [header, "|---" * (header.count("|") - 1) + "|"]
+        for row, entry in rows.items():
+            m = entry["metrics"]
+            cells = [f"{m['mrr@1000']:.4f}", f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", f"{m['recall@10']:.3f}",
+                     _cell(entry.get("vs_base")), _cell(entry.get("vs_infonce"))]
+            if latency:
+                cells.append(f"{latency[row]:.1f}" if row in latency else "–")
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def verdicts(table: dict, set_name: str = "cosqa-dev") -> list[str]:
+    """One sentence per row, claiming only what its interval supports."""
+    sentences = []
+    for row, entry in table.get(set_name, {}).items():
+        parts = []
+        if "vs_base" in entry:
+            parts.append(f"vs the base model: {entry['vs_base'].describe()}")
+        if "vs_infonce" in entry:
+            parts.append(f"vs InfoNCE: {entry['vs_infonce'].describe()}")
+        if parts:
+            sentences.append(f"{row} — " + "; ".join(parts) + ".")
+    return sentences
+
+
+def to_json(table: dict) -> dict:
+    return {set_name: {row: {key: (value.to_dict() if isinstance(value, Difference) else value)
+                             for key, value in entry.items()} for row, entry in rows.items()}
+            for set_name, rows in table.items()}

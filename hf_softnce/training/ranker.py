@@ -1,0 +1,57 @@
+"""Hard negatives from a frozen retriever's ranking, and the R2PS ranker trained on them.
+
+Shared by the main job and the recipes: every method of one comparison trains on the same mined negatives.
+"""
+
+from __future__ import annotations
+
+import torch
+from datasets import Dataset
+from sentence_transformers import CrossEncoder
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+
+from hf_softnce.data import to_training_dataset
+from hf_softnce.losses import R2PSRankerLoss
+from hf_softnce.mining import RankingHardNegativeMiner
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.models import resolve_model_name
+
+
+def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int | None = None,
+                   progress: bool = True) -> Dataset:
+    """``train`` with ``negative_1..k`` ranked by ``retriever`` (never the positive or its duplicate group)."""
+    miner = RankingHardNegativeMiner(
+        retriever,
+        num_negatives=num_negatives or config.num_negatives or 31,
+        strategy=config.mining_strategy,
+        window_start=config.mining_window_start,
+        seed=config.seed,
+        show_progress_bar=progress,
+    )
+    mined = miner.mine(train)
+    print(miner.last_report.summary())
+    return mined
+
+
+def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
+    """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * temperature.
+
+    The CrossEncoder keeps ``Tanh`` as its activation, so ``predict`` returns the score the loss trained (times
+    ``1 / temperature``), which the cascade's ``combine="add"`` adds to the retriever's cosine as R2PS does.
+    """
+    from hf_softnce.training.run import training_arguments
+
+    ranker = CrossEncoder(resolve_model_name(config.ranker_model), num_labels=1, max_length=config.max_seq_length,
+                          activation_fn=torch.nn.Tanh())
+    args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
+    # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
+    args.batch_sampler = BatchSamplers.BATCH_SAMPLER
+    # Every parameter of a CrossEncoder gets a gradient. The Trainer's default for a non-transformers module
+    # (find_unused_parameters=True) makes DDP fail with "marked a variable ready twice" on any CrossEncoder loss.
+    args.ddp_find_unused_parameters = False
+    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)
+    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=to_training_dataset(mined), loss=loss)
+    resume = config.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+    return ranker
