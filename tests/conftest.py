@@ -11,7 +11,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_COSQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cosqa"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_COSQA = SHARED_DATA / "cosqa"
 
 
 def tiny_model_dir(seed: int = 0, hidden: int = 32, layers: int = 2, max_seq_length: int = 64) -> str:
