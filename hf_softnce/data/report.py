@@ -43,6 +43,8 @@ class SkipReport:
         self.filtered: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
+        # Whole-result problems that are no single item's fault (an empty split), printed first.
+        self.warnings: list[str] = []
 
     # -- recording -------------------------------------------------------------------------------------
     def filter(self, reason: str, where: str | None = None, count: int = 1) -> None:
@@ -54,6 +56,11 @@ class SkipReport:
         """Record ``count`` bad item(s) passed over under ``errors="skip"``."""
         self.skipped[reason] += count
         self._example(reason, where, MAX_SKIP_LOCATIONS)
+
+    def warn(self, message: str) -> None:
+        """Record a warning about the result as a whole (kept once)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def bad_input(self, errors: str, reason: str, where: str, detail: str = "") -> None:
         """Raise :class:`DataFormatError` (``errors="raise"``) or count a skip (``errors="skip"``)."""
@@ -74,6 +81,8 @@ class SkipReport:
     def merge(self, other: "SkipReport") -> "SkipReport":
         self.filtered.update(other.filtered)
         self.skipped.update(other.skipped)
+        for message in other.warnings:
+            self.warn(message)
         for reason, wheres in other.examples.items():
             for where in wheres:
                 self._example(reason, where, self._limit(reason))
@@ -89,10 +98,11 @@ class SkipReport:
         return sum(self.skipped.values())
 
     def __bool__(self) -> bool:
-        return bool(self.filtered or self.skipped)
+        return bool(self.filtered or self.skipped or self.warnings)
 
     def to_dict(self) -> dict:
-        return {"filtered": dict(self.filtered), "skipped": dict(self.skipped), "examples": self.examples}
+        return {"filtered": dict(self.filtered), "skipped": dict(self.skipped), "examples": self.examples,
+                "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SkipReport":
@@ -100,10 +110,12 @@ class SkipReport:
         report.filtered.update(data.get("filtered", {}))
         report.skipped.update(data.get("skipped", {}))
         report.examples = {reason: list(wheres) for reason, wheres in data.get("examples", {}).items()}
+        report.warnings = list(data.get("warnings", []))
         return report
 
     def format(self, title: str = "Data report") -> str:
         lines = [f"{title}: {self.total_filtered} filtered by rule, {self.total_skipped} skipped as bad input"]
+        lines.extend(f"  warning  {message}" for message in self.warnings)
         for heading, counts in (("filtered", self.filtered), ("skipped", self.skipped)):
             for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
                 examples = self.examples.get(reason)
