@@ -8,7 +8,7 @@ import pytest
 
 from hf_softnce.data import DataFormatError, SkipReport, build_python_corpus
 from hf_softnce.data import python_functions
-from hf_softnce.data.commands import main as commands_main
+from hf_softnce.cli import main as cli_main
 from hf_softnce.data.splits import assign_package_splits
 
 CORE = '''\
@@ -313,7 +313,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
 
 def test_build_corpus_command_prints_counts_and_report(tmp_path, capsys):
     project = write_project(tmp_path / "project")
-    status = commands_main(["build-corpus", "--source", str(project), "--output-dir", str(tmp_path / "out"),
+    status = cli_main(["build-corpus", "--source", str(project), "--output-dir", str(tmp_path / "out"),
                             "--max-code-lines", "8", "--quiet"])
     assert status == 0
     out = capsys.readouterr().out

@@ -26,7 +26,7 @@ from hf_softnce.hub import (
     render_model_card,
     save_run_folder,
 )
-from hf_softnce.hub_commands import register
+from hf_softnce.cli.push import register
 
 FAKE_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"  # token-shaped, never valid
 TEXTS = ["sort a list of dictionaries by key", "def add(a, b):\n    return a + b", "read a json file"]
@@ -325,11 +325,12 @@ def test_preflight_without_token_says_how_to_log_in(no_stored_token, monkeypatch
 def test_cli_push_without_token_fails_before_uploading(run_folder, monkeypatch, capsys):
     _, folder = run_folder
     fake = FakeHub(monkeypatch)
-    parser = argparse.ArgumentParser(prog="hf-softnce")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["push", str(folder), "someone/tiny", "--private"])
-    assert args.func(args) == 1
-    assert "hf auth login" in capsys.readouterr().err
+    from hf_softnce.cli import main
+
+    assert main(["push", str(folder), "someone/tiny", "--private"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-softnce: error: No Hugging Face token") and "hf auth login" in err
+    assert err.count("\n") == 1  # one line, no traceback
     assert fake.calls == []
 
 
