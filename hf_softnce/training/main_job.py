@@ -15,18 +15,10 @@ from pathlib import Path
 
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import load_task_data
+from hf_softnce.training.methods import METHODS, run_slug as _slug
 from hf_softnce.training.models import display_name, load_model
 from hf_softnce.training.run import evaluate_model, train_retriever
 
-# Table rows: (name, config overrides). "{InfoNCE}" is replaced by that seed's InfoNCE model.
-METHODS = [
-    ("InfoNCE", dict(loss="infonce", weighter="none")),
-    ("SoftInfoNCE (BM25)", dict(loss="soft_infonce", weighter="bm25")),
-    ("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
-    # The order teacher is the base model's own query-code score: a BM25 teacher cost real-query quality
-    # (quick size, CoSQA MRR 0.650 vs the base's 0.675; this teacher 0.680).
-    ("OrderInfoNCE (base-model teacher)", dict(loss="order_infonce", weighter="trained_model", weighter_model="default")),
-]
 # The training settings every method shares; only the loss differs between rows of the table.
 SIZES = {
     "quick": dict(
@@ -182,10 +174,6 @@ def run_main_job(
         folder = save_default_model_folder(output_dir, base, data, results, seeds, DEFAULT_METHOD, repo_id)
         print(f"model card folder: {folder}")
     return payload
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
 
 
 def _headline(metrics: dict[str, float]) -> str:

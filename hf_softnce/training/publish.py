@@ -10,6 +10,7 @@ from hf_softnce.hub import DataSummary, RunSummary, describe_loss, push_run, sav
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import TaskData
 from hf_softnce.training.losses import build_loss
+from hf_softnce.training.methods import METHODS, run_slug
 from hf_softnce.training.models import display_name, load_model
 
 CARD_SET = "test"  # the model-index reports the held-out split; real-query results go in the description
@@ -97,11 +98,9 @@ def publish_run(model, loss, config: TrainConfig, data: TaskData, metrics: dict,
 def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskData, results: dict, seeds: list[int],
                               method: str, repo_id: str | None) -> Path:
     """The main job's deliverable: the default method's first-seed model with the whole comparison on its card."""
-    from hf_softnce.training.main_job import METHODS, _slug
-
     overrides = dict(METHODS)[method]
     config = replace(base, seed=seeds[0], **overrides)
-    model = load_model(str(output_dir / _slug(method) / f"seed-{seeds[0]}" / "final"))
+    model = load_model(str(output_dir / run_slug(method) / f"seed-{seeds[0]}" / "final"))
     loss = build_loss(config, model, data.train)  # for its config and citation on the card
     summary = run_summary(config, loss, data, results, seeds, method, repo_id)
     folder = output_dir / "hub"
