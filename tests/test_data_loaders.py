@@ -315,3 +315,16 @@ def test_cosqa_wrongly_typed_query_is_skipped_with_its_record(tmp_path):
         load_cosqa(data_dir=folder, splits=("valid",), verbose=False)
     data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
     assert list(data.valid.queries) == ["cosqa-train-1", "cosqa-train-2"]
+
+
+def test_cosqa_codebase_index_of_the_wrong_type(tmp_path):
+    folder = copy_fixture("cosqa", tmp_path)
+    index = json.loads((folder / "code_idx_map.txt").read_text())
+    index["def extra(): pass"] = [7]
+    (folder / "code_idx_map.txt").write_text(json.dumps(index))
+    with pytest.raises(DataFormatError) as raised:
+        load_cosqa(data_dir=folder, splits=("valid",), verbose=False)
+    assert str(raised.value).startswith(f"{folder / 'code_idx_map.txt'}: retrieval_idx in code_idx_map.txt is not a "
+                                        "string or an integer (got list [7])")
+    data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
+    assert len(data.valid.corpus) == len(index) - 1

@@ -474,7 +474,13 @@ def load_cosqa(
             raise ValueError(f"{folder / COSQA_CODEBASE}: expected a JSON object {{code: retrieval_idx}}.")
         if not code_index:
             raise DataFormatError(f"{folder / COSQA_CODEBASE}: no records (an empty codebase).")
-        corpus = {str(index): code for code, index in code_index.items()}
+        corpus = {}
+        for code, index in code_index.items():
+            if isinstance(index, bool) or not isinstance(index, (str, int)):
+                data.report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
+                                      str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
+                continue
+            corpus[str(index)] = code
         for split in eval_splits:
             queries, relevant = {}, {}
             records = _Counted(read_json_records(files[split], f"CoSQA {split} queries", errors, data.report))
