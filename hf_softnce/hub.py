@@ -457,7 +457,8 @@ def check_run_folder(run_dir: str | Path, secrets: Iterable[str] = ()) -> list[s
 
     Checks: README.md with a parseable model-index, modules.json, safetensors weights and no pickle weights,
     no remote code (every module a sentence-transformers class, no ``auto_map``, no ``.py`` files), and no
-    token: neither the given ``secrets`` nor anything shaped like a Hugging Face token, in any file.
+    token: neither the given ``secrets`` nor anything shaped like a Hugging Face token, in any file name or
+    file (UTF-8 or UTF-16/32 text, inside gzip/bz2/xz/zip; other compressed formats are refused unread).
     Returns the relative paths of the files, sorted; raises :class:`RunFolderError` listing every problem.
     """
     run_dir = Path(run_dir)
@@ -485,24 +486,105 @@ def check_run_folder(run_dir: str | Path, secrets: Iterable[str] = ()) -> list[s
         if name.endswith("config.json") and "auto_map" in json.loads((run_dir / name).read_text(encoding="utf-8")):
             problems.append(f"{name} has an auto_map (would need trust_remote_code)")
 
-    problems += [f"{name} contains a Hugging Face token" for name, path in zip(names, files) if _holds_token(path, secrets)]
+    secrets = [secret for secret in secrets if secret]
+    for name, path in zip(names, files):
+        if _text_holds_token(name, secrets):
+            # The name itself is the leak: print it redacted.
+            shown = name
+            for secret in secrets:
+                shown = shown.replace(secret, "<token>")
+            problems.append(f"the file name {redact(shown, None)!r} contains a Hugging Face token")
+            continue
+        found = _holds_token(path, secrets)
+        if found:
+            problems.append(f"{name} {found}")
     if problems:
         raise RunFolderError(f"Refusing to upload {run_dir}:\n- " + "\n- ".join(problems))
     return names
 
 
-def _holds_token(path: Path, secrets: Iterable[str], chunk_size: int = 1 << 22) -> bool:
-    """Whether a file holds one of ``secrets`` or a token-shaped string; read in overlapping chunks (big weights)."""
-    needles = [s.encode() for s in secrets if s]
-    overlap = max([len(n) for n in needles] + [64])
+# Text encodings a token is looked for in: UTF-8/ASCII, and the wide encodings in which each character's
+# bytes are interleaved with zeros (a Windows-saved note, a UTF-16 JSON export).
+_SCAN_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_ALNUM = "[A-Za-z0-9]"
+
+
+def _token_patterns() -> list[re.Pattern]:
+    patterns = []
+    for encoding in _SCAN_ENCODINGS:
+        # Each character of "hf_" + 34 alphanumerics, in this encoding, as a regex over bytes.
+        pad = re.escape(b"\0" * (len("a".encode(encoding)) - 1))
+        alnum = (pad + _ALNUM.encode()) if encoding.endswith("be") else (_ALNUM.encode() + pad)
+        prefix = re.escape("hf_".encode(encoding))
+        patterns.append(re.compile(prefix + b"(?:" + alnum + b"){34}(?!" + alnum + b")"))
+    return patterns
+
+
+_TOKEN_PATTERNS = _token_patterns()
+# Compressed formats whose content is scanned after decompression; the others are refused unread.
+_STREAM_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
+_UNREADABLE_COMPRESSIONS = {b"\x28\xb5\x2f\xfd": "zstd", b"7z\xbc\xaf\x27\x1c": "7z", b"Rar!": "rar"}
+
+
+def _text_holds_token(text: str, secrets: Iterable[str]) -> bool:
+    return any(secret in text for secret in secrets) or TOKEN_PATTERN.search(text.encode()) is not None
+
+
+def _stream_holds_token(handle, needles: list[bytes], chunk_size: int) -> bool:
+    """Scan a binary stream in overlapping chunks (big weights are never read whole)."""
+    overlap = max([len(n) for n in needles] + [4 * 40])
     tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            window = tail + chunk
-            if any(n in window for n in needles) or TOKEN_PATTERN.search(window):
-                return True
-            tail = window[-overlap:]
+    while chunk := handle.read(chunk_size):
+        window = tail + chunk
+        if any(n in window for n in needles) or any(p.search(window) for p in _TOKEN_PATTERNS):
+            return True
+        tail = window[-overlap:]
     return False
+
+
+def _holds_token(path: Path, secrets: Iterable[str], chunk_size: int = 1 << 22) -> str | None:
+    """Why ``path`` must not be uploaded, or ``None``: it holds one of ``secrets`` or a token-shaped string,
+    as UTF-8 or UTF-16/32 text, raw or inside gzip/bz2/xz/zip compression; or it is compressed in a format
+    that cannot be scanned (zstd, 7z, rar, an encrypted zip member), so it is refused unread.
+    """
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    needles = sorted({s.encode(encoding) for s in secrets if s for encoding in _SCAN_ENCODINGS}, key=len)
+    with path.open("rb") as handle:
+        # Raw bytes first: covers plain text, and a gzip header's stored file name.
+        if _stream_holds_token(handle, needles, chunk_size):
+            return "contains a Hugging Face token"
+        handle.seek(0)
+        magic = handle.read(8)
+    for prefix, name in _UNREADABLE_COMPRESSIONS.items():
+        if magic.startswith(prefix):
+            return f"is {name}-compressed and cannot be scanned for tokens (upload it uncompressed)"
+    openers = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+    for prefix, name in _STREAM_COMPRESSIONS.items():
+        if magic.startswith(prefix):
+            try:
+                with openers[name](path, "rb") as stream:
+                    found = _stream_holds_token(stream, needles, chunk_size)
+            except (OSError, EOFError, lzma.LZMAError) as error:
+                return f"looks {name}-compressed but cannot be decompressed to scan for tokens ({error})"
+            return f"contains a Hugging Face token ({name}-compressed)" if found else None
+    if magic.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.infolist():
+                    if _text_holds_token(member.filename, secrets):
+                        return "contains a Hugging Face token (a zip member's name)"
+                    if member.flag_bits & 0x1:
+                        return f"holds the encrypted zip member {member.filename!r}, which cannot be scanned for tokens"
+                    with archive.open(member) as stream:
+                        if _stream_holds_token(stream, needles, chunk_size):
+                            return f"contains a Hugging Face token (zip member {member.filename!r})"
+        except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as error:
+            return f"looks like a zip archive but cannot be read to scan for tokens ({error})"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- preflight & push

@@ -8,7 +8,7 @@ import pytest
 
 from hf_softnce.data import DataFormatError, SkipReport, build_python_corpus
 from hf_softnce.data import python_functions
-from hf_softnce.data.commands import main as commands_main
+from hf_softnce.cli import main as cli_main
 from hf_softnce.data.splits import assign_package_splits
 
 CORE = '''\
@@ -313,7 +313,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
 
 def test_build_corpus_command_prints_counts_and_report(tmp_path, capsys):
     project = write_project(tmp_path / "project")
-    status = commands_main(["build-corpus", "--source", str(project), "--output-dir", str(tmp_path / "out"),
+    status = cli_main(["build-corpus", "--source", str(project), "--output-dir", str(tmp_path / "out"),
                             "--max-code-lines", "8", "--quiet"])
     assert status == 0
     out = capsys.readouterr().out
@@ -359,3 +359,59 @@ def test_git_checkout_lists_tracked_files_only(tmp_path):
     subprocess.run(["git", "-C", str(root), "add", "tracked.py"], check=True)
     corpus = build_python_corpus([str(root)], output_dir=tmp_path / "out", progress=False)
     assert [(row["package"], row["func_name"]) for row in all_rows(corpus)] == [("tracked", "multiply")]
+
+
+# -- special files and empty splits (issue 12) -----------------------------------------------------------
+def test_fifo_named_like_a_module_is_skipped_not_read(tmp_path):
+    import os
+    import signal
+
+    project = write_project(tmp_path / "project")
+    os.mkfifo(project / "pipe.py")
+
+    def hung(signum, frame):
+        # Not a TimeoutError: that is an OSError, which the reader would count as an unreadable file.
+        raise AssertionError("build_python_corpus blocked on the FIFO")
+
+    # Opening a FIFO for reading blocks until a writer comes: fail the test instead of hanging the suite.
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(DataFormatError) as raised:
+            build_python_corpus([str(project)], output_dir=tmp_path / "strict", errors="raise", workers=1,
+                                progress=False)
+        report = SkipReport()
+        corpus = build_python_corpus([str(project)], output_dir=tmp_path / "out", workers=1, progress=False,
+                                     max_code_lines=8, report=report)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(raised.value) == (f"{project / 'pipe.py'}: not a regular file (a FIFO). "
+                                 "Pass errors='skip' to skip such input and count it instead.")
+    assert report.skipped == {"not a regular file": 1}
+    assert report.examples["not a regular file"] == [str(project / "pipe.py")]
+    got = {(r["package"], r["path"], r["func_name"], r["line"]) for r in all_rows(corpus)}
+    assert got == set(EXPECTED)
+
+
+def test_empty_splits_are_warnings_in_the_report_naming_the_split(tmp_path):
+    root = write_many_packages(tmp_path / "three", count=3)  # packages of 1, 2 and 3 functions
+    report = SkipReport()
+    corpus = build_python_corpus([str(root)], output_dir=tmp_path / "out", workers=1, progress=False, report=report)
+    # Targets 4.8 / 0.6 / 0.6 functions, largest package first to the largest deficit: 3 and 2 -> train,
+    # 1 -> valid (ties go to the earlier split), nothing left for test.
+    assert {name: len(split) for name, split in corpus.items()} == {"train": 5, "valid": 1, "test": 0}
+    warning = ("the test split is empty (3 package(s) for ratios (0.8, 0.1, 0.1); splits are by package, so add "
+               "sources or change split_ratios)")
+    assert report.warnings == [warning]
+    assert f"  warning  {warning}" in report.format().splitlines()
+    # A cache hit reports the same warning (it is saved with the corpus).
+    again = SkipReport()
+    build_python_corpus([str(root)], output_dir=tmp_path / "out", workers=1, progress=False, report=again)
+    assert again.warnings == [warning]
+
+    root = write_many_packages(tmp_path / "one", count=1)
+    report = SkipReport()
+    build_python_corpus([str(root)], output_dir=tmp_path / "out1", workers=1, progress=False, report=report)
+    assert [message.split(" (")[0] for message in report.warnings] == ["the valid split is empty",
+                                                                        "the test split is empty"]

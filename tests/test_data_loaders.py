@@ -223,3 +223,108 @@ def test_advtest_hub_dataset_path_maps_splits(tmp_path, monkeypatch):
                          ("google/code_x_glue_tc_nl_code_search_adv", "test")]
     url = "https://github.com/c/r/blob/s/z.py#L7"
     assert data.test.corpus[url] == "def func_name ( arg_0 ) : return arg_0 [ 0 ]"
+
+
+# -- wrongly typed fields, empty inputs (issue 12) -------------------------------------------------------
+def first_train_record(folder: Path) -> dict:
+    return json.loads((folder / "train.jsonl").read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [
+        ("docstring_tokens", 5, "field 'docstring_tokens' is not a list of strings (got int 5)"),
+        ("url", ["a", "b"], "field 'url' is not a string (got list ['a', 'b'])"),
+        ("code_tokens", {"a": 1}, "field 'code_tokens' is not a list of strings (got dict {'a': 1})"),
+        ("code_tokens", [None, 3], "field 'code_tokens' is not a list of strings (got list [None, 3])"),
+        ("docstring_tokens", ["Add", None], "field 'docstring_tokens' is not a list of strings (got list ['Add', None])"),
+        ("repo", ["org", "repo"], "field 'repo' is not a string (got list ['org', 'repo'])"),
+    ],
+)
+def test_wrongly_typed_field_names_file_line_and_field_or_is_a_counted_skip(tmp_path, column, value, expected):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    line = append_line(folder / "train.jsonl", json.dumps({**first_train_record(folder), "url": "u9", column: value}))
+    with pytest.raises(DataFormatError) as raised:
+        load_codesearchnet("python", data_dir=folder, splits=("train",), verbose=False)
+    assert str(raised.value) == (f"{folder / 'train.jsonl'}:{line}: {expected}. "
+                                 "Pass errors='skip' to skip such input and count it instead.")
+    data = load_codesearchnet("python", data_dir=folder, splits=("train",), errors="skip", verbose=False)
+    assert len(data.train) == 4  # the other records are all loaded
+    reason = expected.split(" (got")[0]
+    assert data.report.skipped == {reason: 1}
+    assert data.report.examples[reason] == [f"{folder / 'train.jsonl'}:{line}"]
+
+
+def test_every_bad_line_keeps_its_location(tmp_path):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    record = first_train_record(folder)
+    lines = [append_line(folder / "train.jsonl", json.dumps({**record, "docstring_tokens": 5})) for _ in range(10)]
+    data = load_codesearchnet("python", data_dir=folder, splits=("train",), errors="skip", verbose=False)
+    reason = "field 'docstring_tokens' is not a list of strings"
+    assert data.report.skipped == {reason: 10}
+    assert data.report.examples[reason] == [f"{folder / 'train.jsonl'}:{line}" for line in lines]
+    printed = data.report.format()
+    assert f"at {folder / 'train.jsonl'}:{lines[0]}, " in printed and "(+7 more; all in .examples)" in printed
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+def test_empty_split_file_is_an_error_naming_it(tmp_path, split, errors):
+    folder = copy_fixture("codesearchnet", tmp_path) / "python"
+    (folder / f"{split}.jsonl").write_text("\n")
+    with pytest.raises(DataFormatError) as raised:
+        load_codesearchnet("python", data_dir=folder, splits=(split,), errors=errors, verbose=False)
+    assert str(raised.value) == (f"{folder / f'{split}.jsonl'}: no records (the file is empty or holds only blank "
+                                 "or unreadable lines).")
+
+
+def test_split_whose_records_are_all_bad_is_an_error_under_skip(tmp_path):
+    folder = copy_fixture("advtest", tmp_path)
+    (folder / "valid.jsonl").write_text('{"url": "x"}\n{"url": "y", "docstring_tokens": 3}\n')
+    with pytest.raises(DataFormatError) as raised:
+        load_advtest(data_dir=folder, errors="skip", verbose=False)
+    assert str(raised.value) == (f"{folder / 'valid.jsonl'}: none of its 2 records is usable "
+                                 "(2 skipped as bad input, 0 filtered by rule so far).")
+
+
+def test_cosqa_string_label_is_read_as_a_number_other_labels_are_bad_input(tmp_path):
+    folder = copy_fixture("cosqa", tmp_path)
+    train = json.loads((folder / "cosqa-train.json").read_text())
+    assert [record["label"] for record in train] == [1, 1, 0]
+    train[0]["label"], train[2]["label"] = "1", "0"
+    (folder / "cosqa-train.json").write_text(json.dumps(train))
+    data = load_cosqa(data_dir=folder, splits=("train",), verbose=False)
+    assert data.train["query"] == ["python flatten list of lists", "python string to integer"]
+    assert data.report.filtered == {"CoSQA pair labelled 0 (code does not answer the query)": 1}
+
+    train[1]["label"] = "yes"
+    (folder / "cosqa-train.json").write_text(json.dumps(train))
+    with pytest.raises(DataFormatError, match=r"cosqa-train\.json record 1: field 'label' is not 0 or 1 \(got str 'yes'\)"):
+        load_cosqa(data_dir=folder, splits=("train",), verbose=False)
+    data = load_cosqa(data_dir=folder, splits=("train",), errors="skip", verbose=False)
+    assert data.train["query"] == ["python flatten list of lists"]
+    assert data.report.skipped == {"field 'label' is not 0 or 1": 1}
+
+
+def test_cosqa_wrongly_typed_query_is_skipped_with_its_record(tmp_path):
+    folder = copy_fixture("cosqa", tmp_path)
+    dev = json.loads((folder / "cosqa-retrieval-dev-500.json").read_text())
+    dev.append({**dev[0], "idx": "cosqa-train-9", "doc": {"text": "x"}})
+    (folder / "cosqa-retrieval-dev-500.json").write_text(json.dumps(dev))
+    with pytest.raises(DataFormatError, match=r"dev-500\.json record 2: field 'doc' is not a list of strings"):
+        load_cosqa(data_dir=folder, splits=("valid",), verbose=False)
+    data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
+    assert list(data.valid.queries) == ["cosqa-train-1", "cosqa-train-2"]
+
+
+def test_cosqa_codebase_index_of_the_wrong_type(tmp_path):
+    folder = copy_fixture("cosqa", tmp_path)
+    index = json.loads((folder / "code_idx_map.txt").read_text())
+    index["def extra(): pass"] = [7]
+    (folder / "code_idx_map.txt").write_text(json.dumps(index))
+    with pytest.raises(DataFormatError) as raised:
+        load_cosqa(data_dir=folder, splits=("valid",), verbose=False)
+    assert str(raised.value).startswith(f"{folder / 'code_idx_map.txt'}: retrieval_idx in code_idx_map.txt is not a "
+                                        "string or an integer (got list [7])")
+    data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
+    assert len(data.valid.corpus) == len(index) - 1

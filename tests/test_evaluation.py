@@ -20,7 +20,7 @@ from hf_softnce.evaluation import (
     code_search_metrics,
     load_code_search_metric,
 )
-from hf_softnce.evaluation.commands import cosqa_sets, register
+from hf_softnce.cli.evaluate import cosqa_sets, register
 
 # Three hand-made rankings. Expected values computed by hand below.
 RANKINGS = [["c3", "c1", "c2"], ["c1", "c2", "c3", "c4"], ["c5", "c6"]]
@@ -306,10 +306,21 @@ def test_evaluate_command_on_a_saved_corpus(tmp_path):
     assert list(results) == ["corpus-test"]
     assert set(results["corpus-test"]) >= {"mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10", "dedup_mrr@1000"}
 
-    bad_split = parser.parse_args(["evaluate", str(model_dir), "--data", str(tmp_path / "corpus"), "--split", "valid"])
-    assert bad_split.func(bad_split) == 1
-    nothing = parser.parse_args(["evaluate", str(model_dir)])
-    assert nothing.func(nothing) == 2
+
+
+def test_evaluate_command_user_errors_are_one_line_and_status_2(tmp_path, capsys):
+    from hf_softnce.cli import main
+
+    DatasetDict({"test": Dataset.from_dict({"query": ["q"], "code": ["c"]})}).save_to_disk(str(tmp_path / "corpus"))
+    capsys.readouterr()  # the progress bar of save_to_disk
+    assert main(["evaluate", "no-model", "--data", str(tmp_path / "corpus"), "--split", "valid"]) == 2
+    assert capsys.readouterr().err == (f"hf-softnce: error: {tmp_path / 'corpus'} has no split 'valid'; "
+                                       "it has ['test'].\n")
+    assert main(["evaluate", "no-model"]) == 2
+    assert capsys.readouterr().err == "hf-softnce: error: evaluate: give --data PATH and/or --cosqa DIR.\n"
+    (tmp_path / "taken").mkdir()
+    assert main(["evaluate", "no-model", "--data", str(tmp_path / "corpus"), "--output", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err == f"hf-softnce: error: --output {str(tmp_path / 'taken')!r} is a folder, not a file.\n"
 
 
 def test_cosqa_option_reads_the_real_dev_split(cosqa_dir, tmp_path):

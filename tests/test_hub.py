@@ -26,7 +26,7 @@ from hf_softnce.hub import (
     render_model_card,
     save_run_folder,
 )
-from hf_softnce.hub_commands import register
+from hf_softnce.cli.push import register
 
 FAKE_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"  # token-shaped, never valid
 TEXTS = ["sort a list of dictionaries by key", "def add(a, b):\n    return a + b", "read a json file"]
@@ -325,11 +325,12 @@ def test_preflight_without_token_says_how_to_log_in(no_stored_token, monkeypatch
 def test_cli_push_without_token_fails_before_uploading(run_folder, monkeypatch, capsys):
     _, folder = run_folder
     fake = FakeHub(monkeypatch)
-    parser = argparse.ArgumentParser(prog="hf-softnce")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["push", str(folder), "someone/tiny", "--private"])
-    assert args.func(args) == 1
-    assert "hf auth login" in capsys.readouterr().err
+    from hf_softnce.cli import main
+
+    assert main(["push", str(folder), "someone/tiny", "--private"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-softnce: error: No Hugging Face token") and "hf auth login" in err
+    assert err.count("\n") == 1  # one line, no traceback
     assert fake.calls == []
 
 
@@ -472,3 +473,63 @@ def test_metric_labels():
         "NDCG@10",
         "Recall@1 (dedup)",
     ]
+
+
+# ------------------------------------------------------------------------- the token scan: names, compression, UTF-16
+
+
+def refusal(folder, secrets=()) -> str:
+    with pytest.raises(RunFolderError) as error:
+        check_run_folder(folder, secrets=secrets)
+    message = str(error.value)
+    assert FAKE_TOKEN not in message and all(secret not in message for secret in secrets)
+    return message.split("\n- ", 1)[1]  # the problems, after "Refusing to upload <folder>:"
+
+
+def test_scan_finds_a_token_in_a_file_name(run_folder):
+    _, folder = run_folder
+    (folder / "logs").mkdir()
+    (folder / "logs" / f"run-{FAKE_TOKEN}.txt").write_text("nothing secret inside\n")
+    assert refusal(folder) == "the file name 'logs/run-hf_<redacted>.txt' contains a Hugging Face token"
+
+
+def test_scan_reads_inside_gzip_bz2_xz_and_zip(run_folder):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    _, folder = run_folder
+    text = f"token = {FAKE_TOKEN}\n".encode() * 20
+    (folder / "clean.log.gz").write_bytes(gzip.compress(b"loss 0.5\n" * 1000))
+    check_run_folder(folder)  # a compressed file without a token is fine
+    for name, data in (("a.log.gz", gzip.compress(text)), ("b.log.bz2", bz2.compress(text)),
+                       ("c.log.xz", lzma.compress(text))):
+        (folder / name).write_bytes(data)
+        assert text not in data  # compressed: invisible to a scan of the raw bytes
+        kind = name.rsplit(".", 1)[1].replace("gz", "gzip")
+        assert refusal(folder) == f"{name} contains a Hugging Face token ({kind}-compressed)"
+        (folder / name).unlink()
+    with zipfile.ZipFile(folder / "d.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner/notes.txt", text)
+    assert refusal(folder) == "d.zip contains a Hugging Face token (zip member 'inner/notes.txt')"
+
+
+def test_scan_finds_tokens_in_utf16_text(run_folder, monkeypatch):
+    _, folder = run_folder
+    (folder / "notes.txt").write_text(f"pushed with {FAKE_TOKEN}\n", encoding="utf-16")  # with a BOM, little-endian
+    assert refusal(folder) == "notes.txt contains a Hugging Face token"
+    (folder / "notes.txt").write_text("pushed with hf_plantedsecret\n", encoding="utf-16-be")
+    assert refusal(folder, secrets=["hf_plantedsecret"]) == "notes.txt contains a Hugging Face token"
+
+
+def test_scan_refuses_what_it_cannot_read(run_folder):
+    import gzip
+
+    _, folder = run_folder
+    (folder / "e.log.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 32)
+    assert refusal(folder) == "e.log.zst is zstd-compressed and cannot be scanned for tokens (upload it uncompressed)"
+    (folder / "e.log.zst").unlink()
+    data = gzip.compress(b"x" * 1000)
+    (folder / "f.log.gz").write_bytes(data[: len(data) // 2])  # truncated inside the compressed stream
+    assert refusal(folder).startswith("f.log.gz looks gzip-compressed but cannot be decompressed to scan for tokens (")

@@ -416,7 +416,7 @@ def test_corpus_embeddings_are_reused_from_the_cache(tiny_model, tmp_path):
 
 
 def test_mine_negatives_command(tiny_model, tmp_path):
-    from hf_softnce.mining.commands import register
+    from hf_softnce.cli.mine_negatives import register
 
     model_dir, data_dir, out_dir = tmp_path / "model", tmp_path / "data", tmp_path / "out"
     tiny_model.save(str(model_dir))

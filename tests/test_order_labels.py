@@ -11,7 +11,7 @@ from datasets import Dataset, load_from_disk
 
 from conftest import tiny_model_dir
 from hf_softnce.losses.order_infonce import OrderInfoNCELoss
-from hf_softnce.mining.label_order_commands import register
+from hf_softnce.cli.label_order import register
 from hf_softnce.mining.order_labels import _gmm_threshold, OrderLabelReport, label_order, refine_order_labels
 from hf_softnce.weighting import BM25Weighter
 from loss_helpers import CODES, NEGATIVES, QUERIES, features

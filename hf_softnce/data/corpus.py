@@ -150,6 +150,7 @@ def build_python_corpus(
         row["dup_group"] = group
     timings["duplicates_seconds"] = round(time.perf_counter() - start - sum(timings.values()), 2)
     splits = split_rows(rows, split_ratios, seed, drop_cross_split_duplicates, build_report)
+    warn_empty_splits(splits, split_ratios, build_report)
     corpus = DatasetDict(
         {
             name: Dataset.from_dict({column: [row[column] for row in split] for column in CORPUS_FEATURES},
@@ -248,6 +249,15 @@ def split_rows(rows, ratios, seed: int, drop_cross_split_duplicates: bool, repor
                 report.filter(f"duplicate of a train function ({name} split)", count=len(splits[name]) - len(kept))
             splits[name] = kept
     return splits
+
+
+def warn_empty_splits(splits: dict, ratios, report: SkipReport) -> None:
+    """An empty split (too few packages for the ratios, or all its rows duplicates of train) is a warning."""
+    packages = len({row["package"] for split in splits.values() for row in split})
+    for (name, split), ratio in zip(splits.items(), ratios):
+        if not split and ratio > 0:
+            report.warn(f"the {name} split is empty ({packages} package(s) for ratios {tuple(ratios)}; splits are "
+                        f"by package, so add sources or change split_ratios)")
 
 
 def _save_atomically(corpus: DatasetDict, info: dict, path: Path, progress: bool) -> None:

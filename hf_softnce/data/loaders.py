@@ -24,8 +24,16 @@ from datasets import Dataset
 
 from hf_softnce.data.duplicates import assign_duplicate_groups
 from hf_softnce.data.python_functions import strip_docstring
-from hf_softnce.data.records import field, joined_tokens, read_json, read_json_records, read_jsonl
-from hf_softnce.data.report import SkipReport, check_errors_mode
+from hf_softnce.data.records import (
+    binary_label,
+    field,
+    joined_tokens,
+    optional_field,
+    read_json,
+    read_json_records,
+    read_jsonl,
+)
+from hf_softnce.data.report import DataFormatError, SkipReport, check_errors_mode
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.defaults import cache_dir
 
@@ -142,9 +150,9 @@ def _retrieval_set(name, queries, corpus, relevant, duplicate_groups, threshold,
 
 def _code_text(record, where, code_format, language, token_fields, raw_fields, errors, report):
     if code_format == "tokens":
-        value = field(record, token_fields, where, errors, report)
+        value = field(record, token_fields, where, errors, report, kind="tokens")
         return None if value is None else joined_tokens(value)
-    value = field(record, raw_fields, where, errors, report)
+    value = field(record, raw_fields, where, errors, report, kind="text")
     if value is None or language != "python":
         return value
     # Raw CodeSearchNet code still holds the docstring the query was made from: cut it.
@@ -156,7 +164,7 @@ def _code_text(record, where, code_format, language, token_fields, raw_fields, e
 
 
 def _query_text(record, where, fields, errors, report):
-    value = field(record, fields, where, errors, report)
+    value = field(record, fields, where, errors, report, kind="tokens")
     if value is None:
         return None
     text = joined_tokens(value)
@@ -164,6 +172,41 @@ def _query_text(record, where, fields, errors, report):
         report.bad_input(errors, "empty docstring", where)
         return None
     return text
+
+
+class _Counted:
+    """Iterate records and count them, so an input that yields no usable row can say how many it held."""
+
+    def __init__(self, records) -> None:
+        self.records, self.read = records, 0
+
+    def __iter__(self):
+        for item in self.records:
+            self.read += 1
+            yield item
+
+
+def _require_rows(count: int, source, records: _Counted, report: SkipReport) -> None:
+    """No usable row is an error in both ``errors`` modes: an empty split only fails later, far from its cause."""
+    if count:
+        return
+    if records.read == 0:
+        raise DataFormatError(f"{source}: no records (the file is empty or holds only blank or unreadable lines).")
+    raise DataFormatError(
+        f"{source}: none of its {records.read} records is usable ({report.total_skipped} skipped as bad input, "
+        f"{report.total_filtered} filtered by rule so far)."
+    )
+
+
+def _identity(record, where, errors, report, language) -> dict | None:
+    """The optional string identity columns; ``None`` when one of them has the wrong type (record skipped)."""
+    identity = {}
+    for column, name, default in (("package", "repo", None), ("path", "path", None),
+                                  ("func_name", "func_name", None), ("language", "language", language)):
+        ok, identity[column] = optional_field(record, name, where, errors, report, default)
+        if not ok:
+            return None
+    return identity
 
 
 def _finish(data: CodeSearchData, verbose: bool, report: SkipReport | None) -> CodeSearchData:
@@ -224,11 +267,12 @@ def load_codesearchnet(
     read = dict(code_format=code_format, language=language, errors=errors, report=data.report)
 
     if "train" in files:
-        rows = []
-        for where, record in read_jsonl(files["train"], errors, data.report):
+        rows, records = [], _Counted(read_jsonl(files["train"], errors, data.report))
+        for where, record in records:
             row = _csn_row(record, where, **read)
             if row is not None:
                 rows.append(row)
+        _require_rows(len(rows), files["train"], records, data.report)
         data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, language)
 
     eval_splits = [split for split in ("valid", "test") if split in files]
@@ -236,42 +280,56 @@ def load_codesearchnet(
         codebase_file = folder / "codebase.jsonl"
         if not codebase_file.exists():
             raise FileNotFoundError(f"CodeSearchNet ({language}): {eval_splits} need codebase.jsonl, not found in {folder}.")
-        corpus = {}
-        for where, record in read_jsonl(codebase_file, errors, data.report):
+        corpus, records = {}, _Counted(read_jsonl(codebase_file, errors, data.report))
+        for where, record in records:
             url = field(record, ("url",), where, errors, data.report)
+            if url is None:
+                continue
             code = _code_text(record, where, code_format, language, ("code_tokens",), ("code", "original_string"),
                               errors, data.report)
-            if url is None or code is None:
+            if code is None:
                 continue
             if url in corpus:
                 data.report.bad_input(errors, "duplicate url in codebase.jsonl", where, url)
                 continue
             corpus[url] = code
+        _require_rows(len(corpus), codebase_file, records, data.report)
         for split in eval_splits:
             queries, relevant = {}, {}
-            for where, record in read_jsonl(files[split], errors, data.report):
+            records = _Counted(read_jsonl(files[split], errors, data.report))
+            for where, record in records:
                 url = field(record, ("url",), where, errors, data.report)
+                if url is None:
+                    continue
                 query = _query_text(record, where, ("docstring_tokens",), errors, data.report)
-                if url is None or query is None:
+                if query is None:
                     continue
                 if url not in corpus:
                     data.report.bad_input(errors, "answer url not in codebase.jsonl", where, url)
                     continue
                 queries[url], relevant[url] = query, {url}
+            _require_rows(len(queries), files[split], records, data.report)
             setattr(data, split, _retrieval_set(f"{name}-{split}", queries, corpus, relevant, duplicate_groups,
                                                 duplicate_threshold, language, {"source": str(folder)}))
     return _finish(data, verbose, report)
 
 
 def _csn_row(record, where, code_format, language, errors, report) -> dict | None:
+    # One bad field skips the record once: the fields after it are not checked (nor counted).
     url = field(record, ("url",), where, errors, report)
+    if url is None:
+        return None
     query = _query_text(record, where, ("docstring_tokens",), errors, report)
+    if query is None:
+        return None
     code = _code_text(record, where, code_format, language, ("code_tokens",), ("code", "original_string"),
                       errors, report)
-    if url is None or query is None or code is None:
+    if code is None:
         return None
-    return {"query": query, "code": code, "id": url, "package": record.get("repo"), "path": record.get("path"),
-            "func_name": record.get("func_name"), "language": record.get("language", language)}
+    identity = _identity(record, where, errors, report, language)
+    if identity is None:
+        return None
+    return {"query": query, "code": code, "id": url, **identity}
 
 
 # -- CodeXGLUE AdvTest --------------------------------------------------------------------------------
@@ -302,15 +360,17 @@ def load_advtest(
     data = CodeSearchData("advtest")
     try:
         folder = _locate("AdvTest", data_dir, None, revision, list(names.values()), mention_hub=False)
-        records = {split: read_jsonl(path, errors, data.report)
+        records = {split: (path, read_jsonl(path, errors, data.report))
                    for split, path in _split_files(folder, names, splits, "AdvTest").items()}
     except FileNotFoundError as missing:
         if data_dir is not None or hub_id is None:
             raise
         records = _hub_records(hub_id, revision, splits, missing)
     read = dict(code_format=code_format, errors=errors, report=data.report)
-    for split, split_records in records.items():
+    for split, (source, split_records) in records.items():
+        split_records = _Counted(split_records)
         rows = [row for where, record in split_records if (row := _advtest_row(record, where, **read)) is not None]
+        _require_rows(len(rows), source, split_records, data.report)
         if split == "train":
             data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, "python")
             continue
@@ -338,19 +398,26 @@ def _hub_records(hub_id: str, revision, splits, missing: FileNotFoundError) -> d
             f"{missing} The Hub dataset {hub_id!r} could not be loaded either ({type(error).__name__}: {error}); "
             f"offline (HF_HUB_OFFLINE=1) only the Hugging Face cache is read."
         ) from error
-    return {split: ((f"{hub_id}[{hub_split[split]}] row {i}", record) for i, record in enumerate(dataset))
+    return {split: (f"{hub_id}[{hub_split[split]}]",
+                    ((f"{hub_id}[{hub_split[split]}] row {i}", record) for i, record in enumerate(dataset)))
             for split, dataset in loaded.items()}
 
 
 def _advtest_row(record, where, code_format, errors, report) -> dict | None:
     url = field(record, ("url",), where, errors, report)
+    if url is None:
+        return None
     query = _query_text(record, where, ("docstring_tokens",), errors, report)
+    if query is None:
+        return None
     code = _code_text(record, where, code_format, "python", ("function_tokens", "code_tokens"),
                       ("function", "code", "original_string"), errors, report)
-    if url is None or query is None or code is None:
+    if code is None:
         return None
-    return {"query": query, "code": code, "id": url, "package": record.get("repo"), "path": record.get("path"),
-            "func_name": record.get("func_name"), "language": "python", "where": where}
+    identity = _identity(record, where, errors, report, "python")
+    if identity is None:
+        return None
+    return {"query": query, "code": code, "id": url, **identity, "language": "python", "where": where}
 
 
 # -- CoSQA --------------------------------------------------------------------------------------------
@@ -390,10 +457,12 @@ def load_cosqa(
 
     if "train" in files:
         rows = []
-        for where, record in read_json_records(files["train"], "CoSQA training pairs", errors, data.report):
+        records = _Counted(read_json_records(files["train"], "CoSQA training pairs", errors, data.report))
+        for where, record in records:
             row = _cosqa_record(record, where, errors, data.report, need_index=False)
             if row is not None:
                 rows.append({"query": row[1], "code": record["code"], "id": row[0], "language": "python"})
+        _require_rows(len(rows), files["train"], records, data.report)
         data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, "python")
 
     eval_splits = [split for split in ("valid", "test") if split in files]
@@ -403,10 +472,19 @@ def load_cosqa(
         code_index = read_json(folder / COSQA_CODEBASE, "CoSQA codebase")
         if not isinstance(code_index, dict):
             raise ValueError(f"{folder / COSQA_CODEBASE}: expected a JSON object {{code: retrieval_idx}}.")
-        corpus = {str(index): code for code, index in code_index.items()}
+        if not code_index:
+            raise DataFormatError(f"{folder / COSQA_CODEBASE}: no records (an empty codebase).")
+        corpus = {}
+        for code, index in code_index.items():
+            if isinstance(index, bool) or not isinstance(index, (str, int)):
+                data.report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
+                                      str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
+                continue
+            corpus[str(index)] = code
         for split in eval_splits:
             queries, relevant = {}, {}
-            for where, record in read_json_records(files[split], f"CoSQA {split} queries", errors, data.report):
+            records = _Counted(read_json_records(files[split], f"CoSQA {split} queries", errors, data.report))
+            for where, record in records:
                 row = _cosqa_record(record, where, errors, data.report, need_index=True)
                 if row is None:
                     continue
@@ -418,6 +496,7 @@ def load_cosqa(
                     data.report.bad_input(errors, f"retrieval_idx not in {COSQA_CODEBASE}", where, cid)
                     continue
                 queries[qid], relevant[qid] = query, {cid}
+            _require_rows(len(queries), files[split], records, data.report)
             setattr(data, split, _retrieval_set(f"cosqa-{split}", queries, corpus, relevant, duplicate_groups,
                                                 duplicate_threshold, "python", {"source": str(folder)}))
     return _finish(data, verbose, report)
@@ -425,13 +504,20 @@ def load_cosqa(
 
 def _cosqa_record(record, where, errors, report, need_index: bool):
     """``(qid, query, cid)`` for a label-1 record; ``None`` when skipped or filtered."""
-    qid = field(record, ("idx",), where, errors, report)
-    query = _query_text(record, where, ("doc",), errors, report)
-    code = field(record, ("code",), where, errors, report)
-    cid = field(record, ("retrieval_idx",), where, errors, report) if need_index else ""
-    if qid is None or query is None or code is None or cid is None:
+    # One bad field skips the record once: the fields after it are not checked (nor counted).
+    qid = field(record, ("idx",), where, errors, report, kind="identifier")
+    if qid is None:
         return None
-    if record.get("label", 1) != 1:
+    query = _query_text(record, where, ("doc",), errors, report)
+    if query is None or field(record, ("code",), where, errors, report) is None:
+        return None
+    cid = field(record, ("retrieval_idx",), where, errors, report, kind="identifier") if need_index else ""
+    if cid is None:
+        return None
+    label = binary_label(record, where, errors, report)
+    if label is None:
+        return None
+    if label != 1:
         report.filter("CoSQA pair labelled 0 (code does not answer the query)", where)
         return None
     return str(qid), query, str(cid)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
+import stat
 import tokenize
 import warnings
 from dataclasses import dataclass
@@ -186,8 +188,10 @@ def extract_file(source: SourceFile, options: ExtractionOptions) -> tuple[list[d
     """
     report = SkipReport()
     try:
-        with open(source.abs_path, "rb") as handle:
-            data = handle.read()
+        data = read_regular_file(source.abs_path)
+    except NotARegularFileError as error:
+        report.bad_input(options.errors, "not a regular file", source.abs_path, str(error))
+        return [], report
     except OSError as error:
         report.bad_input(options.errors, "unreadable source file", source.abs_path, str(error))
         return [], report
@@ -209,6 +213,30 @@ def extract_file(source: SourceFile, options: ExtractionOptions) -> tuple[list[d
         report.bad_input(options.errors, "unparsable Python source", source.abs_path, repr(error))
         return [], report
     return rows, report
+
+
+class NotARegularFileError(OSError):
+    """A path that names a FIFO, socket or device rather than a file."""
+
+
+def read_regular_file(path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (symlinks followed); anything else is refused.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor: a plain ``open()`` of a
+    FIFO waits for a writer forever, and checking the path before opening it would race with a swap.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or directory"
+            raise NotARegularFileError(kind)
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with handle:
+        return handle.read()
 
 
 def _unicode_error_line(data: bytes, error: Exception) -> int | None:

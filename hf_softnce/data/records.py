@@ -73,16 +73,73 @@ def read_json_records(path: Path, what: str, errors: str, report: SkipReport) ->
         yield where, record
 
 
-def field(record: dict, names: tuple[str, ...], where: str, errors: str, report: SkipReport):
-    """The first of ``names`` present in the record; a missing field raises or is counted.
+# What each kind of field must hold. Published token lists are lists of strings; a string is accepted
+# too (AdvTest's Hub rows and CoSQA's ``doc``). Identifiers are strings, or integers for CoSQA's indexes.
+def _is_text(value) -> bool:
+    return isinstance(value, str)
 
-    Returns ``None`` when the record is skipped.
+
+def _is_tokens(value) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(token, str) for token in value))
+
+
+def _is_identifier(value) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+FIELD_KINDS = {
+    "text": (_is_text, "a string"),
+    "tokens": (_is_tokens, "a list of strings"),
+    "identifier": (_is_identifier, "a string or an integer"),
+}
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return f"got {type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def field(record: dict, names: tuple[str, ...], where: str, errors: str, report: SkipReport, kind: str = "text"):
+    """The first of ``names`` present in the record, checked to be of ``kind`` (see ``FIELD_KINDS``).
+
+    A missing or wrongly typed field raises :class:`DataFormatError` naming file, line and field
+    (``errors="raise"``) or is counted as a skip. Returns ``None`` when the record is skipped.
     """
     for name in names:
         if name in record and record[name] is not None:
-            return record[name]
+            value = record[name]
+            check, expected = FIELD_KINDS[kind]
+            if not check(value):
+                report.bad_input(errors, f"field {name!r} is not {expected}", where, _describe(value))
+                return None
+            return value
     wanted = " or ".join(repr(name) for name in names)
     report.bad_input(errors, f"missing field {wanted}", where, f"fields present: {sorted(record)[:12]}")
+    return None
+
+
+def optional_field(record: dict, name: str, where: str, errors: str, report: SkipReport, default=None):
+    """An optional string field (``repo``, ``path``, ``func_name``): absent/null gives ``default``.
+
+    Returns ``(ok, value)``; ``ok`` is False when the field is present with another type and the record skipped.
+    """
+    value = record.get(name)
+    if value is None:
+        return True, default
+    if not isinstance(value, str):
+        report.bad_input(errors, f"field {name!r} is not a string", where, _describe(value))
+        return False, None
+    return True, value
+
+
+def binary_label(record: dict, where: str, errors: str, report: SkipReport, default: int = 1) -> int | None:
+    """A 0/1 ``label``: the integers 0 and 1, or the strings ``"0"``/``"1"`` (re-exported files stringify)."""
+    value = record.get("label", default)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return int(value.strip())
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+        return int(value)
+    report.bad_input(errors, "field 'label' is not 0 or 1", where, _describe(value))
     return None
 
 
@@ -90,4 +147,4 @@ def joined_tokens(value) -> str:
     """Token lists as published (``["def", "f", ...]``) joined by spaces; strings pass through."""
     if isinstance(value, str):
         return " ".join(value.split())
-    return " ".join(str(token) for token in value)
+    return " ".join(value)

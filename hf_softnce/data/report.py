@@ -14,8 +14,12 @@ import sys
 from collections import Counter
 
 ERRORS_MODES = ("raise", "skip")
-# How many example locations to keep per reason: enough to find the culprits, small enough to print.
+# Locations kept per reason. Bad input (skips) keeps every location up to MAX_SKIP_LOCATIONS, so each
+# culprit can be found; rule filters (thousands of ordinary functions) keep a few examples. The counts are
+# always complete; ``format`` prints MAX_PRINTED locations and says how many more there are.
 MAX_EXAMPLES = 3
+MAX_SKIP_LOCATIONS = 1000
+MAX_PRINTED = 3
 
 
 class DataFormatError(ValueError):
@@ -39,17 +43,24 @@ class SkipReport:
         self.filtered: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
+        # Whole-result problems that are no single item's fault (an empty split), printed first.
+        self.warnings: list[str] = []
 
     # -- recording -------------------------------------------------------------------------------------
     def filter(self, reason: str, where: str | None = None, count: int = 1) -> None:
         """Record ``count`` item(s) removed on purpose by a rule."""
         self.filtered[reason] += count
-        self._example(reason, where)
+        self._example(reason, where, MAX_EXAMPLES)
 
     def skip(self, reason: str, where: str | None = None, count: int = 1) -> None:
         """Record ``count`` bad item(s) passed over under ``errors="skip"``."""
         self.skipped[reason] += count
-        self._example(reason, where)
+        self._example(reason, where, MAX_SKIP_LOCATIONS)
+
+    def warn(self, message: str) -> None:
+        """Record a warning about the result as a whole (kept once)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def bad_input(self, errors: str, reason: str, where: str, detail: str = "") -> None:
         """Raise :class:`DataFormatError` (``errors="raise"``) or count a skip (``errors="skip"``)."""
@@ -58,18 +69,23 @@ class SkipReport:
             raise DataFormatError(message + ". Pass errors='skip' to skip such input and count it instead.")
         self.skip(reason, where)
 
-    def _example(self, reason: str, where: str | None) -> None:
+    def _example(self, reason: str, where: str | None, limit: int) -> None:
         if where is not None:
             examples = self.examples.setdefault(reason, [])
-            if len(examples) < MAX_EXAMPLES:
+            if len(examples) < limit:
                 examples.append(where)
+
+    def _limit(self, reason: str) -> int:
+        return MAX_SKIP_LOCATIONS if reason in self.skipped else MAX_EXAMPLES
 
     def merge(self, other: "SkipReport") -> "SkipReport":
         self.filtered.update(other.filtered)
         self.skipped.update(other.skipped)
+        for message in other.warnings:
+            self.warn(message)
         for reason, wheres in other.examples.items():
             for where in wheres:
-                self._example(reason, where)
+                self._example(reason, where, self._limit(reason))
         return self
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -82,10 +98,11 @@ class SkipReport:
         return sum(self.skipped.values())
 
     def __bool__(self) -> bool:
-        return bool(self.filtered or self.skipped)
+        return bool(self.filtered or self.skipped or self.warnings)
 
     def to_dict(self) -> dict:
-        return {"filtered": dict(self.filtered), "skipped": dict(self.skipped), "examples": self.examples}
+        return {"filtered": dict(self.filtered), "skipped": dict(self.skipped), "examples": self.examples,
+                "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SkipReport":
@@ -93,14 +110,22 @@ class SkipReport:
         report.filtered.update(data.get("filtered", {}))
         report.skipped.update(data.get("skipped", {}))
         report.examples = {reason: list(wheres) for reason, wheres in data.get("examples", {}).items()}
+        report.warnings = list(data.get("warnings", []))
         return report
 
     def format(self, title: str = "Data report") -> str:
         lines = [f"{title}: {self.total_filtered} filtered by rule, {self.total_skipped} skipped as bad input"]
+        lines.extend(f"  warning  {message}" for message in self.warnings)
         for heading, counts in (("filtered", self.filtered), ("skipped", self.skipped)):
             for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
                 examples = self.examples.get(reason)
-                suffix = f"  e.g. {', '.join(examples)}" if examples and heading == "skipped" else ""
+                suffix = ""
+                if examples and heading == "skipped":
+                    suffix = f"  at {', '.join(examples[:MAX_PRINTED])}"
+                    if count > MAX_PRINTED:
+                        suffix += f" (+{count - MAX_PRINTED} more" + (
+                            "; all in .examples)" if len(examples) == count else
+                            f"; first {len(examples)} in .examples)")
                 lines.append(f"  {heading:<8} {count:>7}  {reason}{suffix}")
         return "\n".join(lines)
 

@@ -16,18 +16,11 @@ from pathlib import Path
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import display_name, load_model
+from hf_softnce.training.methods import METHODS, run_slug as _slug
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
 from hf_softnce.training.ranker import mine_negatives, train_ranker
 from hf_softnce.training.run import evaluate_model, train_retriever
 
-# Table rows: (name, config overrides). "{InfoNCE}" is replaced by that seed's InfoNCE model.
-METHODS = [
-    ("InfoNCE", dict(loss="infonce", weighter="none")),
-    ("SoftInfoNCE (BM25)", dict(loss="soft_infonce", weighter="bm25")),
-    ("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
-    # The order teacher is the base model's own query-code score: a BM25 teacher cost real-query quality.
-    ("OrderInfoNCE (base-model teacher)", dict(loss="order_infonce", weighter="trained_model", weighter_model="default")),
-]
 # R2PS: the InfoNCE retriever of the same seed re-ranked by a cross-encoder trained on the same mined negatives,
 # so its interval against InfoNCE is the ranker's own contribution.
 CASCADE = "R2PS cascade (InfoNCE -> ranker)"
@@ -263,10 +256,6 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
         latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
                    CASCADE: result["latency_ms_per_query"]["cascade"]}
     return per_query, latency
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
 
 
 def _headline(metrics: dict[str, float]) -> str:

@@ -1,17 +1,13 @@
-"""``hf-softnce train`` and ``hf-softnce main``."""
+"""``hf-softnce main``: the main job, base model vs InfoNCE vs hf_softnce's losses."""
 
 from __future__ import annotations
 
 import argparse
 
+from hf_softnce.cli._errors import check_output_dir
+
 
 def register(subparsers) -> None:
-    train = subparsers.add_parser("train", help="train a retriever from a YAML config (same code path as the recipes)")
-    train.add_argument("--config", help="YAML config, e.g. recipes/configs/default.yaml")
-    train.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the model, card and evaluation")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. learning_rate=1e-5")
-    train.set_defaults(func=run_train)
-
     main = subparsers.add_parser("main", help="the main job: base model vs InfoNCE vs hf_softnce's losses")
     size = main.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="size", action="store_const", const="quick", help="<= 10 min on 2 CPU cores")
@@ -24,19 +20,8 @@ def register(subparsers) -> None:
     main.set_defaults(func=run_main, size="full")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from hf_softnce.training.config import load_config
-    from hf_softnce.training.run import train_retriever
-
-    overrides = list(args.overrides)
-    if args.push_to_hub:
-        overrides.append(f"push_to_hub={args.push_to_hub}")
-    result = train_retriever(load_config(args.config, overrides))
-    print({k: round(v, 4) for k, v in result.metrics.items()})
-    return 0
-
-
 def run_main(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir, "--output-dir")
     from hf_softnce.training.config import parse_override
     from hf_softnce.training.main_job import run_main_job
 

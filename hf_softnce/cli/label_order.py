@@ -1,12 +1,10 @@
-"""``hf-softnce label-order``: add (refined) OASIS order labels to a saved dataset.
-
-The top-level ``cli.py`` calls :func:`register` with its subparsers; the chosen subcommand's handler is
-``args.func(args)``.
-"""
+"""``hf-softnce label-order``: add (refined) OASIS order labels to a saved dataset."""
 
 from __future__ import annotations
 
 import argparse
+
+from hf_softnce.cli._errors import CLIError, check_output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -65,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from hf_softnce.mining.order_labels import as_judge, label_order
 
     if args.action == "judge" and not args.judge:
-        raise SystemExit("--action judge needs --judge module:function.")
+        raise CLIError("--action judge needs --judge module:function.")
     if args.judge and args.action != "judge":
-        raise SystemExit("--judge is only used with --action judge.")
+        raise CLIError("--judge is only used with --action judge.")
+    check_output_dir(args.output, "--output")
     data = load_from_disk(args.data)
     if isinstance(data, DatasetDict):
         if args.split not in data:
-            raise SystemExit(f"--split {args.split!r} is not in {args.data} (splits: {list(data)}).")
+            raise CLIError(f"--split {args.split!r} is not in {args.data} (splits: {list(data)}).")
         data = data[args.split]
     teacher = args.teacher
     if teacher is None or teacher.lower() != "bm25":
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             from sentence_transformers import CrossEncoder
 
             if teacher is None:
-                raise SystemExit("--teacher-type cross-encoder needs --teacher PATH_OR_HUB_ID.")
+                raise CLIError("--teacher-type cross-encoder needs --teacher PATH_OR_HUB_ID.")
             teacher = CrossEncoder(teacher, device=args.device)
         else:
             from sentence_transformers import SentenceTransformer

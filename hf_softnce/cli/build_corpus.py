@@ -1,13 +1,10 @@
-"""``hf-softnce build-corpus``: build (or reuse) the Python corpus and print its splits and report.
-
-``hf_softnce/cli.py`` calls :func:`register` with its ``add_subparsers()`` object; the sub-command sets
-``func`` (call it with the parsed arguments; it returns the exit status).
-"""
+"""``hf-softnce build-corpus``: build (or reuse) the Python corpus and print its splits and report."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+
+from hf_softnce.cli._errors import check_output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -39,6 +36,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run_build_corpus(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir, "--output-dir")
     from hf_softnce.data.corpus import build_python_corpus
     from hf_softnce.data.report import SkipReport
 
@@ -65,15 +63,3 @@ def run_build_corpus(args: argparse.Namespace) -> int:
     print(f"saved at: {corpus['train'].cache_files[0]['filename'].rsplit('/', 2)[0]}")
     print(report.format("Corpus report"))
     return 0
-
-
-def main(argv=None) -> int:
-    """Run the sub-command alone (``python -m hf_softnce.data.commands build-corpus ...``)."""
-    parser = argparse.ArgumentParser(prog="hf-softnce")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,12 @@
-"""The ``hf-softnce evaluate MODEL --data PATH`` subcommand (registered by hf_softnce/cli.py)."""
+"""``hf-softnce evaluate MODEL --data PATH``: MRR, Recall and NDCG of a model on a corpus split and/or CoSQA."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from hf_softnce.cli._errors import CLIError, check_output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -66,17 +67,14 @@ def evaluate_model(model, retrieval_sets, batch_size: int = 32) -> dict[str, dic
 
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.data is None and args.cosqa is None:
-        print("hf-softnce evaluate: give --data PATH and/or --cosqa DIR.", file=sys.stderr)
-        return 2
-    try:
-        retrieval_sets = []
-        if args.data is not None:
-            retrieval_sets.append(corpus_split_set(args.data, args.split))
-        if args.cosqa is not None:
-            retrieval_sets.extend(cosqa_sets(args.cosqa))
-    except (FileNotFoundError, ValueError) as error:
-        print(f"hf-softnce evaluate: {error}", file=sys.stderr)
-        return 1
+        raise CLIError("evaluate: give --data PATH and/or --cosqa DIR.")
+    check_output_file(args.output, "--output")
+    # The data first: a bad path or split is reported before the model is loaded.
+    retrieval_sets = []
+    if args.data is not None:
+        retrieval_sets.append(corpus_split_set(args.data, args.split))
+    if args.cosqa is not None:
+        retrieval_sets.extend(cosqa_sets(args.cosqa))
 
     from sentence_transformers import SentenceTransformer
 

@@ -1,9 +1,8 @@
-"""The ``hf-softnce push RUN_DIR REPO_ID`` subcommand (registered by hf_softnce/cli.py)."""
+"""``hf-softnce push RUN_DIR REPO_ID``: upload a saved run folder to the Hugging Face Hub."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -29,22 +28,19 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def push_command(args: argparse.Namespace) -> int:
-    from hf_softnce.hub import HubAccessError, RunFolderError, check_run_folder, preflight_push, push_run
+    from hf_softnce.hub import check_run_folder, preflight_push, push_run
 
-    try:
-        # Local checks first (they need no network), then access, then the upload.
-        check_run_folder(args.run_dir)
-        repo_id = preflight_push(args.repo_id, token=args.token, private=args.private)
-        commit = push_run(
-            args.run_dir,
-            repo_id,
-            token=args.token,
-            private=args.private,
-            revision=args.revision,
-            create_pr=args.create_pr,
-        )
-    except (HubAccessError, RunFolderError) as error:
-        print(f"hf-softnce push: {error}", file=sys.stderr)
-        return 1
+    # Local checks first (they need no network), then access, then the upload. HubAccessError and
+    # RunFolderError are user errors: hf_softnce.cli.app prints them as one line (exit status 2).
+    check_run_folder(args.run_dir)
+    repo_id = preflight_push(args.repo_id, token=args.token, private=args.private)
+    commit = push_run(
+        args.run_dir,
+        repo_id,
+        token=args.token,
+        private=args.private,
+        revision=args.revision,
+        create_pr=args.create_pr,
+    )
     print(getattr(commit, "pr_url", None) or getattr(commit, "commit_url", None) or repo_id)
     return 0

@@ -1,12 +1,10 @@
-"""``hf-softnce mine-negatives``: mine ranking-based hard negatives for a saved dataset.
-
-The top-level ``cli.py`` calls :func:`register` with its subparsers; the chosen subcommand's handler is
-``args.func(args)``.
-"""
+"""``hf-softnce mine-negatives``: mine ranking-based hard negatives for a saved dataset."""
 
 from __future__ import annotations
 
 import argparse
+
+from hf_softnce.cli._errors import CLIError, check_output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -46,6 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.output, "--output")
     from datasets import DatasetDict, load_from_disk
     from sentence_transformers import SentenceTransformer
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_from_disk(args.data)
     if isinstance(data, DatasetDict):
         if args.split not in data:
-            raise SystemExit(f"--split {args.split!r} is not in {args.data} (splits: {list(data)}).")
+            raise CLIError(f"--split {args.split!r} is not in {args.data} (splits: {list(data)}).")
         data = data[args.split]
     device = args.device[0] if args.device and len(args.device) == 1 else args.device
     model = SentenceTransformer(args.model or default_model_path(), device=device if isinstance(device, str) else None)
