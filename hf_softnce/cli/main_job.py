@@ -10,7 +10,7 @@ from hf_softnce.cli._errors import check_output_dir
 def register(subparsers) -> None:
     main = subparsers.add_parser("main", help="the main job: base model vs InfoNCE vs hf_softnce's losses")
     size = main.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="size", action="store_const", const="quick", help="<= 10 min on 2 CPU cores")
+    size.add_argument("--quick", dest="size", action="store_const", const="quick", help="<= 15 min on 2 CPU cores")
     size.add_argument("--full", dest="size", action="store_const", const="full", help="all data, 3 seeds (default)")
     main.add_argument("--output-dir", default="runs/main")
     main.add_argument("--seeds", type=int, nargs="+")
