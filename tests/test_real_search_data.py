@@ -108,7 +108,7 @@ def test_load_conala_bad_records_name_their_location(conala_dir):
     records = json.loads((conala_dir / "conala-train.json").read_text())
     records[2]["snippet"] = 5
     (conala_dir / "conala-train.json").write_text(json.dumps(records))
-    with pytest.raises(ValueError, match=r"conala-train.json record 2.*question_id an integer"):
+    with pytest.raises(ValueError, match=r"conala-train.json record 2: field .snippet. is not a string"):
         load_conala(data_dir=conala_dir, verbose=False)
     data = load_conala(data_dir=conala_dir, errors="skip", verbose=False)
     assert len(data.train) == 4 and data.report.total_skipped == 1
@@ -123,3 +123,35 @@ def test_load_conala_falls_back_to_the_shared_copy_when_the_hub_is_unreachable(m
     published = json.loads((conala / "conala-train.json").read_text())
     assert len(data.train) == sum(1 for r in published if r["intent"] and r["snippet"].strip())
     assert data.train[0]["query"] == " ".join(published[0]["intent"].split())
+
+
+def test_task_data_mixes_conala_at_the_asked_share_with_groups_kept_apart(monkeypatch, conala_dir, small_corpus):
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.data import load_task_data
+
+    monkeypatch.setenv("HF_SOFTNCE_DATA_DIR", str(conala_dir.parent))
+    (conala_dir.parent / "conala").mkdir(exist_ok=True)
+    for name in ("conala-train.json", "conala-test.json"):
+        (conala_dir.parent / "conala" / name).write_text((conala_dir / name).read_text())
+    config = TrainConfig.from_dict(dict(data=str(small_corpus), max_train_pairs=15, conala_mix=0.25, cosqa_dir=None))
+    data = load_task_data(config, progress=False)
+    from_conala = [code for code in data.train["code"] if code in ("sum(x)", "functools.reduce(add, x)", "s.strip()", "x[::-1]")]
+    assert len(data.train) == 20 and len(from_conala) == 5  # 15 own pairs + 5 = 25% CoNaLa
+    groups = dict(zip(data.train["code"], data.train["dup_group"]))
+    assert groups["sum(x)"] == groups["functools.reduce(add, x)"] == 2 * 10 + 1  # odd: CoNaLa; even: the corpus
+    assert all(g % 2 == 0 for c, g in groups.items() if c not in from_conala)
+    alone = load_task_data(TrainConfig.from_dict(dict(data=str(small_corpus), conala_mix=1.0, cosqa_dir=None)), progress=False)
+    assert sorted(alone.train["code"]) == sorted(["sum(x)", "functools.reduce(add, x)", "s.strip()", "s.strip()", "x[::-1]"])
+
+
+def test_task_data_without_conala_trains_on_its_own_pairs_and_says_what_it_left_out(monkeypatch, small_corpus):
+    import hf_softnce.data.conala as conala_module
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.data import load_task_data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(conala_module, "_shared_conala_dir", lambda: None)
+    config = TrainConfig.from_dict(dict(data=str(small_corpus), max_train_pairs=12, conala_mix=0.5, cosqa_dir=None))
+    data = load_task_data(config, progress=False)
+    assert len(data.train) == 12
+    assert len(data.left_out) == 1 and data.left_out[0].startswith("CoNaLa (curated): neither on the Hub nor in a local copy")

@@ -126,12 +126,13 @@ def _row(record, where, config, query_field, min_prob, errors, report) -> dict |
     wanted = (query_field, "intent") if query_field == "rewritten_intent" else ("intent",)
     query = field(record, wanted, where, errors, report)
     code = field(record, ("snippet",), where, errors, report)
-    question = field(record, ("question_id",), where, errors, report)
-    if query is None or code is None or question is None:
+    if query is None or code is None:
         return None
-    if not isinstance(query, str) or not isinstance(code, str) or isinstance(question, bool) or not isinstance(question, int):
-        report.bad_input(errors, "intent/snippet must be strings and question_id an integer", where,
-                         f"{type(query).__name__}/{type(code).__name__}/{type(question).__name__}")
+    question = field(record, ("question_id",), where, errors, report, kind="identifier")
+    if question is None:
+        return None
+    if isinstance(question, bool) or not isinstance(question, int):
+        report.bad_input(errors, "field 'question_id' is not an integer", where, repr(question)[:40])
         return None
     if not query.strip() or not code.strip():
         report.bad_input(errors, "empty intent or snippet", where)

@@ -25,7 +25,7 @@ class TrainConfig:
     docstring_rate: float = 0.0  # share of codes that keep their docstring, as code sits in a repository
     docstring_part: str = "rest"  # rest (all but the paragraph the query came from) | full
     query_style_rate: float = 0.0  # share of docstring queries rewritten the way people type a search
-    conala_mix: float = 0.0  # share of the training pairs taken from CoNaLa (real StackOverflow questions)
+    conala_mix: float = 0.0  # share of the training pairs from CoNaLa (real StackOverflow questions); 1: CoNaLa alone
     conala_config: str = "curated"  # curated | mined (neulab/conala; curated falls back to a local copy)
     max_eval_queries: int | None = None
     cosqa_dir: str | None = "auto"  # real-query validation set; "auto" looks in ../shared/data/cosqa

@@ -96,17 +96,22 @@ def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple
 def _mix_conala(data: TaskData, config: TrainConfig) -> Dataset:
     """The training pairs with CoNaLa questions mixed in, so that ``conala_mix`` of the result is CoNaLa.
 
-    Without the Hub or a local copy the run goes on with the pairs it has, and says what it left out.
+    ``conala_mix=1``: CoNaLa alone, the pairs of ``data`` only a fallback. Without the Hub or a local copy the run
+    goes on with the pairs it has, and says what it left out.
     """
-    if not 0.0 < config.conala_mix < 1.0:
-        raise ValueError(f"conala_mix must be in [0, 1) (use data=conala for CoNaLa alone), got {config.conala_mix}.")
+    if not 0.0 < config.conala_mix <= 1.0:
+        raise ValueError(f"conala_mix must be in [0, 1], got {config.conala_mix}.")
     try:
         conala = load_conala(config.conala_config, verbose=False).train
     except FileNotFoundError as error:
         logger.warning("conala_mix=%s: CoNaLa left out, training on %s alone (%s)", config.conala_mix, data.name,
                        str(error).splitlines()[0])
-        data.left_out.append(f"CoNaLa ({config.conala_config}): not on the Hub nor in a local copy")
+        data.left_out.append(f"CoNaLa ({config.conala_config}): neither on the Hub nor in a local copy; "
+                             f"trained on {data.name} alone")
         return data.train
+    if config.conala_mix == 1.0:
+        data.sources = [f"conala-{config.conala_config}"]
+        return _limit(conala, config.max_train_pairs, config.seed)
     wanted = round(len(data.train) * config.conala_mix / (1.0 - config.conala_mix))
     conala = conala.shuffle(seed=config.seed).select(range(min(wanted, len(conala))))
     # Duplicate groups are numbered per source; keep them apart so a stdlib group never matches a question id.
