@@ -27,11 +27,11 @@ CASCADE = "R2PS cascade (InfoNCE -> ranker)"
 # Levers chosen on the CoSQA selection half (README, "What was tried").
 DOCSTRING_RATE = 0.0
 QUERY_STYLE_RATE = 0.0
-CONALA_MIX = 0.0
+CONALA_MIX = 1.0
 LR = 2e-5
 WISE = 0.5
-QUICK_PAIRS = 1024
-QUICK_STEPS = 40
+QUICK_PAIRS = None  # every pair; the steps bound the time
+QUICK_STEPS = 80
 # Training data and levers shared by every row, chosen on the CoSQA selection half (README, "Choosing the
 # defaults"); only the loss differs between rows.
 DATA_DEFAULTS = dict(docstring_rate=DOCSTRING_RATE, docstring_part="rest", query_style_rate=QUERY_STYLE_RATE,
