@@ -121,7 +121,7 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
             (``Transformer``, mean ``Pooling``, ``Dense`` with GELU, ``LayerNorm``, ``Dense`` to ``"scores"``) so
             it saves and loads as a plain CrossEncoder.
         max_length: the pair's token budget.
-        kwargs: passed to ``CrossEncoder``.
+        kwargs: passed to ``CrossEncoder`` (``config_kwargs``/``model_kwargs`` to the encoder for either head).
     """
     if head == "stock":
         return CrossEncoder(model_name_or_path, num_labels=1, max_length=max_length, **kwargs)
@@ -131,7 +131,13 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
     from sentence_transformers.sentence_transformer.modules import LayerNorm, Pooling
 
     processor_kwargs = {"model_max_length": max_length} if max_length is not None else None
-    encoder = Transformer(model_name_or_path, transformer_task="feature-extraction", processor_kwargs=processor_kwargs)
+    encoder = Transformer(
+        model_name_or_path,
+        transformer_task="feature-extraction",
+        processor_kwargs=processor_kwargs,
+        config_kwargs=kwargs.pop("config_kwargs", None),  # e.g. dropout settings, as CrossEncoder(name) takes them
+        model_kwargs=kwargs.pop("model_kwargs", None),
+    )
     hidden = encoder.get_embedding_dimension()
     modules = [
         encoder,
