@@ -11,13 +11,13 @@ evaluation set, with latencies) and ``config.json``; checkpoints as for the retr
 import json
 from pathlib import Path
 
-from sentence_transformers import CrossEncoder
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
 from transformers import set_seed
 
 from hf_softnce.data import to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
+from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
 from hf_softnce.mining import RankingHardNegativeMiner
 from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
 from hf_softnce.training.cli_args import parse_recipe_args
@@ -52,7 +52,10 @@ def main(argv=None):
     print(miner.last_report.summary())
 
     # 2. The ranker: softmax cross-entropy over (positive, its mined negatives), scores tanh(logit) * temperature.
-    ranker = CrossEncoder(resolve_model_name(config.ranker_model), num_labels=1, max_length=config.max_seq_length)
+    #    The loss sets the ranker's activation to tanh, so the saved ranker predicts the score it was trained on.
+    ranker = r2ps_ranker(
+        resolve_model_name(config.ranker_model), head=config.ranker_head, max_length=config.max_seq_length
+    )
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER

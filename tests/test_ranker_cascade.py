@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import build_tiny_model, tiny_model_dir
@@ -11,7 +13,7 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from torch import nn
 
 from hf_softnce.data.schema import RetrievalSet
-from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss, train_with_remining
+from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss, r2ps_ranker, train_with_remining
 from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
 
 QUERIES = [
@@ -226,7 +228,9 @@ def test_combine_replace_and_add_score_as_specified(trained_ranker, retriever, t
     query = QUERIES[2]
     retrieved = RetrieverRanker(retriever, ranker, top_k=10, cache=tmp_path).retrieve([query], CORPUS, 10)[0]
     retriever_score = dict(retrieved)
-    ranker_score = dict(zip(CORPUS, torch.as_tensor(ranker.predict([(query, c) for c in CORPUS.values()])).tolist()))
+    # R2PS adds tanh(logit) (model.py Unixcoder_RR.forward; run_unixcoder_rr_hard.py evaluate, CoSQA branch).
+    logits = raw_logits(ranker, [(query, c) for c in CORPUS.values()])
+    ranker_score = dict(zip(CORPUS, torch.tanh(logits).tolist()))
 
     replaced = RetrieverRanker(retriever, ranker, top_k=10, combine="replace", cache=tmp_path).search(query, CORPUS)[0]
     added = RetrieverRanker(retriever, ranker, top_k=10, combine="add", cache=tmp_path).search(query, CORPUS)[0]
@@ -246,6 +250,74 @@ def test_combine_replace_and_add_score_as_specified(trained_ranker, retriever, t
     retriever_order = [cid for cid, _ in retrieved]
     assert [cid for cid, _ in add_small.search(query, CORPUS)[0]] == retriever_order
     assert [cid for cid, _ in replace_small.search(query, CORPUS)[0]][0] == "c2" != retriever_order[0]
+
+
+class FixedLogitRanker:
+    """CrossEncoder.predict's contract on fixed logits: ``activation_fn`` if given, else its own (sigmoid)."""
+
+    activation_fn = nn.Sigmoid()
+
+    def __init__(self, logits: dict[str, float]):
+        self.logits = logits
+
+    def predict(self, pairs, batch_size=32, activation_fn=None, show_progress_bar=False):
+        logits = torch.tensor([self.logits[code] for _, code in pairs])
+        return (activation_fn or self.activation_fn)(logits).numpy()
+
+
+def test_add_is_cosine_plus_tanh_logit_as_released(retriever):
+    """cos .60 / logit 0 against cos .30 / logit .5: tanh gives .60 < .30 + tanh(.5) = .762, so "b" wins; the
+    CrossEncoder's sigmoid would give 1.10 > .922 and keep "a" first."""
+    corpus = {"a": "code a", "b": "code b"}
+    candidates = [[("a", 0.60), ("b", 0.30)]]
+    ranker = FixedLogitRanker({"code a": 0.0, "code b": 0.5})
+    added = RetrieverRanker(retriever, ranker, top_k=2, combine="add").rerank(["q"], corpus, candidates)[0]
+    assert [cid for cid, _ in added] == ["b", "a"]
+    assert dict(added) == pytest.approx({"a": 0.60 + math.tanh(0.0), "b": 0.30 + math.tanh(0.5)}, abs=1e-6)
+    # The CrossEncoder's own activation only when asked for.
+    own = RetrieverRanker(retriever, ranker, top_k=2, combine="add", activation_fn=ranker.activation_fn)
+    assert [cid for cid, _ in own.rerank(["q"], corpus, candidates)[0]] == ["a", "b"]
+    replaced = RetrieverRanker(retriever, ranker, top_k=2).rerank(["q"], corpus, candidates)[0]
+    assert dict(replaced) == pytest.approx({"a": 0.0, "b": math.tanh(0.5)}, abs=1e-6)
+
+
+def test_trained_ranker_is_saved_with_the_tanh_it_was_trained_with(trained_ranker, tmp_path):
+    ranker, _ = trained_ranker
+    pairs = [(q, c) for q in QUERIES[:2] for c in list(CORPUS.values())[:3]]
+    ranker.save(str(tmp_path / "ranker"))
+    loaded = CrossEncoder(str(tmp_path / "ranker"), device="cpu")
+    assert isinstance(loaded.activation_fn, nn.Tanh)
+    expected = torch.tanh(raw_logits(ranker, pairs))
+    torch.testing.assert_close(torch.as_tensor(loaded.predict(pairs)), expected, atol=1e-6, rtol=0)
+    untrained = tiny_ranker()
+    assert isinstance(untrained.activation_fn, nn.Sigmoid)  # the stock default the loss replaces
+    R2PSRankerLoss(untrained, activation_fn=None)
+    assert isinstance(untrained.activation_fn, nn.Identity)
+
+
+def test_released_head_is_mean_pool_dense_gelu_layernorm_linear(tmp_path):
+    """R2PS model.py: Unixcoder_RR.forward mean-pools the non-padding token states, then RobertaLMHead
+    (dense -> gelu -> layer_norm -> decoder) gives one logit, and tanh of it is the score."""
+    torch.manual_seed(0)
+    ranker = r2ps_ranker(tiny_model_dir(hidden=64), head="released", device="cpu")
+    R2PSRankerLoss(ranker)
+    pairs = [("read a json file", GOLD[0]), ("reverse a string", GOLD[4]), ("md5", DISTRACTORS[0])]
+    encoder, _, dense, norm, decoder = list(ranker)
+    with torch.no_grad():
+        features = ranker.preprocess(pairs)
+        hidden = encoder.model(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+                               token_type_ids=features["token_type_ids"]).last_hidden_state
+        mask = features["attention_mask"][:, :, None].float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        x = torch.nn.functional.gelu(pooled @ dense.linear.weight.T + dense.linear.bias)
+        x = torch.nn.functional.layer_norm(x, (64,), norm.norm.weight, norm.norm.bias, norm.norm.eps)
+        expected = torch.tanh(x @ decoder.linear.weight.T + decoder.linear.bias).squeeze(1)
+    torch.testing.assert_close(torch.as_tensor(ranker.predict(pairs)), expected, atol=1e-5, rtol=0)
+    ranker.save(str(tmp_path / "released"))
+    loaded = CrossEncoder(str(tmp_path / "released"), device="cpu")
+    torch.testing.assert_close(torch.as_tensor(loaded.predict(pairs)), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="head must be 'stock' or 'released'"):
+        r2ps_ranker(tiny_model_dir(hidden=64), head="roberta")
 
 
 def test_candidates_beyond_top_k_keep_the_retriever_order(trained_ranker, retriever, tmp_path):

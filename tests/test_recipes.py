@@ -129,7 +129,8 @@ def test_train_order_infonce_recipe_mines_and_labels(tmp_path, tiny_model, tiny_
 
 
 def test_train_ranker_recipe_compares_retriever_and_cascade(tmp_path, tiny_model, tiny_data):
-    config = tiny_config(tmp_path, tiny_model, tiny_data, ranker_model=tiny_model, num_negatives=3, max_train_pairs=32)
+    config = tiny_config(tmp_path, tiny_model, tiny_data, ranker_model=tiny_model, num_negatives=3, max_train_pairs=32,
+                         ranker_head="released")
     result = check(run_recipe("train_ranker.py", config))
     assert "Mined negatives for 32 of 32 rows" in result.stdout
     run = tmp_path / "run"
@@ -137,6 +138,11 @@ def test_train_ranker_recipe_compares_retriever_and_cascade(tmp_path, tiny_model
     assert set(metrics["test"]) == {"retriever", "cascade", "latency_ms_per_query"}
     assert {"mrr@1000", "recall@1", "ndcg@10"} <= set(metrics["test"]["cascade"])
     assert trainer_state(run / "checkpoint-3")["global_step"] == 3
+    # Saved with the released head and the tanh it was trained with (CrossEncoder.predict returns tanh(logit)).
+    modules = [m["type"] for m in json.loads((run / "ranker" / "modules.json").read_text())]
+    assert [t.rsplit(".", 1)[-1] for t in modules] == ["Transformer", "Pooling", "Dense", "LayerNorm", "Dense"]
+    saved = json.loads((run / "ranker" / "config_sentence_transformers.json").read_text())
+    assert saved["activation_fn"] == "torch.nn.modules.activation.Tanh"
 
     from sentence_transformers import CrossEncoder
 

@@ -10,7 +10,9 @@ from sentence_transformers.losses import MultipleNegativesRankingLoss
 
 from hf_softnce.losses import CachedSoftInfoNCELoss, SoftInfoNCELoss, soft_negative_weights
 from hf_softnce.weighting import BM25Weighter, PrecomputedWeighter, UniformWeighter
-from loss_helpers import CODES, NEGATIVES, QUERIES, assert_same_gradients, features, loss_and_gradients
+from loss_helpers import (
+    CODES, NEGATIVES, QUERIES, assert_same_gradients, features, gradients, loss_and_gradients,
+)
 
 
 @pytest.fixture
@@ -102,17 +104,51 @@ def test_loss_value_matches_direct_formula_with_precomputed_relevance(model):
     assert value == pytest.approx(total / b, abs=1e-5)
 
 
+def direct_scores(model, feats, grad: bool = False):
+    """``20 * cos(query_i, candidate_j)``, candidates laid out column by column (positives, then negatives)."""
+    with torch.set_grad_enabled(grad):
+        q, *columns = (model(f)["sentence_embedding"] for f in feats)
+    candidates = torch.cat(columns)
+    return 20.0 * torch.nn.functional.normalize(q, dim=1) @ torch.nn.functional.normalize(candidates, dim=1).T
+
+
+def direct_infonce_over(scores, kept):
+    """InfoNCE of row i over its positive (candidate i) and the candidates ``kept[i]``: MNRL over what remains."""
+    rows = []
+    for i in range(scores.shape[0]):
+        columns = [i] + [j for j in range(scores.shape[1]) if kept[i][j] and j != i]
+        rows.append(torch.logsumexp(scores[i, columns], dim=0) - scores[i, i])
+    return torch.stack(rows).mean()
+
+
 def test_relevant_negative_is_pushed_less(model):
-    """A negative with high relevance gets a small weight, so its gradient on the query is smaller."""
+    """Value and parameter gradients equal the weighted InfoNCE written out, and in that re-computation the
+    gradient on the relevant negative's score is the clipped weight (0.1) times the unweighted one."""
     feats = features(model, QUERIES, CODES, NEGATIVES)
     labels = torch.zeros(len(QUERIES), 2)
     labels[0, 1] = 5.0  # row 0's hard negative looks very relevant
-    loss = SoftInfoNCELoss(model, PrecomputedWeighter())
-    _, batch = loss.candidate_batch([model(f)["sentence_embedding"] for f in feats], loss.column_hashes(feats), labels)
-    weights = loss.negative_weights(batch)
-    own_negative = len(QUERIES)  # candidate index of row 0's negative_1
-    assert weights[0, own_negative] == pytest.approx(0.1)
-    assert weights[0, 1] > 1.0 and weights[1, len(QUERIES) + 1] == pytest.approx(1.0, abs=1e-6)
+    b = len(QUERIES)
+    value, grads = loss_and_gradients(model, SoftInfoNCELoss(model, PrecomputedWeighter()), feats, labels)
+
+    model.zero_grad(set_to_none=True)
+    scores = direct_scores(model, feats, grad=True)
+    log_weights = torch.zeros(b, 2 * b)
+    for i in range(b):
+        negatives = [j for j in range(2 * b) if j != i]
+        relevance = [labels[i, 1].item() if j == b + i else 0.0 for j in negatives]  # others: the batch minimum
+        log_weights[i, negatives] = torch.log(torch.tensor(direct_weights(relevance, 1.3, 0.7, 0.1, 0.1)))
+    expected = (torch.logsumexp(scores + log_weights, dim=1) - scores.diag()).mean()
+    expected.backward()
+    assert value.item() == pytest.approx(expected.item(), abs=1e-5)
+    assert_same_gradients(grads, gradients(model), atol=1e-5)
+
+    # d loss / d s_0j = w_0j e^{s_0j} / Z_0 / b: the relevant negative's weight is clipped to 0.1.
+    detached = scores.detach().requires_grad_(True)
+    (torch.logsumexp(detached + log_weights, dim=1) - detached.diag()).mean().backward()
+    assert log_weights[0, b].exp().item() == pytest.approx(0.1, abs=1e-6)
+    weighted_row = torch.softmax(detached.detach()[0] + log_weights[0], dim=0) / b
+    assert detached.grad[0, b].item() == pytest.approx(weighted_row[b].item(), rel=1e-4)
+    assert detached.grad[0, b].item() < torch.softmax(detached.detach()[0], dim=0)[b].item() / b
 
 
 def test_duplicates_of_the_positive_are_removed_not_downweighted(model):
@@ -132,8 +168,10 @@ def test_duplicates_of_the_positive_are_removed_not_downweighted(model):
     assert batch.negative_mask.sum() == b * (2 * b - 1) - 3
 
     # Removing must equal MNRL over the remaining candidates, not MNRL with a small weight.
-    without = SoftInfoNCELoss(model, mask_duplicates=False)
-    assert loss(feats, None).item() < without(feats, None).item()
+    kept = torch.ones(b, 2 * b, dtype=torch.bool)
+    kept[0, 3] = kept[3, 0] = kept[1, b + 2] = False
+    expected = direct_infonce_over(direct_scores(model, feats), kept)
+    assert loss(feats, None).item() == pytest.approx(expected.item(), abs=1e-5)
 
 
 def test_bm25_ranks_the_query_sharing_rare_terms_highest(model):
@@ -227,9 +265,33 @@ def test_remove_top_k_drops_the_most_relevant_negative(model):
     removed = loss.removed_negatives(batch, loss.relevance_distribution(batch))
     b = len(QUERIES)
     assert removed.sum() == b and all(removed[i, b + i] for i in range(b))
-    # The loss is InfoNCE over what remains: lower than with the hard negative kept.
-    kept = SoftInfoNCELoss(model)(feats, None)
-    assert loss(feats, labels).item() < kept.item()
+    # The loss is InfoNCE (MNRL) over what remains, written out.
+    kept = torch.ones(b, 3 * b, dtype=torch.bool)
+    kept[torch.arange(b), b + torch.arange(b)] = False
+    expected = direct_infonce_over(direct_scores(model, feats), kept)
+    assert loss(feats, labels).item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_remove_threshold_is_the_released_ratio_rule(model):
+    """Released rule (Soft-InfoNCE GraphCodeBERT/run.py, "# threshold" under args.falsecancel): keep negative j of
+    query i only if ``sim_neg[i][j] < args.ratio * pos_sim[i]``, ``pos_sim`` the relevance of i's own positive."""
+    feats = features(model, QUERIES, CODES, NEGATIVES, NEGATIVES[::-1])
+    b = len(QUERIES)
+    # r_ii = 1; odd rows' negative_1 is above it, even rows' just below; negative_2 is 0.2, which is also the
+    # batch minimum PrecomputedWeighter gives every other candidate.
+    labels = torch.tensor([[1.0, 1.2 if i % 2 else 0.9, 0.2] for i in range(b)])
+    relevance = torch.full((b, 3 * b), 0.2)
+    relevance[torch.arange(b), torch.arange(b)] = labels[:, 0]
+    relevance[torch.arange(b), b + torch.arange(b)] = labels[:, 1]
+    scores = direct_scores(model, feats)
+    for ratio, dropped in ((1.0, b // 2), (0.8, b)):
+        loss = SoftInfoNCELoss(model, PrecomputedWeighter(), variant="remove_threshold", threshold_ratio=ratio)
+        kept = relevance < ratio * labels[:, :1]  # the released mask, on this batch's relevance matrix
+        kept[torch.arange(b), torch.arange(b)] = False  # the positive is not its own negative
+        assert (~kept).sum() - b == dropped  # ratio 1: odd rows' 1.2 only; ratio 0.8: the even rows' 0.9 too
+        expected = direct_infonce_over(scores, kept)
+        assert loss(feats, labels).item() == pytest.approx(expected.item(), abs=1e-5)
+        assert loss.get_config_dict()["threshold_ratio"] == ratio
 
 
 # ----- bad input --------------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
             model: a CrossEncoder with ``num_labels=1``.
             temperature: multiplies the activated score; R2PS uses 20-40. Must be positive.
             activation_fn: squashes the logit before scaling; ``nn.Tanh()`` as in R2PS, ``None`` for the raw logit.
+                It also becomes the model's ``activation_fn`` (``nn.Identity()`` for ``None``), so the saved ranker's
+                ``CrossEncoder.predict`` returns the score the loss ranked by, ``tanh(logit)`` (without the
+                temperature, a constant scale), like the released ranker's forward (R2PS model.py,
+                ``Unixcoder_RR.forward``: ``torch.tanh(self.head(outputs))``), not the default sigmoid.
 
         References:
             - Dong et al., Retriever and Ranker Framework with Probabilistic Hard Negative Sampling for Code
@@ -73,6 +77,8 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
         # num_negatives=0: the parent's in-batch sampling is switched off below, so the count is never used.
         super().__init__(model, num_negatives=0, scale=temperature, activation_fn=activation_fn)
         self.temperature = temperature
+        # Saved in the CrossEncoder's config: predict() after loading gives the trained score, not sigmoid(logit).
+        model.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
 
     def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Iterator[list[str]]:
         # R2PS ranks a query against its own mined negatives only; other rows' codes are not negatives.
@@ -101,6 +107,46 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
     primaryClass={cs.SE}
 }
 """
+
+
+def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int | None = None, **kwargs) -> CrossEncoder:
+    """A one-label CrossEncoder for :class:`R2PSRankerLoss`, with the stock head or the released R2PS head.
+
+    Args:
+        model_name_or_path: the encoder (a Hugging Face model or a path).
+        head: ``"stock"``: the encoder's sequence-classification head (BERT: the ``[CLS]`` pooler ``dense -> tanh``
+            then a linear layer), as ``CrossEncoder(name, num_labels=1)`` builds it. ``"released"``: the released
+            R2PS ranker (R2PS model.py, ``Unixcoder_RR``: mean of the token states, then ``RobertaLMHead``:
+            ``dense -> gelu -> layer_norm -> decoder`` to one logit), built from sentence-transformers modules
+            (``Transformer``, mean ``Pooling``, ``Dense`` with GELU, ``LayerNorm``, ``Dense`` to ``"scores"``) so
+            it saves and loads as a plain CrossEncoder.
+        max_length: the pair's token budget.
+        kwargs: passed to ``CrossEncoder`` (``config_kwargs``/``model_kwargs`` to the encoder for either head).
+    """
+    if head == "stock":
+        return CrossEncoder(model_name_or_path, num_labels=1, max_length=max_length, **kwargs)
+    if head != "released":
+        raise ValueError(f"head must be 'stock' or 'released', got {head!r}.")
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import LayerNorm, Pooling
+
+    processor_kwargs = {"model_max_length": max_length} if max_length is not None else None
+    encoder = Transformer(
+        model_name_or_path,
+        transformer_task="feature-extraction",
+        processor_kwargs=processor_kwargs,
+        config_kwargs=kwargs.pop("config_kwargs", None),  # e.g. dropout settings, as CrossEncoder(name) takes them
+        model_kwargs=kwargs.pop("model_kwargs", None),
+    )
+    hidden = encoder.get_embedding_dimension()
+    modules = [
+        encoder,
+        Pooling(hidden, pooling_mode="mean"),  # released: mean over the non-padding tokens
+        Dense(hidden, hidden, activation_function=nn.GELU()),
+        LayerNorm(hidden),
+        Dense(hidden, 1, activation_function=None, module_output_name="scores"),
+    ]
+    return CrossEncoder(modules=modules, **kwargs)
 
 
 def train_with_remining(trainer, miner, pairs, *, rounds: int, prepare: Callable | None = None) -> list:

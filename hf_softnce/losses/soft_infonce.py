@@ -39,7 +39,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         duplicate_groups: Mapping[str, Hashable] | Any | None = None,
         variant: Variant = "soft_infonce",
         remove_top_k: int = 1,
-        threshold_std: float = 1.0,
+        threshold_ratio: float = 1.0,
     ) -> None:
         """
         Soft-InfoNCE inserts a weight on every negative pair in InfoNCE's denominator:
@@ -77,8 +77,10 @@ class SoftInfoNCELoss(NegativeAwareLoss):
                 ``[1, p_i]``), ``"kl_regularized"`` (``beta * InfoNCE + alpha * KL(p_i || softmax over
                 negatives)``), ``"bce"`` (binary cross-entropy of the softmax against ``[1, p_i]``),
                 ``"remove_top_k"`` (drop each query's ``remove_top_k`` most relevant negatives),
-                ``"remove_threshold"`` (drop negatives whose relevance exceeds the row's mean plus
-                ``threshold_std`` standard deviations).
+                ``"remove_threshold"`` (keep a negative only if its relevance is below ``threshold_ratio``
+                times the relevance of the query's own positive, ``r_ij < ratio * r_ii``: the released rule).
+            remove_top_k: negatives removed per query by ``variant="remove_top_k"`` (released ``--topk``, 1).
+            threshold_ratio: ``ratio`` of ``variant="remove_threshold"`` (released ``--ratio``, default 1).
 
         References:
             - Li et al., Rethinking Negative Pairs in Code Search, EMNLP 2023: https://arxiv.org/abs/2310.08069
@@ -135,7 +137,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.min_weight = min_weight
         self.variant = variant
         self.remove_top_k = remove_top_k
-        self.threshold_std = threshold_std
+        self.threshold_ratio = threshold_ratio
         self.weighter.bind(model)
 
     @property
@@ -156,8 +158,11 @@ class SoftInfoNCELoss(NegativeAwareLoss):
                 return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path
             weights = self.negative_weights(batch)
             return self.infonce(scores, batch, torch.log(weights).masked_fill(~batch.negative_mask, 0.0))
+        if self.variant == "remove_threshold":
+            batch.negative_mask = batch.negative_mask & ~self.threshold_removed_negatives(batch)
+            return self.infonce(scores, batch)
         probabilities = self.relevance_distribution(batch)
-        if self.variant in ("remove_top_k", "remove_threshold"):
+        if self.variant == "remove_top_k":
             batch.negative_mask = batch.negative_mask & ~self.removed_negatives(batch, probabilities)
             return self.infonce(scores, batch)
         return self.soft_target_loss(scores, batch, probabilities)
@@ -176,14 +181,26 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         return torch.softmax(logits, dim=1).nan_to_num(0.0)
 
     def removed_negatives(self, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
-        if self.variant == "remove_top_k":
-            k = min(self.remove_top_k, probabilities.shape[1])
-            top = probabilities.masked_fill(~batch.negative_mask, -1.0).topk(k, dim=1).indices
-            return torch.zeros_like(batch.negative_mask).scatter_(1, top, True) & batch.negative_mask
-        counts = batch.negative_mask.sum(dim=1, keepdim=True).clamp(min=1)
-        mean = probabilities.sum(dim=1, keepdim=True) / counts
-        variance = ((probabilities - mean) ** 2 * batch.negative_mask).sum(dim=1, keepdim=True) / counts
-        return batch.negative_mask & (probabilities > mean + self.threshold_std * variance.sqrt())
+        """``remove_top_k``: each row's ``remove_top_k`` most relevant negatives (released GraphCodeBERT/run.py,
+        ``args.falsecancel``: ``torch.sort(sim_neg, descending=True)`` then keep ``indices[:, args.topk:]``)."""
+        k = min(self.remove_top_k, probabilities.shape[1])
+        top = probabilities.masked_fill(~batch.negative_mask, -1.0).topk(k, dim=1).indices
+        return torch.zeros_like(batch.negative_mask).scatter_(1, top, True) & batch.negative_mask
+
+    def threshold_removed_negatives(self, batch: CandidateBatch) -> Tensor:
+        """``remove_threshold``: negatives with ``r_ij >= ratio * r_ii``, ``r_ii`` the relevance of the row's own
+        positive. The released rule (GraphCodeBERT/run.py, the "# threshold" block under ``args.falsecancel``:
+        ``mask[i][sim_neg[i] < args.ratio * pos_sim[i]] = 1``, ``pos_sim = sim_matrix[loss_mask == 1]``) keeps
+        a negative only below that bound; it compares raw relevance, not the softmax ``p_ij``."""
+        relevance = self.estimate_relevance(self.weighter, batch)
+        rows = torch.arange(batch.batch_size, device=relevance.device)
+        positive_relevance = relevance[rows, batch.local_rows]
+        if not bool(torch.isfinite(positive_relevance).all()):
+            raise ValueError(
+                f"{type(self.weighter).__name__} gave no finite relevance for some queries' own positives, which "
+                "variant='remove_threshold' compares every negative with."
+            )
+        return batch.negative_mask & ~(relevance < self.threshold_ratio * positive_relevance[:, None])
 
     def soft_target_loss(self, scores: Tensor, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
         rows = torch.arange(batch.batch_size, device=scores.device)
@@ -213,7 +230,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             "min_weight": self.min_weight,
             "variant": self.variant,
             **({"remove_top_k": self.remove_top_k} if self.variant == "remove_top_k" else {}),
-            **({"threshold_std": self.threshold_std} if self.variant == "remove_threshold" else {}),
+            **({"threshold_ratio": self.threshold_ratio} if self.variant == "remove_threshold" else {}),
         }
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
+from torch import nn
+
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
@@ -23,10 +25,13 @@ class RetrieverRanker:
         ranker: a CrossEncoder scoring (query, code) pairs, e.g. trained with ``R2PSRankerLoss``.
         top_k: how many of the retriever's best candidates the ranker re-scores (R2PS: 10).
         combine: ``"replace"``: a re-ranked candidate's score is the ranker score (R2PS on CodeSearchNet);
-            ``"add"``: retriever score + ranker score (R2PS on CoSQA). The two scores' scales then matter:
-            set ``activation_fn`` (e.g. the ``tanh(x) * temperature`` the ranker was trained with).
+            ``"add"``: retriever score + ranker score (R2PS on CoSQA: cosine + ``tanh(logit)``).
         batch_size: encoding and ranking batch size.
-        activation_fn: applied to the ranker's logits; ``None`` keeps the CrossEncoder's own (``ranker.activation_fn``).
+        activation_fn: applied to the ranker's logits. ``None`` (default) means ``tanh``, the released R2PS
+            ranker's output (R2PS model.py, ``Unixcoder_RR.forward`` returns ``torch.tanh(self.head(outputs))``;
+            run_unixcoder_rr_hard.py ``evaluate`` adds it to the retriever's cosine for CoSQA), whatever activation
+            the CrossEncoder was saved with; a stock CrossEncoder's sigmoid would change the ``"add"`` ranking.
+            Pass ``ranker.activation_fn`` to use the CrossEncoder's own.
         use_faiss: passed to ``top_k_search``.
         cache: ``encode_cached``'s ``cache`` (``True``, a folder, or ``False``).
 
@@ -58,7 +63,8 @@ class RetrieverRanker:
         self.top_k = top_k
         self.combine = combine
         self.batch_size = batch_size
-        self.activation_fn = activation_fn
+        # tanh, not the CrossEncoder's default sigmoid: see the docstring.
+        self.activation_fn = nn.Tanh() if activation_fn is None else activation_fn
         self.use_faiss = use_faiss
         self.cache = cache
         self.show_progress_bar = show_progress_bar

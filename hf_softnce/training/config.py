@@ -60,6 +60,7 @@ class TrainConfig:
     order_refine: bool = True  # OASIS refinement of likely false negatives (above positive, GMM, near-duplicate)
     # ranker (recipes/train_ranker.py): the R2PS cross-encoder and the cascade it is evaluated in
     ranker_model: str = "default"  # base of the CrossEncoder (num_labels=1, new head); "default" = packaged MiniLM
+    ranker_head: str = "stock"  # stock (the encoder's classification head) | released (R2PS: mean pool, dense-gelu-LN-linear)
     ranker_temperature: float = 20.0  # R2PSRankerLoss: tanh(logit) * temperature (R2PS uses 20-40)
     ranker_top_k: int = 10  # candidates of the retriever the ranker re-scores (R2PS: 10)
     ranker_combine: str = "replace"  # replace (R2PS on CodeSearchNet) | add (R2PS on CoSQA)

@@ -16,7 +16,7 @@ class PrecomputedWeighter(RelevanceEstimator):
 
     The label list has one score per candidate column, the positive's first (the layout
     :class:`~hf_softnce.mining.RankingHardNegativeMiner` writes with ``output_scores=True``); the positive's
-    score is not used for weighting. Candidates a row has no score for (other rows' positives and
+    score is not used for weighting, only by ``SoftInfoNCELoss(variant="remove_threshold")`` as ``r_ii``. Candidates a row has no score for (other rows' positives and
     negatives) get the lowest hard-negative score of the batch: random in-batch codes are taken to be at
     most as relevant as the least relevant mined negative.
 
@@ -51,7 +51,8 @@ class PrecomputedWeighter(RelevanceEstimator):
         # The whole (gathered) batch's lowest score, so every rank fills alike.
         fill = (batch.global_labels if batch.global_labels is not None else labels).float()[:, 1:].min()
         relevance = torch.full((batch.batch_size, batch.negative_mask.shape[1]), float(fill))
-        relevance.scatter_(1, batch.own_column_indices()[:, 1:], negative_scores)
+        # The positive's own score too: the released threshold baseline compares negatives with it.
+        relevance.scatter_(1, batch.own_column_indices(), labels)
         return relevance.to(batch.negative_mask.device)
 
     def get_config_dict(self) -> dict[str, Any]:
