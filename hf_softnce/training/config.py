@@ -213,7 +213,7 @@ def _check_value(name: str, value: Any, annotation: str, checks: dict[str, Any])
         if "None" in kinds:
             return None
         raise _error(name, f"must be {_describe(kinds)}, got {value!r}.")
-    value = _convert(name, value, [k for k in kinds if k != "None"])
+    value = _convert(name, value, kinds)
     if "choices" in checks and value not in checks["choices"]:
         raise _error(name, f"must be one of {list(checks['choices'])}, got {value!r}.")
     for op, bound, ok in (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
@@ -231,7 +231,7 @@ def _describe(kinds: list[str]) -> str:
 
 
 def _convert(name: str, value: Any, kinds: list[str]) -> Any:
-    for kind in kinds:
+    for kind in (k for k in kinds if k != "None"):
         converted = _as_kind(value, kind)
         if converted is not _NO:
             return converted
@@ -291,9 +291,12 @@ def _check_hint(value: Any, hint: Any) -> Any:
             checked = _check_hint(value, member)
             if checked is not _NO:
                 return checked
+        # "None" spelled as text is null only where a string is not itself allowed (report_to=none stays "none").
+        if type(None) in members and isinstance(value, str) and value.lower() in _NONE_STRINGS:
+            return None
         return _NO
     if hint is type(None):
-        return None if value is None or (isinstance(value, str) and value.lower() in _NONE_STRINGS) else _NO
+        return None if value is None else _NO
     if hint in (bool, int, float, str):
         return _as_kind(value, hint.__name__)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
