@@ -124,6 +124,11 @@ def test_training_argument_fields_pass_through_to_the_trainer_arguments(tmp_path
     saved = config.to_dict()
     assert saved["gradient_accumulation_steps"] == 4 and "training_args" not in saved
     assert TrainConfig.from_dict(saved) == config
+    # transformers' spelling of a push: push_to_hub=true with the repo in hub_model_id
+    assert load_config(None, ["push_to_hub=true", "hub_model_id=me/model"]).push_to_hub == "me/model"
+    assert load_config(None, ["push_to_hub=false"]).push_to_hub is None
+    with pytest.raises(ConfigError, match=r"^command line: config key 'push_to_hub' is true but no hub_model_id is set"):
+        load_config(None, ["push_to_hub=true"])
 
 
 def test_save_steps_alone_works_when_choosing_the_best_checkpoint(tmp_path):

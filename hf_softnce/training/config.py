@@ -120,6 +120,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Runs for from_dict, the constructor and dataclasses.replace alike, so no path skips the checks.
+        if isinstance(self.push_to_hub, bool):
+            # transformers' spelling: push_to_hub=true with the repo in hub_model_id.
+            repo = (self.training_args or {}).get("hub_model_id") if isinstance(self.training_args, dict) else None
+            if self.push_to_hub and not repo:
+                raise _error("push_to_hub", "is true but no hub_model_id is set: give the repo (push_to_hub=me/model).")
+            self.push_to_hub = repo if self.push_to_hub else None
         for spec in dataclasses.fields(self):
             if spec.name == "training_args":
                 continue

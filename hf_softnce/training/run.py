@@ -5,7 +5,6 @@ The recipes, ``hf-softnce train`` and the main job all call :func:`train_retriev
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -108,10 +107,6 @@ def training_arguments(
     )
     # Any SentenceTransformerTrainingArguments field named in the config wins over what hf_softnce would set.
     values.update(config.training_args)
-    if args_class is not SentenceTransformerTrainingArguments:
-        # CrossEncoderTrainingArguments has no batch_sampler or prompts of the same kind: pass only its fields.
-        accepted = {f.name for f in dataclasses.fields(args_class)}
-        values = {k: v for k, v in values.items() if k in accepted}
     try:
         return args_class(**values)
     except ValueError as error:
