@@ -104,6 +104,16 @@ def test_recipe_command_line_exits_2_with_the_one_line_message(capsys):
         "error: command line: config key 'batch_size' must be >= 1, got 0.")
 
 
+def test_recipes_take_hf_argument_parser_spellings_of_any_key():
+    config = parse_recipe_args([
+        "--config", str(DEFAULT), "--gradient_accumulation_steps", "4", "--lr-scheduler-type=cosine",
+        "--gradient_checkpointing", "--push-to-hub", "me/model", "batch_size=8", "--learning_rate", "1e-5",
+    ])
+    assert config.training_args == {"gradient_accumulation_steps": 4, "lr_scheduler_type": "cosine",
+                                    "gradient_checkpointing": True}
+    assert (config.push_to_hub, config.batch_size, config.learning_rate) == ("me/model", 8, 1e-5)
+
+
 def test_training_argument_fields_pass_through_to_the_trainer_arguments(tmp_path):
     config = load_config(DEFAULT, [
         "gradient_accumulation_steps=4", "lr_scheduler_type=cosine", "report_to=none", "gradient_checkpointing=true",

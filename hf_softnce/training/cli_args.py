@@ -58,4 +58,30 @@ def parse_recipe_args(
     """Parse a recipe's command line into a :class:`TrainConfig`."""
     parser = add_config_arguments(argparse.ArgumentParser(description=description), default_config)
     # intermixed: key=value overrides may come before or after the flags
-    return config_from_args(parser.parse_intermixed_args(argv), parser)
+    return config_from_args(parser.parse_intermixed_args(flags_as_overrides(parser, argv)), parser)
+
+
+def flags_as_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> list[str]:
+    """``--any_key value`` / ``--any-key=value`` / ``--flag`` (HfArgumentParser's spellings) as ``key=value``.
+
+    The parser's own options are left as they are, so ``--config`` and ``--push-to-hub`` keep their meaning.
+    """
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own = {option for action in parser._actions for option in action.option_strings}
+    result, index = [], 0
+    while index < len(argv):
+        item = argv[index]
+        name = item.split("=", 1)[0]
+        if not item.startswith("--") or item == "--" or name in own:
+            result.append(item)
+        elif "=" in item:
+            result.append(f"{name[2:]}={item.split('=', 1)[1]}")
+        elif index + 1 < len(argv) and not argv[index + 1].startswith("--"):
+            result.append(f"{item[2:]}={argv[index + 1]}")
+            index += 1
+        else:
+            result.append(f"{item[2:]}=true")  # a bare flag: --gradient_checkpointing
+        index += 1
+    return result
