@@ -124,6 +124,15 @@ def test_train_soft_infonce_recipe(tmp_path, tiny_model, tiny_data):
     assert "Saved the model to" in result.stdout
 
 
+def test_save_steps_alone_checkpoints_and_evaluates_every_save_steps(tmp_path, tiny_model, tiny_data):
+    # The best checkpoint is chosen on valid (cosqa_dir is null), so every save needs an evaluation beside it.
+    config = tiny_config(tmp_path, tiny_model, tiny_data, save_steps=2, max_steps=4, save_total_limit=None)
+    check(run_recipe("train_soft_infonce.py", config))
+    state = trainer_state(tmp_path / "run" / "checkpoint-4")
+    assert [entry["step"] for entry in state["log_history"] if "eval_valid_mrr@1000" in entry] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+
+
 def test_train_order_infonce_recipe_mines_and_labels(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data, num_negatives=2, weighter="none", order_teacher=tiny_model)
     result = check(run_recipe("train_order_infonce.py", config))

@@ -345,8 +345,6 @@ def check_training_args(values: dict[str, Any]) -> dict[str, Any]:
         checked[name] = result
     try:
         build_check_arguments(checked)
-    except ConfigError:
-        raise
     except Exception as error:  # noqa: BLE001 - the class raises ValueError, TypeError, ImportError, ...
         # Name the culprit: the first key that fails on its own, else all of them.
         for name, value in checked.items():
