@@ -11,19 +11,14 @@ evaluation set, with latencies) and ``config.json``; checkpoints as for the retr
 import json
 from pathlib import Path
 
-from sentence_transformers.base.sampler import BatchSamplers
-from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
 from transformers import set_seed
 
-from hf_softnce.data import to_training_dataset
-from hf_softnce.losses import R2PSRankerLoss
-from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
-from hf_softnce.mining import RankingHardNegativeMiner
 from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
-from hf_softnce.training.models import load_model, resolve_model_name
-from hf_softnce.training.run import is_main_process, training_arguments
+from hf_softnce.training.models import load_model
+from hf_softnce.training.ranker import mine_negatives, train_ranker
+from hf_softnce.training.run import is_main_process
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "ranker_default.yaml"
 
@@ -41,36 +36,11 @@ def main(argv=None):
     # 1. Negatives by rank from the frozen retriever (R2PS: 31 from a fixed window; never the positive or its
     #    duplicates, unlike the released code).
     retriever = load_model(config.miner_model or config.model, max_seq_length=config.max_seq_length)
-    miner = RankingHardNegativeMiner(
-        retriever,
-        num_negatives=config.num_negatives or 31,
-        strategy=config.mining_strategy,
-        window_start=config.mining_window_start,
-        seed=config.seed,
-    )
-    mined = miner.mine(data.train)
-    print(miner.last_report.summary())
+    mined = mine_negatives(config, data.train, retriever)
 
     # 2. The ranker: softmax cross-entropy over (positive, its mined negatives), scores tanh(logit) * temperature.
     #    The loss sets the ranker's activation to tanh, so the saved ranker predicts the score it was trained on.
-    ranker = r2ps_ranker(
-        resolve_model_name(config.ranker_model), head=config.ranker_head, max_length=config.max_seq_length
-    )
-    args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
-    # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
-    args.batch_sampler = BatchSamplers.BATCH_SAMPLER
-    # Every parameter of a CrossEncoder gets a gradient. The Trainer's default for a non-transformers module
-    # (find_unused_parameters=True) makes DDP fail with "marked a variable ready twice" on any CrossEncoder loss;
-    # static_graph=True "fixes" that by silently skipping the gradient all-reduce (tests/test_recipes.py checks).
-    args.ddp_find_unused_parameters = False
-    trainer = CrossEncoderTrainer(
-        model=ranker,
-        args=args,
-        train_dataset=to_training_dataset(mined),
-        loss=R2PSRankerLoss(ranker, temperature=config.ranker_temperature),
-    )
-    resume = config.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+    ranker = train_ranker(config, mined)
 
     # 3. Retriever alone vs retriever -> ranker on the same retriever pass, on every evaluation set.
     if is_main_process():

@@ -106,15 +106,31 @@ def trainer_state(checkpoint: Path) -> dict:
 
 def test_train_soft_infonce_recipe(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data)
-    result = check(run_recipe("train_soft_infonce.py", config, "learning_rate=1e-4", "weighter=bm25"))
+    # SentenceTransformerTrainingArguments fields hf_softnce has no key of its own for pass straight through
+    passed = ("gradient_accumulation_steps=2", "lr_scheduler_type=constant", "report_to=none", "hub_model_id=me/tiny")
+    result = check(run_recipe("train_soft_infonce.py", config, "learning_rate=1e-4", "weighter=bm25", *passed))
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test_mrr@1000"] <= 1.0 and "test_ndcg@10" in metrics
     saved = json.loads((run / "config.json").read_text())
     assert saved["learning_rate"] == 1e-4 and saved["loss"] == "soft_infonce"  # the override won over the YAML
+    assert saved["gradient_accumulation_steps"] == 2 and saved["hub_model_id"] == "me/tiny"
+    args = torch.load(run / "checkpoint-3" / "training_args.bin", weights_only=False)  # what the trainer used
+    assert (args.gradient_accumulation_steps, args.lr_scheduler_type, args.report_to, args.hub_model_id) == (
+        2, "constant", [], "me/tiny")
+    assert args.learning_rate == 1e-4
     assert (run / "final" / "modules.json").exists()
     assert trainer_state(run / "checkpoint-3")["global_step"] == 3
     assert "Saved the model to" in result.stdout
+
+
+def test_save_steps_alone_checkpoints_and_evaluates_every_save_steps(tmp_path, tiny_model, tiny_data):
+    # The best checkpoint is chosen on valid (cosqa_dir is null), so every save needs an evaluation beside it.
+    config = tiny_config(tmp_path, tiny_model, tiny_data, save_steps=2, max_steps=4, save_total_limit=None)
+    check(run_recipe("train_soft_infonce.py", config))
+    state = trainer_state(tmp_path / "run" / "checkpoint-4")
+    assert [entry["step"] for entry in state["log_history"] if "eval_valid_mrr@1000" in entry] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
 
 
 def test_train_order_infonce_recipe_mines_and_labels(tmp_path, tiny_model, tiny_data):
@@ -294,19 +310,26 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, tiny_model, tiny_da
 
 
 def test_unknown_config_key_lists_the_valid_keys(tmp_path, tiny_model, tiny_data):
-    with pytest.raises(ValueError, match=r"Unknown config key\(s\) \['lerning_rate'\]\. Valid keys: .*learning_rate"):
+    with pytest.raises(ValueError, match=r"^command line: Unknown config key 'lerning_rate'\. Did you mean "
+                                         r"'learning_rate'\? Valid keys: .*learning_rate"):
         load_config(None, ["lerning_rate=1e-5"])
 
     config = tiny_config(tmp_path, tiny_model, tiny_data, bogus_key=1)
     result = run_recipe("train_soft_infonce.py", config)
     assert result.returncode == 2
-    assert "Unknown config key(s) ['bogus_key']" in result.stderr
+    line = 1 + sorted(yaml.safe_load(config.read_text())).index("bogus_key")  # safe_dump sorts the keys
+    assert f"{config}:{line}: Unknown config key 'bogus_key'." in result.stderr
     assert all(key in result.stderr for key in ("model", "learning_rate", "push_to_hub", "order_teacher"))
     assert not (tmp_path / "run").exists()
 
     good = tiny_config(tmp_path, tiny_model, tiny_data, name="good.yaml")
     result = run_recipe("train_ranker.py", good, "ranker_temprature=30")
-    assert result.returncode == 2 and "Unknown config key(s) ['ranker_temprature']" in result.stderr
+    assert result.returncode == 2
+    assert "command line: Unknown config key 'ranker_temprature'. Did you mean 'ranker_temperature'?" in result.stderr
+
+    result = run_recipe("train_ranker.py", good, "batch_size=0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith("error: command line: config key 'batch_size' must be >= 1, got 0.")
 
 
 def test_push_preflight_fails_without_a_token_before_training(tmp_path, tiny_model, tiny_data):

@@ -5,7 +5,6 @@ Shared by the main job and the recipes: every method of one comparison trains on
 
 from __future__ import annotations
 
-import torch
 from datasets import Dataset
 from sentence_transformers import CrossEncoder
 from sentence_transformers.base.sampler import BatchSamplers
@@ -13,6 +12,7 @@ from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncode
 
 from hf_softnce.data import to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
+from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
 from hf_softnce.mining import RankingHardNegativeMiner
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.models import resolve_model_name
@@ -37,13 +37,14 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
     """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * temperature.
 
-    The CrossEncoder keeps ``Tanh`` as its activation, so ``predict`` returns the score the loss trained (times
+    The loss sets the CrossEncoder's activation to ``Tanh``, so ``predict`` returns the score the loss trained (times
     ``1 / temperature``), which the cascade's ``combine="add"`` adds to the retriever's cosine as R2PS does.
+    ``config.ranker_head``: the stock head or R2PS's released one (:func:`r2ps_ranker`).
     """
     from hf_softnce.training.run import training_arguments
 
-    ranker = CrossEncoder(resolve_model_name(config.ranker_model), num_labels=1, max_length=config.max_seq_length,
-                          activation_fn=torch.nn.Tanh())
+    ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
+                         max_length=config.max_seq_length)
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER

@@ -19,7 +19,7 @@ from transformers import set_seed
 
 from hf_softnce.data import to_training_dataset
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
-from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import load_model
@@ -72,10 +72,16 @@ def selection_set(config: TrainConfig, data: TaskData):
 def training_arguments(
     config: TrainConfig, selecting: bool, metric: str | None, args_class=SentenceTransformerTrainingArguments
 ) -> SentenceTransformerTrainingArguments:
-    # args_class: CrossEncoderTrainingArguments for the ranker recipe, which shares every setting here.
+    """The trainer's arguments: hf_softnce's settings, then every training-argument field of the config on top.
+
+    args_class: CrossEncoderTrainingArguments for the ranker recipe, which shares every setting here.
+    """
     use_cpu = (not torch.cuda.is_available()) if config.use_cpu is None else config.use_cpu
-    strategy = "steps" if config.eval_steps else "epoch"
-    return args_class(
+    # Choosing the best checkpoint needs an evaluation at every save: save_steps alone sets the evaluation
+    # interval too, eval_steps alone the save interval; neither: both once per epoch.
+    every = config.eval_steps or (config.save_steps if selecting else None)
+    save_every = config.save_steps or config.eval_steps
+    values = dict(
         output_dir=config.output_dir,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
@@ -93,10 +99,10 @@ def training_arguments(
         data_seed=config.seed,
         # In-batch duplicates would be false negatives: never put two identical texts in one batch.
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        eval_strategy=strategy if selecting else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="steps" if (config.save_steps or config.eval_steps) else "epoch",
-        save_steps=config.save_steps or config.eval_steps,
+        eval_strategy=("steps" if every else "epoch") if selecting else "no",
+        eval_steps=every if selecting else None,
+        save_strategy="steps" if save_every else "epoch",
+        save_steps=save_every,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=selecting,
         metric_for_best_model=f"eval_{metric}" if selecting else None,
@@ -105,10 +111,18 @@ def training_arguments(
         report_to=["tensorboard"] if importlib.util.find_spec("tensorboard") else [],
         dataloader_drop_last=True,
     )
+    # Any SentenceTransformerTrainingArguments field named in the config wins over what hf_softnce would set.
+    values.update(config.training_args)
+    try:
+        return args_class(**values)
+    except ValueError as error:
+        # The combination is wrong (e.g. save_steps not a multiple of eval_steps when choosing the best model).
+        raise ConfigError(f"training arguments: {' '.join(str(error).split())}") from None
 
 
 def _warmup(ratio: float) -> dict:
-    # Transformers v5 takes the ratio as a float warmup_steps and deprecates warmup_ratio; v4 needs warmup_ratio.
+    # Transformers v5 takes the ratio as a float warmup_steps (< 1: a fraction of the total steps) and deprecates
+    # warmup_ratio; v4 needs warmup_ratio. TrainConfig keeps warmup_ratio below 1, so its meaning never changes.
     import transformers
 
     if int(transformers.__version__.split(".")[0]) >= 5:
