@@ -16,6 +16,7 @@ from hf_softnce.data import (
     load_codesearchnet,
     load_cosqa,
     retrieval_set_from_pairs,
+    standardize_columns,
 )
 from hf_softnce.training.config import TrainConfig
 
@@ -109,11 +110,14 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
         saved = load_from_disk(config.data)
         if not isinstance(saved, DatasetDict) or "train" not in saved:
             raise ValueError(f"{config.data} must hold a saved DatasetDict with a 'train' split.")
+        # Any column names, read by position like sentence-transformers (anchor/positive/negative_*, ...); renamed
+        # once here so the losses, weighters and duplicate groups downstream see query/code/negative_<n>/label.
+        splits = {name: standardize_columns(saved[name], f"{config.data} [{name}]") for name in saved}
         data = TaskData(
             Path(config.data).name,
-            saved["train"],
-            retrieval_set_from_pairs(saved["valid"], name="valid") if "valid" in saved else None,
-            retrieval_set_from_pairs(saved["test"], name="test") if "test" in saved else None,
+            splits["train"],
+            retrieval_set_from_pairs(splits["valid"], name="valid") if "valid" in splits else None,
+            retrieval_set_from_pairs(splits["test"], name="test") if "test" in splits else None,
             sources=[config.data],
         )
     else:
