@@ -34,9 +34,11 @@ _LAZY = {
     "retrieval_set_from_pairs": "hf_softnce.data.duplicates",
     "SkipReport": "hf_softnce.data.report",
     "DataFormatError": "hf_softnce.data.report",
+    "find_shared_data_dir": "hf_softnce.data.locate",
 }
 
 __all__ = [
+    "find_shared_data_dir",
     "CODE_COLUMN",
     "IDENTITY_COLUMNS",
     "LABEL_COLUMN",

@@ -18,6 +18,7 @@ from hf_softnce.data import (
     retrieval_set_from_pairs,
     standardize_columns,
 )
+from hf_softnce.data.locate import find_shared_data_dir
 from hf_softnce.training.config import TrainConfig
 
 SHARED_COSQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa"
@@ -73,10 +74,13 @@ def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple
     """
     if cosqa_dir in (None, "none", False):
         return None, None
-    folder = Path(SHARED_COSQA if cosqa_dir == "auto" else cosqa_dir)
-    if not (folder / "cosqa-retrieval-dev-500.json").exists():
-        if cosqa_dir == "auto":
+    if cosqa_dir == "auto":
+        # $HF_SOFTNCE_DATA_DIR, ../shared/data from the working directory, then beside the source checkout.
+        folder = find_shared_data_dir("cosqa", marker="cosqa-retrieval-dev-500.json")
+        if folder is None:
             return None, None
+    folder = Path(folder if cosqa_dir == "auto" else cosqa_dir)
+    if not (folder / "cosqa-retrieval-dev-500.json").exists():
         raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
     dev = _shrink_corpus(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
     qids = sorted(dev.queries)
