@@ -49,3 +49,22 @@ def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypat
     assert mined.column_names == ["query", "code", "negative_1", "negative_2", "negative_3", "label"]
     printed = capsys.readouterr().out
     assert "Mined negatives for" in printed and "'cascade'" in printed
+
+
+def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
+    code = block_with("SoftInfoNCELoss(model")
+    namespace = run_as_printed(
+        code,
+        {
+            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir()),
+            'build_python_corpus()["train"]': f"__import__('datasets').load_from_disk({str(small_corpus)!r})['train'].select(range(64))",
+        },
+        tmp_path,
+        monkeypatch,
+    )
+    assert type(namespace["loss"]).__name__ == "SoftInfoNCELoss"
+    from sentence_transformers import SentenceTransformer
+
+    untrained = SentenceTransformer(tiny_model_dir(), device="cpu")
+    trained = namespace["model"]
+    assert any(not a.detach().cpu().equal(b.detach()) for a, b in zip(trained.parameters(), untrained.parameters()))
