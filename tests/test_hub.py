@@ -506,3 +506,17 @@ def test_card_extends_sentence_transformers_card_with_hf_softnce_sections(tiny_m
     assert "model.encode(" not in card.text.split("# sentence-transformers model card")[0]
     with pytest.raises(ValueError, match=r"interval_rows\[0\]\['delta_vs_base'\] must be \(diff, lo, hi\)"):
         make_summary(interval_rows=[{"name": "x", "delta_vs_base": 0.1}])
+
+
+def test_card_counts_the_duplicate_groups_training_used():
+    """The card said `duplicate groups: 0` while training masked 764 groups."""
+    from datasets import Dataset
+
+    from hf_softnce.training.data import TaskData
+    from hf_softnce.training.publish import data_summary
+
+    train = Dataset.from_dict(
+        {"query": list("abcdef"), "code": list("ABCDEF"), "dup_group": ["g1", "g1", "g2", "g2", "g2", "g3"]}
+    )
+    summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]))
+    assert summary.counts == {"duplicate groups": 2}  # g3 is a single row: nothing to mask
