@@ -85,6 +85,7 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         repo_id=repo_id,
         license="apache-2.0",
         description=_real_query_paragraph(results),
+        wise_ft_weight=getattr(config, "wise_ft_weight", None),
         real_query_results={k: (sum(v) / len(v) if isinstance(v, list) else v)
                             for k, v in _set_results(results, "cosqa-report").get(method, {}).items()},
     )
