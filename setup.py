@@ -25,7 +25,6 @@ setup(
         "huggingface-hub>=0.23,<3",
         "numpy>=1.24,<3",
         "packaging>=23",
-        "rank-bm25>=0.2.2,<0.3",
         "datasketch>=1.6,<3",
         "rapidfuzz>=3.0,<4",
         "scikit-learn>=1.3,<2",

@@ -93,6 +93,11 @@ class DataSummary:
     languages: list[str] = field(default_factory=lambda: ["python"])
 
 
+# CoSQA's queries and codebase on the Hub, as the CoIR benchmark publishes them (looked up: the
+# CoIR-Retrieval organisation's cosqa-queries-corpus / cosqa-qrels datasets); the model-index must name a Hub id.
+COSQA_DATASET_ID = "CoIR-Retrieval/cosqa-queries-corpus"
+
+
 @dataclass
 class RunSummary:
     """Everything the model card, ``eval_results.json`` and ``training_config.yaml`` say about one training run.
@@ -142,6 +147,11 @@ class RunSummary:
     description: str = ""
     limitations: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    wise_ft_weight: float | None = None
+    interval_rows: list[dict[str, Any]] = field(default_factory=list)
+    real_query_results: dict[str, float] = field(default_factory=dict)
+    real_query_dataset: str = COSQA_DATASET_ID
+    real_query_split: str = "validation"
 
     def __post_init__(self) -> None:
         if isinstance(self.data, Mapping):
@@ -161,6 +171,17 @@ class RunSummary:
                         f"results[{method!r}][{metric!r}] has {len(values)} values but there are "
                         f"{len(self.seeds)} seeds {self.seeds}; give one value per seed."
                     )
+
+        if self.wise_ft_weight is not None and not 0.0 <= self.wise_ft_weight <= 1.0:
+            raise ValueError(f"RunSummary.wise_ft_weight must lie in [0, 1], got {self.wise_ft_weight!r}.")
+        for i, row in enumerate(self.interval_rows):
+            if "name" not in row:
+                raise ValueError(f"RunSummary.interval_rows[{i}] has no 'name': {row!r}.")
+            for key, value in row.items():
+                if key.startswith("delta_") and value is not None and (
+                    not isinstance(value, (list, tuple)) or len(value) != 3 or not all(_is_number(v) for v in value)
+                ):
+                    raise ValueError(f"RunSummary.interval_rows[{i}][{key!r}] must be (diff, lo, hi), got {value!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -241,6 +262,18 @@ def eval_results(summary: RunSummary) -> list[EvalResult]:
             metric_value=_mean_std(value)[0],
         )
         for metric, value in summary.results[summary.method].items()
+    ] + [
+        EvalResult(
+            task_type=TASK_TYPE,
+            task_name=TASK_NAME,
+            dataset_type=summary.real_query_dataset,
+            dataset_name="CoSQA",
+            dataset_split=summary.real_query_split,
+            metric_type=metric,
+            metric_name=metric_label(metric),
+            metric_value=float(value),
+        )
+        for metric, value in summary.real_query_results.items()
     ]
 
 
@@ -272,7 +305,7 @@ def card_data(summary: RunSummary) -> ModelCardData:
         pipeline_tag="sentence-similarity",
         tags=tags,
         base_model=summary.base_model if _is_hub_id(summary.base_model) else None,
-        datasets=summary.data.datasets or None,
+        datasets=list(dict.fromkeys([*summary.data.datasets, *([summary.real_query_dataset] if summary.real_query_results else [])])) or None,
         metrics=list(summary.results[summary.method]),
         model_name=summary.model_name,
         eval_results=eval_results(summary),
@@ -280,14 +313,17 @@ def card_data(summary: RunSummary) -> ModelCardData:
 
 
 def _template_text(name: str) -> str:
-    """A template from the installed ``hf_softnce.model_cards`` package, else from the source checkout."""
+    """A template from the source checkout next to this package, else from the installed ``hf_softnce.model_cards``.
+
+    The checkout comes first: an editable install maps ``hf_softnce.model_cards`` to whichever checkout was
+    installed, which need not be the one being run.
+    """
     from importlib import resources
 
-    try:
-        return resources.files("hf_softnce.model_cards").joinpath(name).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        # Editable installs made before setup.py mapped the folder: read it next to the package.
-        return (Path(__file__).resolve().parents[1] / "model_cards" / name).read_text(encoding="utf-8")
+    beside = Path(__file__).resolve().parents[1] / "model_cards" / name
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    return resources.files("hf_softnce.model_cards").joinpath(name).read_text(encoding="utf-8")
 
 
 def _cell(value) -> str:
@@ -353,8 +389,14 @@ def render_model_card(summary: RunSummary, model=None) -> str:
     )
     citations = list(dict.fromkeys(c.strip() for c in [*summary.citations, SENTENCE_BERT_CITATION] if c and c.strip()))
 
+    interval_columns = [key for key in dict.fromkeys(k for row in summary.interval_rows for k in row) if key != "name"]
+    interval_rows = [
+        (row["name"], [_interval_cell(row.get(key)) for key in interval_columns]) for row in summary.interval_rows
+    ]
     content = template.render(
         card_data=card_data(summary).to_yaml(),
+        interval_columns=[_interval_label(key) for key in interval_columns],
+        interval_rows=interval_rows,
         s=summary,
         repo_id=summary.repo_id or "path/to/model",
         base_model_link=base_model_link,
@@ -370,8 +412,42 @@ def render_model_card(summary: RunSummary, model=None) -> str:
         limitations=[*_generic_limitations(summary), *summary.limitations],
         citations=citations,
     )
+    if model is not None and getattr(model, "model_card_data", None) is not None:
+        content = _extend_sentence_transformers_card(content, model)
     # Parse it back with huggingface_hub: invalid metadata fails here, not on the Hub.
     return str(ModelCard(content))
+
+
+def _interval_cell(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        diff, lo, hi = value
+        return f"{diff:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    return _format_value(value)
+
+
+def _interval_label(key: str) -> str:
+    if key.startswith("delta_vs_"):
+        return f"Δ vs {key[len('delta_vs_'):]} (95% CI)"
+    return metric_label(key) if "@" in key else key.upper() if key == "mrr" else key
+
+
+def _extend_sentence_transformers_card(content: str, model) -> str:
+    """sentence-transformers' own card (widget, datasets, training logs and arguments, framework versions) with
+    hf_softnce's sections in front; its metadata gains our model-index, tags and datasets."""
+    from sentence_transformers.base.model_card import generate_model_card
+
+    ours = ModelCard(content)
+    theirs = ModelCard(generate_model_card(model))
+    metadata = theirs.data.to_dict()
+    for key, value in ours.data.to_dict().items():
+        if key in ("tags", "datasets") and metadata.get(key):
+            metadata[key] = list(dict.fromkeys([*metadata[key], *value]))
+        elif key not in ("widget",):
+            metadata[key] = value
+    body = ours.text.rstrip() + "\n\n---\n\n# sentence-transformers model card\n\n" + theirs.text.lstrip()
+    return f"---\n{yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)}---\n{body}"
 
 
 # ----------------------------------------------------------------------------------------- the upload folder

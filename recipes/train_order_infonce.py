@@ -65,7 +65,7 @@ def main(argv=None):
                 window_start=config.mining_window_start,
                 seed=config.seed,
             )
-            train = miner.mine(train)
+            train = miner.mine(train, keep_identity_columns=True)  # dup_group feeds duplicate masking
             print(miner.last_report.summary())
         # weighter=none|precomputed: the loss reads the label column; any other weighter scores candidates itself.
         if LABEL_COLUMN not in train.column_names and config.weighter in ("none", "precomputed"):

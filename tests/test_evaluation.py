@@ -159,7 +159,8 @@ def test_evaluator_perfect_retrieval_when_codes_equal_queries(tmp_path):
     )
     evaluator = CodeSearchEvaluator(identical)
     metrics = evaluator(build_tiny_model(), output_path=str(tmp_path), epoch=1, steps=5)
-    assert metrics == {
+    headline = {key: value for key, value in metrics.items() if "cosine" not in key}
+    assert headline == {
         "identical_mrr@1000": 1.0,
         "identical_recall@1": 1.0,
         "identical_recall@5": 1.0,
@@ -200,14 +201,35 @@ def test_evaluator_agrees_with_information_retrieval_evaluator():
 def test_evaluator_reports_group_aware_metrics():
     groups = {f"c{i}": i % 10 for i in range(len(CODES))}  # c10 duplicates c0, c11 duplicates c1
     metrics = CodeSearchEvaluator(toy_set(groups), write_csv=False)(build_tiny_model(seed=2))
+    names = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
     assert {key for key in metrics if "dedup" in key} == {
-        "toy_dedup_mrr@1000",
-        "toy_dedup_recall@1",
-        "toy_dedup_recall@5",
-        "toy_dedup_recall@10",
-        "toy_dedup_ndcg@10",
+        *(f"toy_dedup_{name}" for name in names), *(f"toy_cosine_dedup_{name}" for name in names)
     }
     assert metrics["toy_dedup_mrr@1000"] >= metrics["toy_mrr@1000"]
+    assert all(metrics[f"toy_dedup_{name}"] == metrics[f"toy_cosine_dedup_{name}"] for name in names)
+
+
+def test_evaluator_is_an_information_retrieval_evaluator_with_its_keys_and_truncate_dim():
+    """Same keys and values as InformationRetrievalEvaluator (per Matryoshka dimension too), plus the headline."""
+    model = build_tiny_model(seed=3)
+    retrieval_set = toy_set({f"c{i}": i % 10 for i in range(len(CODES))})
+    for dim in (None, 8):
+        ours = CodeSearchEvaluator(retrieval_set, write_csv=False, truncate_dim=dim)
+        assert isinstance(ours, InformationRetrievalEvaluator)
+        metrics = ours(model)
+        theirs = InformationRetrievalEvaluator(
+            retrieval_set.queries, retrieval_set.corpus, retrieval_set.relevant, mrr_at_k=[1000], ndcg_at_k=[10],
+            accuracy_at_k=[1, 5, 10], precision_recall_at_k=[1, 5, 10], map_at_k=[100], name="toy",
+            write_csv=False, truncate_dim=dim,
+        )(model)
+        assert {key: metrics[key] for key in theirs} == theirs
+        assert metrics["toy_mrr@1000"] == theirs["toy_cosine_mrr@1000"]
+        if dim is None:
+            full = metrics["toy_mrr@1000"]
+        else:
+            assert metrics["toy_mrr@1000"] != full  # 8 of 32 dimensions rank differently
+    # The whole codebase is ranked: MRR counted to rank 1000, down to the corpus size.
+    assert ours.depth == len(CODES) and ours.primary_metric == "toy_mrr@1000"
 
 
 def test_evaluator_selects_the_best_model_in_sentence_transformer_trainer(tmp_path):

@@ -24,6 +24,7 @@ from hf_softnce.hub import (
     preflight_push,
     push_run,
     render_model_card,
+    COSQA_DATASET_ID,
     save_run_folder,
 )
 from hf_softnce.cli.push import register
@@ -195,7 +196,7 @@ def test_card_text_shows_baseline_side_by_side_usage_loss_and_citations(run_fold
     # Side-by-side row: metric | InfoNCE | this model | delta.
     assert "| MRR@1000 | 0.5100 ± 0.0100 | 0.5600 ± 0.0100 | +0.0500 |" in text
     assert "| zero-shot | 0.3010 | 0.2000 |" in text
-    assert 'SentenceTransformer("someone/tiny-soft-infonce")' in text and "model.encode(code)" in text
+    assert 'SentenceTransformer("someone/tiny-soft-infonce")' in text and "model.encode_document(code)" in text
     assert "| alpha | `1.5` |" in text and "| weighter.k1 | `1.2` |" in text
     assert "negatives weighted by `BM25Weighter`" in text
     assert SOFT_CITATION in text and "Sentence-BERT" in text
@@ -443,8 +444,9 @@ def test_download_through_a_prefilled_hub_cache_offline(run_folder, tmp_path, mo
 # -------------------------------------------------------------------------------------------- template loading
 
 
-def test_templates_load_from_the_installed_subpackage_first(tmp_path, monkeypatch):
-    """Once setup.py maps model_cards/ to hf_softnce.model_cards, importlib.resources finds the templates there."""
+def test_templates_load_from_the_checkout_then_the_installed_subpackage(tmp_path, monkeypatch):
+    """The checkout beside the package first (an editable install may map another checkout), then the installed
+    hf_softnce.model_cards that setup.py maps model_cards/ to."""
     import importlib.util
     import sys
 
@@ -458,11 +460,13 @@ def test_templates_load_from_the_installed_subpackage_first(tmp_path, monkeypatc
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", module)
+    checkout = Path(hub.__file__).resolve().parents[1] / "model_cards" / "model_card.md.j2"
+    assert hub._template_text("model_card.md.j2") == checkout.read_text(encoding="utf-8")
+    monkeypatch.setattr(hub, "__file__", str(tmp_path / "elsewhere" / "hf_softnce" / "hub.py"))  # installed: no checkout
     assert hub._template_text("model_card.md.j2") == "installed template"
 
     monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", None)  # import fails, as before setup.py maps it
-    monkeypatch.setattr(hub, "__file__", str(tmp_path / "elsewhere" / "hf_softnce" / "hub.py"))
-    with pytest.raises(FileNotFoundError):  # neither installed nor next to the package: a clear failure
+    with pytest.raises(ModuleNotFoundError):  # neither installed nor next to the package: a clear failure
         hub._template_text("model_card.md.j2")
 
 
@@ -533,3 +537,46 @@ def test_scan_refuses_what_it_cannot_read(run_folder):
     data = gzip.compress(b"x" * 1000)
     (folder / "f.log.gz").write_bytes(data[: len(data) // 2])  # truncated inside the compressed stream
     assert refusal(folder).startswith("f.log.gz looks gzip-compressed but cannot be decompressed to scan for tokens (")
+
+# -- the card extends sentence-transformers' own ------------------------------------------------------------
+
+
+def test_card_extends_sentence_transformers_card_with_hf_softnce_sections(tiny_model, tmp_path):
+    summary = make_summary(
+        wise_ft_weight=0.5,
+        real_query_results={"mrr@1000": 0.6843},
+        interval_rows=[
+            {"name": "SoftInfoNCE (BM25)", "mrr": 0.6843, "delta_vs_base": (0.0123, -0.004, 0.029),
+             "delta_vs_infonce": (0.0031, -0.0101, 0.0160)},
+        ],
+    )
+    card = ModelCard(render_model_card(summary, tiny_model))
+    metadata = card.data.to_dict()
+    # sentence-transformers' card: its pipeline metadata and its sections survive.
+    assert "### Framework Versions" in card.text and "## Training Details" in card.text
+    assert metadata["library_name"] == "sentence-transformers"
+    assert "loss:SoftInfoNCELoss" in metadata["tags"]
+    # CoSQA in the model-index under a Hub dataset id, next to the held-out split.
+    cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
+    assert [(r.metric_type, r.metric_value) for r in cosqa] == [("mrr@1000", 0.6843)]
+    assert COSQA_DATASET_ID in metadata["datasets"]
+    assert "| SoftInfoNCE (BM25) | 0.6843 | +0.0123 [-0.0040, +0.0290] | +0.0031 [-0.0101, +0.0160] |" in card.text
+    assert "weight 0.5 on the fine-tuned model" in card.text
+    assert "model.encode_query(queries)" in card.text and "model.encode_document(code)" in card.text
+    assert "model.encode(" not in card.text.split("# sentence-transformers model card")[0]
+    with pytest.raises(ValueError, match=r"interval_rows\[0\]\['delta_vs_base'\] must be \(diff, lo, hi\)"):
+        make_summary(interval_rows=[{"name": "x", "delta_vs_base": 0.1}])
+
+
+def test_card_counts_the_duplicate_groups_training_used():
+    """The card said `duplicate groups: 0` while training masked 764 groups."""
+    from datasets import Dataset
+
+    from hf_softnce.training.data import TaskData
+    from hf_softnce.training.publish import data_summary
+
+    train = Dataset.from_dict(
+        {"query": list("abcdef"), "code": list("ABCDEF"), "dup_group": ["g1", "g1", "g2", "g2", "g2", "g3"]}
+    )
+    summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]))
+    assert summary.counts == {"duplicate groups": 2}  # g3 is a single row: nothing to mask

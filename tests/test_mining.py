@@ -97,7 +97,7 @@ def planted_duplicates() -> Dataset:
 def test_positive_and_its_duplicate_group_are_never_negatives(tiny_model, strategy):
     data = planted_duplicates()
     miner = miner_for(tiny_model, num_negatives=4, strategy=strategy, top_k=10, seed=1)
-    mined = miner.mine(data)
+    mined = miner.mine(data, keep_identity_columns=True)
     assert len(mined) == len(data) and miner.last_report.skipped == 0
     group_codes: dict[str, set[str]] = {}
     for row in data:
@@ -278,7 +278,7 @@ def test_margins_drop_exactly_the_candidates_above_the_threshold(tiny_model, kin
         spread /= positives.abs().mean().item()
     margin = clear_margin(scores, positives, [spread * (0.3 + 0.005 * f) for f in range(60)], rule)
     miner = miner_for(tiny_model, num_negatives=k, strategy="top", **{f"{kind}_margin": margin})
-    mined = miner.mine(data)
+    mined = miner.mine(data, keep_identity_columns=True)
     thresholds = rule(positives, margin)
     expected_rows, expected_negatives, dropped_any = [], [], False
     for i in range(n):
@@ -339,7 +339,7 @@ def test_rows_without_enough_negatives_are_counted_not_hidden(tiny_model):
     groups = [0] * 6 + [1, 2, 3, 4]  # rows 0-5 share a group: only 4 other codes are eligible for them
     data = make_pairs(10, seed=10, groups=groups)
     miner = miner_for(tiny_model, num_negatives=5)
-    mined = miner.mine(data)
+    mined = miner.mine(data, keep_identity_columns=True)
     assert miner.last_report.skipped_rows == [0, 1, 2, 3, 4, 5]
     assert list(mined["id"]) == [f"row-{i}" for i in range(6, 10)]
     with pytest.raises(ValueError, match=r"Rows \[0, 1, 2, 3, 4, 5\] have too few eligible negatives"):
@@ -364,8 +364,9 @@ def test_bad_input_gives_clear_errors(tiny_model):
         miner_for(tiny_model, num_negatives=1).mine(no_positive)
     with pytest.raises(ValueError, match="Row 0: the positive code .* is not in the corpus"):
         miner_for(tiny_model, num_negatives=2).mine(data, corpus=list(data["code"])[1:])
-    with pytest.raises(ValueError, match="lacks the column"):
-        miner_for(tiny_model, num_negatives=2).mine(data.rename_column("code", "positive"))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['query', 'code'\]: it needs two text columns .* has "
+                       r"\['query', 'id'\], of which \['id'\] are identity columns\."):
+        miner_for(tiny_model, num_negatives=2).mine(data.remove_columns("code"))
     with pytest.raises(ValueError, match="two dup_group values"):
         grouped = data.add_column("dup_group", list(range(10)))
         miner_for(tiny_model, num_negatives=2).mine(grouped, corpus={c: f"other-{c}" for c in data["code"]})
@@ -385,7 +386,7 @@ def test_external_corpus_with_groups_and_output_layout(tiny_model):
     corpus[extra[0]] = "g0"  # a duplicate of row 0's positive that lives only in the corpus
     for output_format in ("n-tuple", "cross-encoder"):
         mined = miner_for(tiny_model, num_negatives=4).mine(
-            data, corpus, output_format=output_format, output_scores=True
+            data, corpus, output_format=output_format, output_scores=True, keep_identity_columns=True
         )
         assert mined.column_names == ["query", "code", *[f"negative_{j}" for j in range(1, 5)], "label", "id"]
         assert all(len(label) == 5 for label in mined["label"])
@@ -433,3 +434,70 @@ def test_mine_negatives_command(tiny_model, tmp_path):
     mined = load_from_disk(str(out_dir))
     assert len(mined) == 15 and mined.column_names[:6] == ["query", "code", "negative_1", "negative_2",
                                                           "negative_3", "label"]
+
+
+# -- sentence-transformers' habits: any column names, trainer-ready output, its output formats --------------
+
+
+def test_columns_by_position_with_any_names_mine_the_same_negatives(tiny_model):
+    data = make_pairs(20, seed=21)
+    reference = miner_for(tiny_model, num_negatives=3, strategy="top").mine(data, output_scores=True)
+    renamed = data.rename_columns({"query": "anchor", "code": "positive"})
+    mined = miner_for(tiny_model, num_negatives=3, strategy="top").mine(renamed, output_scores=True)
+    # Identity columns dropped by default: the result is the model's input and nothing else.
+    assert mined.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3", "label"]
+    assert reference.column_names == ["query", "code", "negative_1", "negative_2", "negative_3", "label"]
+    assert negatives_of(mined, 3) == negatives_of(reference, 3)
+    assert mined["label"] == reference["label"]
+
+
+def test_sentence_transformers_output_formats(tiny_model):
+    data = make_pairs(12, seed=22)
+    miner = miner_for(tiny_model, num_negatives=2, strategy="top")
+    tuples = miner.mine(data, output_scores=True)
+    negatives = negatives_of(tuples, 2)
+    triplets = miner.mine(data, output_format="triplet", output_scores=True)
+    assert triplets.column_names == ["query", "code", "negative", "scores"]
+    assert triplets["negative"] == [n for row in negatives for n in row]
+    assert triplets["scores"] == [[row[0], s] for row in tuples["label"] for s in row[1:]]
+    pairs = miner.mine(data, output_format="labeled-pair")
+    assert pairs.column_names == ["query", "code", "label"]
+    assert pairs["label"] == [1, 0, 0] * 12
+    assert pairs["code"][:3] == [data["code"][0], *negatives[0]]
+    lists = miner.mine(data, output_format="labeled-list", output_scores=True)
+    assert lists.column_names == ["query", "code", "scores"]
+    assert lists["code"][5] == [data["code"][5], *negatives[5]]
+    assert lists["scores"] == tuples["label"]
+    with pytest.raises(ValueError, match="keep_identity_columns=True needs one row per query"):
+        miner.mine(data, output_format="triplet", keep_identity_columns=True)
+
+
+def test_mined_dataset_trains_as_is_in_both_trainers(tiny_model, tmp_path):
+    """The README's ranker example: mine() output straight into CrossEncoderTrainer and SentenceTransformerTrainer."""
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from hf_softnce.losses import R2PSRankerLoss
+    from conftest import build_tiny_model, tiny_model_dir
+
+    data = make_pairs(8, seed=23, groups=[f"g{i}" for i in range(8)]).rename_columns({"query": "anchor"})
+    mined = miner_for(tiny_model, num_negatives=3).mine(data, output_scores=True)
+    assert mined.column_names == ["anchor", "code", "negative_1", "negative_2", "negative_3", "label"]
+    settings = dict(per_device_train_batch_size=4, max_steps=1, report_to=[], use_cpu=True, save_strategy="no")
+    ranker = CrossEncoder(tiny_model_dir(), num_labels=1, device="cpu")
+    before = [p.detach().clone() for p in ranker.parameters()]
+    CrossEncoderTrainer(
+        model=ranker,
+        args=CrossEncoderTrainingArguments(output_dir=str(tmp_path / "ce"), **settings),
+        train_dataset=mined,
+        loss=R2PSRankerLoss(ranker, temperature=20.0),
+    ).train()
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(before, ranker.parameters()))
+    model = build_tiny_model()
+    SentenceTransformerTrainer(
+        model=model,
+        args=SentenceTransformerTrainingArguments(output_dir=str(tmp_path / "st"), **settings),
+        train_dataset=mined.remove_columns("label"),
+        loss=MultipleNegativesRankingLoss(model),
+    ).train()

@@ -32,7 +32,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--absolute-margin", type=float, default=None)
     parser.add_argument("--relative-margin", type=float, default=None)
     parser.add_argument("--on-shortfall", choices=("skip", "error"), default="skip")
-    parser.add_argument("--output-format", choices=("n-tuple", "cross-encoder"), default="n-tuple")
+    parser.add_argument(
+        "--output-format", choices=("n-tuple", "cross-encoder", "triplet", "labeled-pair", "labeled-list"), default="n-tuple"
+    )
     parser.add_argument("--output-scores", action="store_true", help="add label = [positive, negatives] scores")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--faiss", choices=("auto", "yes", "no"), default="auto", help="use FAISS for the search")
@@ -75,7 +77,13 @@ def run(args: argparse.Namespace) -> int:
         cache=False if args.no_cache else (args.cache_dir or True),
         device=device,
     )
-    mined = miner.mine(data, output_format=args.output_format, output_scores=args.output_scores)
+    # Saved n-tuples keep their identity columns (dup_group feeds duplicate masking later); to_training_dataset drops them.
+    mined = miner.mine(
+        data,
+        output_format=args.output_format,
+        output_scores=args.output_scores,
+        keep_identity_columns=args.output_format in ("n-tuple", "cross-encoder"),
+    )
     mined.save_to_disk(args.output)
     print(miner.last_report.summary())
     print(f"Saved {len(mined):,} rows with columns {mined.column_names} to {args.output}")

@@ -186,6 +186,6 @@ def _retrieval_set(rows: list[dict], name: str) -> RetrievalSet:
 
 
 def _shared_conala_dir() -> Path | None:
-    from hf_softnce.data.shared import shared_data_dir
+    from hf_softnce.data.locate import find_shared_data_dir
 
-    return shared_data_dir("conala", required_file=CONALA_FILES["train"])
+    return find_shared_data_dir("conala", marker=CONALA_FILES["train"])

@@ -24,20 +24,82 @@ def negative_columns(column_names: list[str]) -> list[str]:
     return sorted(negatives, key=lambda name: int(name[len(NEGATIVE_PREFIX) :]))
 
 
+# The column names sentence-transformers' trainers keep out of tokenization (they become the loss's ``labels``).
+SCORE_COLUMNS = ("label", "labels", "score", "scores")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The role of each column of a training dataset, read the way sentence-transformers reads it.
+
+    Text columns are taken by position (the first is the query/anchor, the second its code/positive, the rest
+    negatives) whatever their names; ``query``/``code``/``negative_<n>`` are used by name when present. A
+    ``label``/``labels``/``score``/``scores`` column carries the scores, and identity columns
+    (:data:`IDENTITY_COLUMNS`) are bookkeeping, never model input.
+    """
+
+    query: str
+    code: str
+    negatives: tuple[str, ...] = ()
+    label: str | None = None
+    identity: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.query, self.code, *self.negatives]
+
+    @property
+    def inputs(self) -> list[str]:
+        """The columns to hand to a trainer, in the order the losses expect."""
+        return [*self.texts, *([self.label] if self.label else [])]
+
+
+def resolve_columns(column_names, what: str = "Training data") -> Columns:
+    """Which column is the query, the code, each negative, the scores, and which are identity columns."""
+    names = list(column_names)
+    identity = tuple(name for name in names if name in IDENTITY_COLUMNS)
+    scores = [name for name in names if name in SCORE_COLUMNS]
+    if len(scores) > 1:
+        raise ValueError(f"{what} has several score columns {scores}; keep one (it has {names}).")
+    texts = [name for name in names if name not in identity and name not in scores]
+    label = scores[0] if scores else None
+    if QUERY_COLUMN in texts and CODE_COLUMN in texts:
+        return Columns(QUERY_COLUMN, CODE_COLUMN, tuple(negative_columns(texts)), label, identity)
+    if len(texts) < 2:
+        raise ValueError(
+            f"{what} lacks the column(s) {[QUERY_COLUMN, CODE_COLUMN]}: it needs two text columns (query, then "
+            f"code; any names, taken by position) but has {names}, of which {list(identity)} are identity columns"
+            + (f" and {label!r} the scores." if label else ".")
+        )
+    return Columns(texts[0], texts[1], tuple(texts[2:]), label, identity)
+
+
 def training_columns(column_names: list[str]) -> list[str]:
     """The columns to hand to SentenceTransformerTrainer, in the order the losses expect."""
-    missing = [name for name in (QUERY_COLUMN, CODE_COLUMN) if name not in column_names]
-    if missing:
-        raise ValueError(f"Training data lacks the column(s) {missing}; it has {column_names}.")
-    columns = [QUERY_COLUMN, CODE_COLUMN, *negative_columns(column_names)]
-    if LABEL_COLUMN in column_names:
-        columns.append(LABEL_COLUMN)
-    return columns
+    return resolve_columns(column_names).inputs
 
 
 def to_training_dataset(dataset):
     """Select (and order) the model's input columns, dropping identity columns the trainer would tokenize."""
     return dataset.select_columns(training_columns(dataset.column_names))
+
+
+def standardize_columns(dataset, what: str = "Training data"):
+    """The dataset with its columns renamed to hf_softnce's names: ``query``, ``code``, ``negative_<n>``, ``label``.
+
+    Identity columns are kept (under their own names); anything else is an input column and is renamed by its role.
+    """
+    columns = resolve_columns(dataset.column_names, what)
+    mapping = {columns.query: QUERY_COLUMN, columns.code: CODE_COLUMN}
+    mapping.update({name: f"{NEGATIVE_PREFIX}{j}" for j, name in enumerate(columns.negatives, start=1)})
+    if columns.label:
+        mapping[columns.label] = LABEL_COLUMN
+    dropped = [name for name in dataset.column_names if name not in mapping and name not in columns.identity]
+    if dropped:
+        dataset = dataset.remove_columns(dropped)
+    renamed = {old: new for old, new in mapping.items() if old != new}
+    # Two renames at once: a column may take a name another one gives up (anchor->query while query->...).
+    return dataset.rename_columns(renamed) if renamed else dataset
 
 
 @dataclass

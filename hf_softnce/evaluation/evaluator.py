@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 
 import torch.distributed as dist
-from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 from sentence_transformers.util.distributed import distributed_evaluation, get_rank, get_world_size
 
 from hf_softnce.data.schema import RetrievalSet
@@ -18,26 +18,36 @@ from hf_softnce.retrieval.search import search_score, top_k_search
 logger = logging.getLogger(__name__)
 
 
-class CodeSearchEvaluator(BaseEvaluator):
-    """Code-search evaluation of a SentenceTransformer: MRR@1000, Recall@1/5/10 and NDCG@10.
+class CodeSearchEvaluator(InformationRetrievalEvaluator):
+    """Code-search evaluation of a SentenceTransformer: sentence-transformers' ``InformationRetrievalEvaluator``
+    over the whole codebase, with MRR counted to rank 1000, duplicate-aware numbers and hf_softnce's headline keys.
 
-    Every query is ranked against the whole ``retrieval_set.corpus`` (the papers' protocol), re-encoded on
-    every call because the model changes during training. Ranking uses :func:`~hf_softnce.retrieval.top_k_search`
-    (exact, chunked, FAISS when installed) down to ``max(k)`` (capped at the corpus size); the numbers come
-    from :func:`~hf_softnce.evaluation.metrics.code_search_metrics`. When the set has duplicate ``groups`` the
-    group-aware numbers are returned too, as ``dedup_<metric>@k``.
+    Every query is ranked against the whole ``retrieval_set.corpus`` (the papers' protocol; the parent's exact
+    chunked top-k, down to rank ``max(k)``), re-encoded on every call because the model changes during training.
+    The result holds:
+
+    * the parent's keys, unchanged: ``{name}_{score_fn}_{accuracy|precision|recall|mrr|ndcg|map}@k``;
+    * with duplicate ``groups`` in the set, ``{name}_{score_fn}_dedup_{mrr|recall|ndcg}@k``: a member of the gold
+      code's duplicate group counts as a hit;
+    * the headline numbers of the main score function (``main_score_function``, else the model's own similarity)
+      without the score-function part: ``{name}_mrr@1000``, ``{name}_recall@1/5/10``, ``{name}_ndcg@10`` (and
+      ``dedup_``), the keys hf_softnce's tables, cards and :attr:`primary_metric` use.
 
     Args:
         retrieval_set: the queries, corpus, relevant codes and optional duplicate groups.
         name: metric-key prefix; defaults to ``retrieval_set.name``.
-        mrr_at_k / recall_at_k / ndcg_at_k: cut-offs (an int or a list of ints).
+        mrr_at_k / recall_at_k / ndcg_at_k: cut-offs (an int or a list of ints); ``recall_at_k`` is the parent's
+            ``precision_recall_at_k``.
+        accuracy_at_k / map_at_k: the parent's other cut-offs (accuracy defaults to the recall cut-offs).
         batch_size: encoding batch size.
         show_progress_bar: show encoding progress.
-        write_csv: append each call's metrics to ``CodeSearch_evaluation_<name>_results.csv`` in ``output_path``.
-        use_faiss: passed to ``top_k_search`` (``None``: FAISS when installed).
+        write_csv: append each call's headline metrics to ``CodeSearch_evaluation_<name>_results.csv``.
+        truncate_dim: evaluate Matryoshka embeddings truncated to this dimension.
+        use_faiss: used by :meth:`rank` (``None``: FAISS when installed); the evaluation itself is exact.
+        score_functions / main_score_function / corpus_chunk_size / query_prompt(_name) / corpus_prompt(_name) /
+            write_predictions: as in ``InformationRetrievalEvaluator``.
 
-    Returns ``{f"{name}_{metric}@{k}": value}`` (e.g. ``cosqa_mrr@1000``; the trainer adds ``eval_``), and
-    sets :attr:`primary_metric` to ``{name}_mrr@{max mrr k}``, so ``metric_for_best_model`` can name it.
+    Sets :attr:`primary_metric` to ``{name}_mrr@{max mrr k}``, so ``metric_for_best_model`` can name it.
 
     Distributed runs (``torch.distributed`` initialised, world size > 1):
         * Inside ``SentenceTransformerTrainer`` the trainer calls the evaluator on rank 0 only, shares the
@@ -65,32 +75,58 @@ class CodeSearchEvaluator(BaseEvaluator):
         mrr_at_k: int | Iterable[int] = 1000,
         recall_at_k: int | Iterable[int] = (1, 5, 10),
         ndcg_at_k: int | Iterable[int] = (10,),
+        accuracy_at_k: int | Iterable[int] | None = None,
+        map_at_k: int | Iterable[int] = (100,),
         batch_size: int = 32,
         show_progress_bar: bool = False,
         write_csv: bool = True,
+        truncate_dim: int | None = None,
         use_faiss: bool | None = None,
+        score_functions=None,
+        main_score_function=None,
+        corpus_chunk_size: int = 50000,
+        query_prompt: str | None = None,
+        query_prompt_name: str | None = None,
+        corpus_prompt: str | None = None,
+        corpus_prompt_name: str | None = None,
+        write_predictions: bool = False,
     ) -> None:
-        super().__init__()
-        self.retrieval_set = retrieval_set
-        self.name = retrieval_set.name if name is None else name
-        self.mrr_at_k = as_cutoffs(mrr_at_k, "mrr_at_k")
-        self.recall_at_k = as_cutoffs(recall_at_k, "recall_at_k")
-        self.ndcg_at_k = as_cutoffs(ndcg_at_k, "ndcg_at_k")
-        self.batch_size = batch_size
-        self.show_progress_bar = show_progress_bar
-        self.write_csv = write_csv
-        self.use_faiss = use_faiss
-
-        self.query_ids = list(retrieval_set.queries)
-        self.corpus_ids = list(retrieval_set.corpus)
-        self.depth = min(max(self.mrr_at_k + self.recall_at_k + self.ndcg_at_k), len(self.corpus_ids))
-        # Prefixed up front (prefix_name_to_metrics won't prefix it twice), so ranks that never compute agree.
-        self.primary_metric = f"{self.name}_mrr@{max(self.mrr_at_k)}" if self.name else f"mrr@{max(self.mrr_at_k)}"
-        self.csv_file = (
-            f"CodeSearch_evaluation_{self.name}_results.csv" if self.name else "CodeSearch_evaluation_results.csv"
+        name = retrieval_set.name if name is None else name
+        mrr, recall, ndcg = (as_cutoffs(mrr_at_k, "mrr_at_k"), as_cutoffs(recall_at_k, "recall_at_k"),
+                             as_cutoffs(ndcg_at_k, "ndcg_at_k"))
+        super().__init__(
+            queries=retrieval_set.queries,
+            corpus=retrieval_set.corpus,
+            relevant_docs=retrieval_set.relevant,
+            corpus_chunk_size=corpus_chunk_size,
+            mrr_at_k=mrr,
+            ndcg_at_k=ndcg,
+            accuracy_at_k=recall if accuracy_at_k is None else as_cutoffs(accuracy_at_k, "accuracy_at_k"),
+            precision_recall_at_k=recall,
+            map_at_k=as_cutoffs(map_at_k, "map_at_k"),
+            show_progress_bar=show_progress_bar,
+            batch_size=batch_size,
+            name=name,
+            write_csv=write_csv,
+            truncate_dim=truncate_dim,
+            score_functions=score_functions,
+            main_score_function=main_score_function,
+            query_prompt=query_prompt,
+            query_prompt_name=query_prompt_name,
+            corpus_prompt=corpus_prompt,
+            corpus_prompt_name=corpus_prompt_name,
+            write_predictions=write_predictions,
         )
+        self.retrieval_set = retrieval_set
+        self.recall_at_k = recall
+        self.use_faiss = use_faiss
+        self.query_ids = self.queries_ids
+        self.depth = min(max(mrr + recall + ndcg), len(self.corpus_ids))
+        # Prefixed up front (prefix_name_to_metrics won't prefix it twice), so ranks that never compute agree.
+        self.primary_metric = f"{name}_mrr@{max(mrr)}" if name else f"mrr@{max(mrr)}"
+        self.csv_file = f"CodeSearch_evaluation_{name}_results.csv" if name else "CodeSearch_evaluation_results.csv"
 
-    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1, *args, **kwargs):
         # Rank 0 inside the trainer's distributed_evaluation already shares its encoding: nothing to add.
         standalone_distributed = get_world_size() > 1 and getattr(model, "_distributed_inference", None) is None
         if not standalone_distributed:
@@ -102,50 +138,72 @@ class CodeSearchEvaluator(BaseEvaluator):
         return shared[0]
 
     def rank(self, model) -> list[list[str]]:
-        """Code ids of the top ``depth`` codes for every query, best first."""
-        encode_kwargs = dict(
-            batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, convert_to_tensor=True
-        )
+        """Code ids of the top ``depth`` codes for every query, best first (hf_softnce's search, FAISS-capable)."""
         queries = [self.retrieval_set.queries[qid] for qid in self.query_ids]
         codes = [self.retrieval_set.corpus[cid] for cid in self.corpus_ids]
-        query_embeddings = model.encode_query(queries, **encode_kwargs)
-        corpus_embeddings = model.encode_document(codes, **encode_kwargs)
+        query_embeddings = self.embed_inputs(model, queries, "query", self.query_prompt_name, self.query_prompt)
+        corpus_embeddings = self.embed_inputs(model, codes, "document", self.corpus_prompt_name, self.corpus_prompt)
         _, indices = top_k_search(
-            query_embeddings,
-            corpus_embeddings,
-            self.depth,
-            score=search_score(model),
-            use_faiss=self.use_faiss,
+            query_embeddings, corpus_embeddings, self.depth, score=search_score(model), use_faiss=self.use_faiss
         )
         return [[self.corpus_ids[i] for i in row] for row in indices.tolist()]
 
-    def compute_metrics(self, rankings: list[list[str]]) -> dict[str, float]:
-        """Metrics of given rankings (one per query, in ``retrieval_set.queries`` order), unprefixed."""
-        return code_search_metrics(
+    def compute_metrics(self, queries_result_list: list[object]):
+        """The parent's metrics of one score function, plus ``dedup_<metric>@k`` when the set has groups."""
+        scores = super().compute_metrics(queries_result_list)
+        if self.retrieval_set.groups is None:
+            return scores
+        rankings = [
+            [hit["corpus_id"] for hit in sorted(hits, key=lambda hit: (-hit["score"], hit["corpus_id"]))]
+            for hits in queries_result_list
+        ]
+        grouped = code_search_metrics(
             rankings,
-            [self.retrieval_set.relevant[qid] for qid in self.query_ids],
+            [self.relevant_docs[qid] for qid in self.queries_ids],
             mrr_at_k=self.mrr_at_k,
             recall_at_k=self.recall_at_k,
             ndcg_at_k=self.ndcg_at_k,
             groups=self.retrieval_set.groups,
         )
+        for key, value in grouped.items():
+            if key.startswith("dedup_"):
+                metric, k = key.split("@")
+                scores.setdefault(f"{metric}@k", {})[int(k)] = value
+        return scores
+
+    def _headline_keys(self) -> list[str]:
+        keys = [f"mrr@{k}" for k in self.mrr_at_k] + [f"recall@{k}" for k in self.recall_at_k]
+        keys += [f"ndcg@{k}" for k in self.ndcg_at_k]
+        return keys + ([f"dedup_{key}" for key in keys] if self.retrieval_set.groups is not None else [])
 
     def _evaluate(self, model, output_path, epoch, steps) -> dict[str, float]:
         where = f" after epoch {epoch}" if epoch != -1 else ""
         where += f" and {steps} steps" if steps != -1 else ""
+        where += f" (truncated to {self.truncate_dim})" if self.truncate_dim is not None else ""
         logger.info(
             "Code-search evaluation on %s%s: %d queries against %d codes",
-            self.name,
-            where,
-            len(self.query_ids),
-            len(self.corpus_ids),
+            self.name, where, len(self.query_ids), len(self.corpus_ids),
         )
-        metrics = self.compute_metrics(self.rank(model))
-        for key, value in metrics.items():
+        if self._score_functions_from_model:
+            # Resolved per call, like the parent: an evaluator reused across models scores each with its own.
+            self.score_functions = self._model_score_functions(model)
+            self.score_function_names = sorted(self.score_functions)
+        scores = self.compute_all_metrics(model, output_path=output_path)
+        metrics = {
+            f"{function}_{metric.replace('@k', f'@{k}')}": value
+            for function, values in scores.items()
+            for metric, by_k in values.items()
+            for k, value in by_k.items()
+        }
+        main = self.main_score_function.value if self.main_score_function else self.score_function_names[0]
+        if main not in scores:
+            raise ValueError(f"main_score_function={main!r} is not among the score functions {self.score_function_names}.")
+        headline = {key: metrics[f"{main}_{key}"] for key in self._headline_keys()}
+        for key, value in headline.items():
             logger.info("%-20s %.4f", key, value)
         if output_path is not None and self.write_csv and get_rank() == 0:
-            self._append_csv(output_path, epoch, steps, metrics)
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
+            self._append_csv(output_path, epoch, steps, headline)
+        metrics = self.prefix_name_to_metrics({**headline, **metrics}, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
@@ -160,4 +218,5 @@ class CodeSearchEvaluator(BaseEvaluator):
             writer.writerow([epoch, steps, *metrics.values()])
 
     def get_config_dict(self) -> dict:
-        return {"mrr_at_k": self.mrr_at_k, "recall_at_k": self.recall_at_k, "ndcg_at_k": self.ndcg_at_k}
+        config = {"mrr_at_k": self.mrr_at_k, "recall_at_k": self.recall_at_k, "ndcg_at_k": self.ndcg_at_k}
+        return config | super().get_config_dict()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hf_softnce.data.schema import CODE_COLUMN, QUERY_COLUMN
+from hf_softnce.data.schema import resolve_columns
 
 DUP_GROUP_COLUMN = "dup_group"
 
@@ -140,10 +140,8 @@ def read_pairs(dataset) -> tuple[list[str], list[str], list[Hashable | None] | N
     """The ``query``/``code`` columns (and ``dup_group`` when present), with clear errors for unusable rows."""
     if len(dataset) == 0:
         raise ValueError("The dataset is empty: there are no (query, code) pairs to mine negatives for.")
-    missing = [name for name in (QUERY_COLUMN, CODE_COLUMN) if name not in dataset.column_names]
-    if missing:
-        raise ValueError(f"The dataset lacks the column(s) {missing}; it has {dataset.column_names}.")
-    queries, codes = dataset[QUERY_COLUMN], dataset[CODE_COLUMN]
+    columns = resolve_columns(dataset.column_names, "The dataset")
+    queries, codes = dataset[columns.query], dataset[columns.code]
     for row, (query, code) in enumerate(zip(queries, codes)):
         if not isinstance(query, str) or not query.strip():
             raise ValueError(f"Row {row} has no query text (got {query!r}).")

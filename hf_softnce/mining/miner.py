@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hf_softnce.data.schema import CODE_COLUMN, LABEL_COLUMN, QUERY_COLUMN, negative_columns
+from hf_softnce.data.schema import LABEL_COLUMN, resolve_columns
 from hf_softnce.embedding_cache import encode_cached
 from hf_softnce.mining.corpus import MiningCorpus, read_pairs
 from hf_softnce.mining.eligibility import eligible_candidates
@@ -25,7 +25,9 @@ from hf_softnce.retrieval.search import search_score, top_k_search
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("n-tuple", "cross-encoder")
+# "n-tuple"/"cross-encoder": one row per query with negative_1..k; the other three are the layouts of
+# sentence-transformers' mine_hard_negatives, for its losses and evaluators.
+OUTPUT_FORMATS = ("n-tuple", "cross-encoder", "triplet", "labeled-pair", "labeled-list")
 
 
 @dataclass
@@ -175,26 +177,44 @@ class RankingHardNegativeMiner:
 
     # -- public -----------------------------------------------------------------------------------------
 
-    def mine(self, dataset, corpus=None, *, output_format: str = "n-tuple", output_scores: bool = False):
+    def mine(
+        self,
+        dataset,
+        corpus=None,
+        *,
+        output_format: str = "n-tuple",
+        output_scores: bool = False,
+        keep_identity_columns: bool = False,
+    ):
         """Add ``negative_1..k`` (and with ``output_scores`` a ``label`` list) to a (query, code) dataset.
 
         Args:
-            dataset: a ``datasets.Dataset`` with ``query`` and ``code`` (optional ``dup_group`` and other
-                identity columns, which are kept).
+            dataset: a ``datasets.Dataset`` of (query, code) pairs: ``query``/``code`` by name, or any two text
+                columns by position (``anchor``/``positive``, ...); identity columns (``id``, ``dup_group``, ...)
+                are read by name (``dup_group`` excludes duplicates) and old negatives/scores are replaced.
             corpus: the codes to rank; ``None`` for the dataset's unique codes, a list of codes, or
                 ``{code: dup_group}``. It must contain every positive.
             output_format: ``"n-tuple"`` (query, code, negative_1..k: the bi-encoder losses) or
                 ``"cross-encoder"``: the same columns, which is what sentence-transformers' CrossEncoder
                 ``MultipleNegativesRankingLoss``/``CachedMultipleNegativesRankingLoss`` take as 1 positive +
                 k negatives per query (and what the R2PS ranker loss reads).
-            output_scores: add ``label`` = the retriever's scores ``[positive, negative_1, ..., negative_k]``,
-                one per candidate column (read by ``PrecomputedWeighter`` and ``OrderInfoNCELoss``).
+                ``"triplet"`` (query, code, negative: one row per negative), ``"labeled-pair"`` (query, code,
+                label 1/0: one row per candidate) and ``"labeled-list"`` (query, [candidates], labels [1, 0, ...])
+                are sentence-transformers' ``mine_hard_negatives`` formats.
+            output_scores: add the retriever's scores. n-tuple: ``label`` = ``[positive, negative_1, ...,
+                negative_k]``, one per candidate column (read by ``PrecomputedWeighter`` and ``OrderInfoNCELoss``);
+                the other formats name them like ``mine_hard_negatives`` (``scores``, or ``score`` per pair).
+            keep_identity_columns: keep the identity columns (``id``, ``dup_group``, ...) after the model's
+                columns (n-tuple formats only). By default they are dropped, so the result trains as is with
+                ``SentenceTransformerTrainer`` and ``CrossEncoderTrainer``, which tokenize every other column.
 
         Returns:
             A ``datasets.Dataset``: the mined rows in input order; :attr:`last_report` says what was skipped.
         """
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}.")
+        if keep_identity_columns and output_format not in ("n-tuple", "cross-encoder"):
+            raise ValueError(f"keep_identity_columns=True needs one row per query (n-tuple), not {output_format!r}.")
         queries, codes, dup_groups = read_pairs(dataset)
         mining_corpus = MiningCorpus.build(codes, dup_groups, corpus)
         positives = mining_corpus.positions_of(codes)
@@ -263,6 +283,8 @@ class RankingHardNegativeMiner:
             torch.cat(positive_scores),
             torch.cat(scores),
             output_scores,
+            output_format,
+            keep_identity_columns,
         )
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -372,21 +394,68 @@ class RankingHardNegativeMiner:
             )
         report.skipped_rows.extend(rows.tolist())
 
-    def _output(self, dataset, texts, rows, negatives, positive_scores, negative_scores, output_scores: bool):
-        replaced = negative_columns(dataset.column_names)
-        if LABEL_COLUMN in dataset.column_names:
-            replaced.append(LABEL_COLUMN)
+    def _output(
+        self,
+        dataset,
+        texts,
+        rows,
+        negatives,
+        positive_scores,
+        negative_scores,
+        output_scores: bool,
+        output_format: str = "n-tuple",
+        keep_identity_columns: bool = True,
+    ):
+        columns = resolve_columns(dataset.column_names, "The dataset")
+        query, code = columns.query, columns.code
+        replaced = [*columns.negatives, *([columns.label] if columns.label else [])]
         if replaced:
             logger.info("Replacing the dataset's existing %s column(s) with the mined ones.", replaced)
-        output = dataset.remove_columns(replaced) if replaced else dataset
-        output = output.select(rows.tolist())
-        new_columns = []
-        for j, column in enumerate(negatives.T.tolist(), start=1):
-            output = output.add_column(f"negative_{j}", [texts[i] for i in column])
-            new_columns.append(f"negative_{j}")
+        kept = [query, code, *(columns.identity if keep_identity_columns else ())]
+        output = dataset.select_columns(kept).select(rows.tolist())
+        negative_texts = [[texts[i] for i in row] for row in negatives.tolist()]
+        if output_format in ("n-tuple", "cross-encoder"):
+            new_columns = []
+            for j in range(negatives.shape[1]):
+                output = output.add_column(f"negative_{j + 1}", [row[j] for row in negative_texts])
+                new_columns.append(f"negative_{j + 1}")
+            if output_scores:
+                labels = torch.cat([positive_scores.unsqueeze(1), negative_scores], dim=1).tolist()
+                output = output.add_column(LABEL_COLUMN, labels)
+                new_columns.append(LABEL_COLUMN)
+            return output.select_columns([query, code, *new_columns, *kept[2:]])
+        return _st_format(
+            output[query], output[code], negative_texts, positive_scores, negative_scores, query, code,
+            output_format, output_scores,
+        )
+
+
+def _st_format(queries, codes, negatives, positive_scores, negative_scores, query, code, output_format, output_scores):
+    """sentence-transformers' ``mine_hard_negatives`` layouts (same column names) from one row per query."""
+    from datasets import Dataset
+
+    positive_scores, negative_scores = positive_scores.tolist(), negative_scores.tolist()
+    if output_format == "triplet":
+        data = {query: [], code: [], "negative": []} | ({"scores": []} if output_scores else {})
+        for q, c, row, pos, neg_row in zip(queries, codes, negatives, positive_scores, negative_scores):
+            for negative, neg in zip(row, neg_row):
+                data[query].append(q)
+                data[code].append(c)
+                data["negative"].append(negative)
+                if output_scores:
+                    data["scores"].append([pos, neg])
+    elif output_format == "labeled-pair":
+        target = "score" if output_scores else "label"
+        data = {query: [], code: [], target: []}
+        for q, c, row, pos, neg_row in zip(queries, codes, negatives, positive_scores, negative_scores):
+            for text, score, label in [(c, pos, 1), *((n, s, 0) for n, s in zip(row, neg_row))]:
+                data[query].append(q)
+                data[code].append(text)
+                data[target].append(score if output_scores else label)
+    else:  # labeled-list
+        data = {query: list(queries), code: [[c, *row] for c, row in zip(codes, negatives)]}
         if output_scores:
-            labels = torch.cat([positive_scores.unsqueeze(1), negative_scores], dim=1).tolist()
-            output = output.add_column(LABEL_COLUMN, labels)
-            new_columns.append(LABEL_COLUMN)
-        identity = [name for name in output.column_names if name not in (QUERY_COLUMN, CODE_COLUMN, *new_columns)]
-        return output.select_columns([QUERY_COLUMN, CODE_COLUMN, *new_columns, *identity])
+            data["scores"] = [[pos, *neg_row] for pos, neg_row in zip(positive_scores, negative_scores)]
+        else:
+            data["labels"] = [[1] + [0] * len(row) for row in negatives]
+    return Dataset.from_dict(data)

@@ -19,7 +19,9 @@ from hf_softnce.data import (
     load_codesearchnet,
     load_cosqa,
     retrieval_set_from_pairs,
+    standardize_columns,
 )
+from hf_softnce.data.locate import find_shared_data_dir
 from hf_softnce.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -79,10 +81,13 @@ def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple
     """
     if cosqa_dir in (None, "none", False):
         return None, None
-    folder = Path(SHARED_COSQA if cosqa_dir == "auto" else cosqa_dir)
-    if not (folder / "cosqa-retrieval-dev-500.json").exists():
-        if cosqa_dir == "auto":
+    if cosqa_dir == "auto":
+        # $HF_SOFTNCE_DATA_DIR, ../shared/data from the working directory, then beside the source checkout.
+        folder = find_shared_data_dir("cosqa", marker="cosqa-retrieval-dev-500.json")
+        if folder is None:
             return None, None
+    folder = Path(folder if cosqa_dir == "auto" else cosqa_dir)
+    if not (folder / "cosqa-retrieval-dev-500.json").exists():
         raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
     dev = _shrink_corpus(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
     qids = sorted(dev.queries)
@@ -149,11 +154,14 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
         saved = load_from_disk(config.data)
         if not isinstance(saved, DatasetDict) or "train" not in saved:
             raise ValueError(f"{config.data} must hold a saved DatasetDict with a 'train' split.")
+        # Any column names, read by position like sentence-transformers (anchor/positive/negative_*, ...); renamed
+        # once here so the losses, weighters and duplicate groups downstream see query/code/negative_<n>/label.
+        splits = {name: standardize_columns(saved[name], f"{config.data} [{name}]") for name in saved}
         data = TaskData(
             Path(config.data).name,
-            saved["train"],
-            retrieval_set_from_pairs(saved["valid"], name="valid") if "valid" in saved else None,
-            retrieval_set_from_pairs(saved["test"], name="test") if "test" in saved else None,
+            splits["train"],
+            retrieval_set_from_pairs(splits["valid"], name="valid") if "valid" in splits else None,
+            retrieval_set_from_pairs(splits["test"], name="test") if "test" in splits else None,
             sources=[config.data],
         )
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,10 @@ def data_summary(data: TaskData) -> DataSummary:
         if retrieval_set is not None:
             splits[name] = len(retrieval_set)
     counts = {}
+    if "dup_group" in data.train.column_names:
+        # Groups of two or more training rows: the duplicates the losses mask (a singleton masks nothing).
+        sizes = Counter(data.train["dup_group"])
+        counts["duplicate groups"] = sum(1 for group, size in sizes.items() if group is not None and size > 1)
     if data.real_report is not None:
         counts["CoSQA dev queries reported"] = len(data.real_report)
         counts["CoSQA codebase searched"] = len(data.real_report.corpus)
@@ -118,6 +123,9 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         repo_id=repo_id,
         license="apache-2.0",
         description=_real_query_paragraph(results),
+        wise_ft_weight=getattr(config, "wise_ft_weight", None),
+        real_query_results={k: (sum(v) / len(v) if isinstance(v, list) else v)
+                            for k, v in _set_results(results, "cosqa-report").get(method, {}).items()},
     )
 
 

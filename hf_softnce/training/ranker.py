@@ -29,7 +29,8 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
         seed=config.seed,
         show_progress_bar=progress,
     )
-    mined = miner.mine(train)
+    # dup_group stays: the losses mask each positive's duplicates among the in-batch candidates.
+    mined = miner.mine(train, keep_identity_columns=True)
     print(miner.last_report.summary())
     return mined
 
