@@ -72,19 +72,40 @@ class HashIndex:
         order = torch.argsort(hashes, stable=True)
         self.sorted_hashes = hashes[order]
         self.sorted_rows = rows[order]
+        self._on_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.sorted_hashes)
 
     def lookup(self, hashes: Tensor) -> Tensor:
         """Row of every hash, or -1 where the hash is unknown."""
-        device = hashes.device
-        sorted_hashes = self.sorted_hashes.to(device)
-        if len(sorted_hashes) == 0:
+        if len(self.sorted_hashes) == 0:
             return torch.full_like(hashes, -1)
+        # Copied to the device once, not at every step.
+        if hashes.device not in self._on_device:
+            self._on_device[hashes.device] = (self.sorted_hashes.to(hashes.device), self.sorted_rows.to(hashes.device))
+        sorted_hashes, sorted_rows = self._on_device[hashes.device]
         position = torch.searchsorted(sorted_hashes, hashes).clamp(max=len(sorted_hashes) - 1)
         found = sorted_hashes[position] == hashes
-        return torch.where(found, self.sorted_rows.to(device)[position], torch.full_like(hashes, -1))
+        return torch.where(found, sorted_rows[position], torch.full_like(hashes, -1))
+
+
+def check_on_device(condition: Tensor, message, error: type[Exception] = ValueError) -> None:
+    """Raise ``error(message)`` unless the 0-dim bool ``condition`` holds, without a host synchronisation.
+
+    On CUDA this is ``torch._assert_async``: the step is not stalled, and a failure surfaces at a later
+    kernel launch with ``message``. On CPU the check is synchronous anyway, so the error is raised here, with
+    the detailed message (``message`` may be a callable, evaluated only on failure).
+    """
+    describe = message if callable(message) else (lambda: message)
+    if condition.device.type == "cpu":
+        try:
+            torch._assert_async(condition)
+        except RuntimeError:
+            raise error(describe()) from None
+    else:
+        generic = "hf_softnce: a training-step check failed; run the step on CPU for the detailed error."
+        torch._assert_async(condition, message if isinstance(message, str) else generic)
 
 
 @dataclass
