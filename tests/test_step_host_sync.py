@@ -68,9 +68,15 @@ def _losses(model, encoder):
     labels = torch.tensor([[0.9, 0.1 + 0.05 * (i % 5)] for i in range(len(QUERIES))])
     fitted = dict(cache=False, show_progress_bar=False)
     return {
-        "soft_uniform": (SoftInfoNCELoss(model), None),
         "soft_precomputed": (SoftInfoNCELoss(model, PrecomputedWeighter()), labels),
-        "soft_embedding": (SoftInfoNCELoss(model, EmbeddingWeighter(encoder, **fitted).fit(QUERIES, CODES, negatives=NEGATIVES)), None),
+        "soft_embedding": (
+            SoftInfoNCELoss(
+                model,
+                EmbeddingWeighter(encoder, **fitted).fit(QUERIES, CODES, negatives=NEGATIVES),
+                duplicate_groups={code: i // 2 for i, code in enumerate(CODES + NEGATIVES)},
+            ),
+            None,
+        ),
         "soft_trained_model": (SoftInfoNCELoss(model, TrainedModelWeighter(encoder, **fitted).fit(QUERIES, CODES, negatives=NEGATIVES)), None),
         "soft_kl": (SoftInfoNCELoss(model, PrecomputedWeighter(), variant="kl_regularized"), labels),
         "soft_bce": (SoftInfoNCELoss(model, PrecomputedWeighter(), variant="bce"), labels),
@@ -82,7 +88,7 @@ def _losses(model, encoder):
     }
 
 
-NAMES = ["soft_uniform", "soft_precomputed", "soft_embedding", "soft_trained_model", "soft_kl", "soft_bce",
+NAMES = ["soft_precomputed", "soft_embedding", "soft_trained_model", "soft_kl", "soft_bce",
          "soft_top_k", "cached_soft", "order_labels", "order_source", "cached_order"]
 
 

@@ -239,6 +239,19 @@ class NegativeAwareLoss(nn.Module):
             if self._group_index is not None:
                 candidate_groups = self._group_index.lookup(candidate_hashes)
                 positive_groups = candidate_groups[local_rows]
+                # duplicate_groups maps the training codes: a positive it does not know means the texts no
+                # longer match (a different tokenizer or truncation), and masking would stop in silence.
+                check_on_device(
+                    (positive_groups >= 0).all(),
+                    lambda: (
+                        f"{type(self).__name__}: {int((positive_groups < 0).sum())} of {len(positive_groups)} "
+                        "positive codes of the batch are not in duplicate_groups, so their duplicates cannot be "
+                        "masked. Pass duplicate_groups for every training code (e.g. the dataset's code/dup_group "
+                        "columns); texts are matched by their token ids (prompts removed) at the model's "
+                        "max_seq_length."
+                    ),
+                    KeyError,
+                )
                 same_group = (candidate_groups[None, :] == positive_groups[:, None]) & (positive_groups[:, None] >= 0)
                 mask &= ~same_group
         return mask

@@ -1,7 +1,7 @@
 """What a relevance estimator sees of a training batch.
 
 The trainer hands a loss tokenized features, not texts. A text is identified inside the loss by a hash of
-its token ids (padding removed), computed vectorized in torch. Texts that tokenize identically — including
+its token ids (padding and any trainer prompt removed), computed vectorized in torch on the batch's device. Texts that tokenize identically — including
 two long functions whose first ``max_seq_length`` tokens agree — are the same input to the model, so they are
 the same text for duplicate masking too. Estimators fitted on raw texts look those texts up by the same hash,
 computed with the trained model's own tokenizer when the loss binds them.
@@ -47,6 +47,15 @@ def text_hashes(features: dict[str, Tensor]) -> Tensor:
     mask = torch.ones_like(ids) if mask is None else mask.long()
     # Position among real tokens, so left and right padding hash alike.
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    prompt_length = features.get("prompt_length")
+    if isinstance(prompt_length, Tensor):
+        prompt_length = prompt_length.reshape(-1)[:1].to(positions.device)  # one prompt per column
+    if prompt_length is not None:
+        # A trainer prompt (prompts=) sits at real-token positions 1 .. prompt_length - 1, after the leading
+        # special token: hash the text without it, so a prompted text is the same text as the fitted one.
+        in_prompt = (positions >= 1) & (positions < prompt_length)
+        mask = mask * (~in_prompt)
+        positions = torch.where(positions >= prompt_length, positions - (prompt_length - 1), positions)
     hashes = []
     for power, modulus in zip(_powers(ids.shape[1], ids.device), _MODULI):
         terms = (ids % modulus) * power[positions] % modulus * mask
