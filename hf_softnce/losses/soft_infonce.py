@@ -63,7 +63,10 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             weighter: a relevance estimator from :mod:`hf_softnce.weighting` (BM25Weighter, EmbeddingWeighter,
                 TrainedModelWeighter, PrecomputedWeighter); ``None`` means uniform, i.e. InfoNCE.
             alpha, beta, weight_temperature: the weight formula's settings; ``None`` takes the weighter's paper
-                defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5).
+                defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5). Finite
+                numbers. A row with too few negatives for the formula (``beta - alpha / n <= 0``, e.g. a
+                sampler's tail batch) is trained with uniform weights; such rows are counted on the device and
+                reported, with one warning, by ``loss.undefined_weight_rows`` (and in ``get_config_dict``).
             min_weight: lower clip of the weights (the paper's 0.1).
             scale: similarity scale (inverse temperature), as in MultipleNegativesRankingLoss.
             similarity_fct: similarity between embeddings (cosine by default).
