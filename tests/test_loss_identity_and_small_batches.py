@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from sentence_transformers.losses import MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from hf_softnce.losses import (
     CachedOrderInfoNCELoss,
