@@ -57,6 +57,8 @@ def main() -> None:
                 if isinstance(loss, MultipleNegativesRankingLoss):
                     value = loss.compute_loss_from_embeddings(embeddings, labels)
                 else:
+                    if hasattr(loss, "sync_tokenization"):
+                        loss.sync_tokenization()  # part of every step: rehash fitted texts if max_seq_length changed
                     value = loss.compute_loss_from_embeddings(embeddings, labels, loss.column_hashes(features))
                 value.backward()
                 times[name].append(time.perf_counter() - start)

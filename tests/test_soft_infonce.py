@@ -330,12 +330,6 @@ def test_unfitted_weighter_and_unknown_texts_are_clear_errors(model):
         loss(features(model, QUERIES, CODES), None)
 
 
-def test_too_few_negatives_for_the_weight_formula_is_a_clear_error(model):
-    loss = SoftInfoNCELoss(model, BM25Weighter().fit(QUERIES, CODES))  # alpha/beta = 3 needs n > 3
-    with pytest.raises(ValueError, match="beta - alpha / n"):
-        loss(features(model, QUERIES[:3], CODES[:3]), None)
-
-
 def test_config_and_citation(model):
     loss = SoftInfoNCELoss(model, BM25Weighter().fit(QUERIES, CODES))
     config = loss.get_config_dict()

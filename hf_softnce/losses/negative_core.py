@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+import math
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -14,7 +17,7 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
 
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, hash_texts, text_hashes
+from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts, text_hashes
 
 
 def soft_negative_weights(
@@ -24,12 +27,18 @@ def soft_negative_weights(
     beta: float,
     temperature: float,
     min_weight: float = 0.1,
+    undefined_rows: Tensor | None = None,
 ) -> Tensor:
     """Soft-InfoNCE's weights ``w_ij = (beta - alpha * p_ij) / (beta - alpha / n_i)``, clipped below at
     ``min_weight``, with ``p_ij = softmax_j(r_ij / t)`` over the ``n_i`` negatives of row ``i``.
 
     Before clipping a row's weights sum to ``n_i``; uniform relevance gives exactly 1 (vanilla InfoNCE).
     Entries outside ``negative_mask`` are 0. The weights carry no gradient.
+
+    A row whose formula is undefined (``beta - alpha / n_i <= 0``: too few negatives, as in a sampler's tail
+    batch) gets uniform weights 1, i.e. plain InfoNCE for that row, as MultipleNegativesRankingLoss would
+    give it. Such rows are added to ``undefined_rows`` (a 0-dim tensor on the same device), so that they are
+    counted without a host synchronisation; the loss warns about them outside the step.
     """
     with torch.no_grad():
         relevance = relevance.float()
@@ -38,15 +47,33 @@ def soft_negative_weights(
         has_negatives = num_negatives > 0
         probabilities = torch.softmax(logits.masked_fill(~has_negatives, 0.0), dim=1)
         denominator = beta - alpha / num_negatives.clamp(min=1)
-        if bool((denominator[has_negatives] <= 0).any()):
-            smallest = int(num_negatives[has_negatives].min())
-            raise ValueError(
-                f"Soft-InfoNCE weights need beta - alpha / n > 0 for every row, but a row has n={smallest} "
-                f"negatives with alpha={alpha}, beta={beta}. Use a larger batch (or hard negatives), or a "
-                "smaller alpha / larger beta."
-            )
+        undefined = has_negatives & (denominator <= 0)
+        if undefined_rows is not None:
+            undefined_rows.add_(undefined.sum())
         weights = ((beta - alpha * probabilities) / denominator).clamp(min=min_weight)
+        weights = torch.where(undefined, torch.ones_like(weights), weights)
         return weights.masked_fill(~negative_mask, 0.0)
+
+
+def check_estimator(loss_name: str, argument: str, estimator) -> None:
+    """A clear TypeError for MultipleNegativesRankingLoss's positional habit ``Loss(model, 30.0)``."""
+    if estimator is not None and not isinstance(estimator, RelevanceEstimator):
+        raise TypeError(
+            f"{loss_name}: {argument} must be a RelevanceEstimator from hf_softnce.weighting or None, got "
+            f"{type(estimator).__name__} {estimator!r}. The arguments after {argument} are keyword-only: "
+            f"write e.g. {loss_name}(model, scale=30.0)."
+        )
+
+
+def check_finite(loss_name: str, **values: float) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{loss_name}: {name} must be a finite number, got {value!r}.")
+
+
+def tokenization_key(model) -> tuple:
+    """What decides a text's token ids (and so its hash): the tokenizer and ``max_seq_length``."""
+    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None))
 
 
 def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | None:
@@ -94,8 +121,55 @@ class NegativeAwareLoss(nn.Module):
         self.similarity_fct = similarity_fct
         self.gather_across_devices = gather_across_devices
         self.mask_duplicates = mask_duplicates
+        self._duplicate_groups = duplicate_groups
         group_index = _duplicate_group_index(model, duplicate_groups)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
+        self._tokenization = tokenization_key(model)
+        # Rows whose Soft-InfoNCE weights were undefined and fell back to uniform: counted on the device
+        # (no host synchronisation in the step), reported by `undefined_weight_rows`.
+        self._undefined_rows: Tensor | None = None
+        self._warned_undefined = False
+
+    # ----- text identity ---------------------------------------------------------------------------
+    def estimators(self) -> list[RelevanceEstimator]:
+        """The estimators that look texts up by hash (rebound when the tokenization changes)."""
+        return []
+
+    def sync_tokenization(self) -> None:
+        """Rehash the fitted texts if ``model.max_seq_length`` or the tokenizer changed since the loss was
+        built: the lookups (estimators, duplicate groups) then keep matching the trainer's features. A
+        Python-side comparison, no tensor work unless something changed."""
+        key = tokenization_key(self.model)
+        if key == self._tokenization:
+            return
+        self._tokenization = key
+        group_index = _duplicate_group_index(self.model, self._duplicate_groups)
+        self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
+        for estimator in self.estimators():
+            estimator.bind(self.model)
+
+    def count_undefined_rows(self, device: torch.device) -> Tensor:
+        if self._undefined_rows is None or self._undefined_rows.device != device:
+            previous = 0 if self._undefined_rows is None else self._undefined_rows.to(device)
+            self._undefined_rows = torch.zeros((), dtype=torch.long, device=device) + previous
+        return self._undefined_rows
+
+    @property
+    def undefined_weight_rows(self) -> int:
+        """How many rows so far had undefined Soft-InfoNCE weights (``beta - alpha / n <= 0``: too few
+        negatives) and were trained with uniform weights instead. Reading it synchronises with the device, so
+        it is read outside the step (here, and by ``get_config_dict`` when the model card is written);
+        the first non-zero read warns once."""
+        count = 0 if self._undefined_rows is None else int(self._undefined_rows)
+        if count and not self._warned_undefined:
+            self._warned_undefined = True
+            warnings.warn(
+                f"{type(self).__name__}: {count} row(s) had too few negatives for the weight formula "
+                "(beta - alpha / n <= 0) and were trained with uniform weights (plain InfoNCE) instead. "
+                "Use larger batches or hard negatives, or a smaller alpha / larger beta.",
+                stacklevel=2,
+            )
+        return count
 
     # ----- inputs ------------------------------------------------------------------------------------
     @staticmethod
@@ -165,6 +239,19 @@ class NegativeAwareLoss(nn.Module):
             if self._group_index is not None:
                 candidate_groups = self._group_index.lookup(candidate_hashes)
                 positive_groups = candidate_groups[local_rows]
+                # duplicate_groups maps the training codes: a positive it does not know means the texts no
+                # longer match (a different tokenizer or truncation), and masking would stop in silence.
+                check_on_device(
+                    (positive_groups >= 0).all(),
+                    lambda: (
+                        f"{type(self).__name__}: {int((positive_groups < 0).sum())} of {len(positive_groups)} "
+                        "positive codes of the batch are not in duplicate_groups, so their duplicates cannot be "
+                        "masked. Pass duplicate_groups for every training code (e.g. the dataset's code/dup_group "
+                        "columns); texts are matched by their token ids (prompts removed) at the model's "
+                        "max_seq_length."
+                    ),
+                    KeyError,
+                )
                 same_group = (candidate_groups[None, :] == positive_groups[:, None]) & (positive_groups[:, None] >= 0)
                 mask &= ~same_group
         return mask
@@ -178,13 +265,17 @@ class NegativeAwareLoss(nn.Module):
                 f"{type(estimator).__name__} returned relevance of shape {tuple(relevance.shape)}, expected "
                 f"{tuple(batch.negative_mask.shape)} (queries x candidates)."
             )
-        used = relevance[batch.negative_mask]
-        if not bool(torch.isfinite(used).all()):
-            raise ValueError(f"{type(estimator).__name__} produced NaN or infinite relevance for some negatives.")
-        if not estimator.signed and bool((used < 0).any()):
-            raise ValueError(
-                f"{type(estimator).__name__} produced negative relevance ({float(used.min()):.4g}); relevance must "
-                "be >= 0 (pass allow_negative=True to PrecomputedWeighter for signed similarities)."
+        # Checked on the device, without a host synchronisation (a CUDA failure surfaces at a later launch).
+        checked = relevance.masked_fill(~batch.negative_mask, 0.0)
+        check_on_device(
+            torch.isfinite(checked).all(),
+            f"{type(estimator).__name__} produced NaN or infinite relevance for some negatives.",
+        )
+        if not estimator.signed:
+            check_on_device(
+                (checked >= 0).all(),
+                f"{type(estimator).__name__} produced negative relevance; relevance must be >= 0 (pass "
+                "allow_negative=True to PrecomputedWeighter for signed similarities).",
             )
         return relevance
 

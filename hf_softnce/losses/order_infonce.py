@@ -8,9 +8,9 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from hf_softnce.losses.negative_core import NegativeAwareLoss
+from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch
+from hf_softnce.weighting.batch import CandidateBatch, check_on_device
 
 UNLABELED = ("lowest", "ignore")
 
@@ -168,6 +168,10 @@ class OrderInfoNCELoss(NegativeAwareLoss):
                 trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
                 trainer.train()
         """
+        check_estimator(type(self).__name__, "order_source", order_source)
+        check_finite(
+            type(self).__name__, infonce_weight=infonce_weight, order_weight=order_weight, order_scale=order_scale
+        )
         super().__init__(
             model,
             scale=scale,
@@ -192,8 +196,12 @@ class OrderInfoNCELoss(NegativeAwareLoss):
         if order_source is not None:
             order_source.bind(model)
 
+    def estimators(self) -> list[RelevanceEstimator]:
+        return [] if self.order_source is None else [self.order_source]
+
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
+        self.sync_tokenization()
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
@@ -278,11 +286,13 @@ class OrderInfoNCELoss(NegativeAwareLoss):
                 "candidate column, the positive's first."
             )
         finite = torch.isfinite(labels)
-        if not bool(finite.all()):
-            bad_rows = (~finite).any(dim=1).nonzero().flatten().tolist()
-            raise ValueError(
-                f"{type(self).__name__}: 'label' has NaN or infinite order labels in batch rows {bad_rows[:10]}."
-            )
+        check_on_device(
+            finite.all(),
+            lambda: (
+                f"{type(self).__name__}: 'label' has NaN or infinite order labels in batch rows "
+                f"{(~finite).any(dim=1).nonzero().flatten().tolist()[:10]}."
+            ),
+        )
         return labels
 
     def get_config_dict(self) -> dict[str, Any]:

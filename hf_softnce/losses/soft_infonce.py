@@ -11,7 +11,7 @@ from torch import Tensor
 
 from sentence_transformers.util import cos_sim
 
-from hf_softnce.losses.negative_core import NegativeAwareLoss, soft_negative_weights
+from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite, soft_negative_weights
 from hf_softnce.weighting.base import RelevanceEstimator
 from hf_softnce.weighting.batch import CandidateBatch
 from hf_softnce.weighting.uniform import UniformWeighter
@@ -63,7 +63,10 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             weighter: a relevance estimator from :mod:`hf_softnce.weighting` (BM25Weighter, EmbeddingWeighter,
                 TrainedModelWeighter, PrecomputedWeighter); ``None`` means uniform, i.e. InfoNCE.
             alpha, beta, weight_temperature: the weight formula's settings; ``None`` takes the weighter's paper
-                defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5).
+                defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5). Finite
+                numbers. A row with too few negatives for the formula (``beta - alpha / n <= 0``, e.g. a
+                sampler's tail batch) is trained with uniform weights; such rows are counted on the device and
+                reported, with one warning, by ``loss.undefined_weight_rows`` (and in ``get_config_dict``).
             min_weight: lower clip of the weights (the paper's 0.1).
             scale: similarity scale (inverse temperature), as in MultipleNegativesRankingLoss.
             similarity_fct: similarity between embeddings (cosine by default).
@@ -114,6 +117,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
                 trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
                 trainer.train()
         """
+        check_estimator(type(self).__name__, "weighter", weighter)
         super().__init__(
             model,
             scale=scale,
@@ -130,6 +134,9 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.weight_temperature = (
             self.weighter.default_temperature if weight_temperature is None else weight_temperature
         )
+        check_finite(
+            type(self).__name__, alpha=self.alpha, beta=self.beta, weight_temperature=self.weight_temperature
+        )
         if not self.weight_temperature > 0:
             raise ValueError(f"weight_temperature must be positive, got {self.weight_temperature}.")
         if min_weight < 0:
@@ -140,12 +147,16 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.threshold_ratio = threshold_ratio
         self.weighter.bind(model)
 
+    def estimators(self) -> list[RelevanceEstimator]:
+        return [self.weighter]
+
     @property
     def is_uniform(self) -> bool:
         return isinstance(self.weighter, UniformWeighter)
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
+        self.sync_tokenization()
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
@@ -171,7 +182,13 @@ class SoftInfoNCELoss(NegativeAwareLoss):
     def negative_weights(self, batch: CandidateBatch) -> Tensor:
         relevance = self.estimate_relevance(self.weighter, batch)
         return soft_negative_weights(
-            relevance, batch.negative_mask, self.alpha, self.beta, self.weight_temperature, self.min_weight
+            relevance,
+            batch.negative_mask,
+            self.alpha,
+            self.beta,
+            self.weight_temperature,
+            self.min_weight,
+            undefined_rows=self.count_undefined_rows(relevance.device),
         )
 
     def relevance_distribution(self, batch: CandidateBatch) -> Tensor:
@@ -212,7 +229,9 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         if self.variant == "weighted_infonce":
             return -(targets * log_probs.masked_fill(~kept, 0.0)).sum(dim=1).mean()
         if self.variant == "bce":
-            return F.binary_cross_entropy(log_probs.exp()[kept], targets[kept])
+            # The mean over the kept pairs, without boolean indexing (a data-dependent shape syncs a GPU).
+            terms = F.binary_cross_entropy(log_probs.exp(), targets.clamp(max=1.0), reduction="none")
+            return (terms * kept).sum() / kept.sum()
         # kl_regularized: beta * InfoNCE + alpha * KL(p || model's distribution over the negatives)
         negative_log_probs = torch.log_softmax(scores.masked_fill(~batch.negative_mask, float("-inf")), dim=1)
         kl_terms = torch.where(
@@ -223,6 +242,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
     def get_config_dict(self) -> dict[str, Any]:
         return {
             **self.base_config(),
+            **({"undefined_weight_rows": self.undefined_weight_rows} if self._undefined_rows is not None else {}),
             "weighter": self.weighter.get_config_dict(),
             "alpha": self.alpha,
             "beta": self.beta,

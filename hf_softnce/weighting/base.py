@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from hf_softnce.data.schema import CODE_COLUMN, QUERY_COLUMN, negative_columns
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, hash_texts
+from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts
 
 
 class RelevanceEstimator:
@@ -104,13 +104,26 @@ class FittedTextEstimator(RelevanceEstimator):
         if index is None:
             raise RuntimeError(f"{type(self).__name__} is not bound to a model: pass it to a hf_softnce loss.")
         rows = index.lookup(hashes)
-        unknown = int((rows < 0).sum())
-        if unknown:
-            raise KeyError(
-                f"{type(self).__name__}: {unknown} of {len(rows)} {what} texts were not seen by fit(). Fit the "
-                "estimator on the data you train on (its query, code and negative_* columns)."
-            )
+        check_on_device(
+            (rows >= 0).all(),
+            lambda: (
+                f"{type(self).__name__}: {int((rows < 0).sum())} of {len(rows)} {what} texts were not seen by "
+                "fit(). Fit the estimator on the data you train on (its query, code and negative_* columns). "
+                "Texts are matched by their token ids: a prompt added by the trainer (prompts=) or a "
+                "tokenizer change also makes a fitted text unknown."
+            ),
+            KeyError,
+        )
         return rows
+
+    def on_device(self, name: str, device: torch.device) -> Tensor:
+        """Fitted tensor ``self.<name>`` on ``device``, copied once (not at every step)."""
+        cache = self.__dict__.setdefault("_device_copies", {})
+        tensor = getattr(self, name)
+        key = (name, device)
+        if key not in cache or cache[key][0] is not tensor:
+            cache[key] = (tensor, tensor.to(device))
+        return cache[key][1]
 
     def query_rows(self, batch: CandidateBatch) -> Tensor:
         return self._lookup(self._query_index, batch.query_hashes[batch.local_rows], "query")

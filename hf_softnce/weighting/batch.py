@@ -1,7 +1,7 @@
 """What a relevance estimator sees of a training batch.
 
 The trainer hands a loss tokenized features, not texts. A text is identified inside the loss by a hash of
-its token ids (padding removed), computed vectorized in torch. Texts that tokenize identically — including
+its token ids (padding and any trainer prompt removed), computed vectorized in torch on the batch's device. Texts that tokenize identically — including
 two long functions whose first ``max_seq_length`` tokens agree — are the same input to the model, so they are
 the same text for duplicate masking too. Estimators fitted on raw texts look those texts up by the same hash,
 computed with the trained model's own tokenizer when the loss binds them.
@@ -47,6 +47,15 @@ def text_hashes(features: dict[str, Tensor]) -> Tensor:
     mask = torch.ones_like(ids) if mask is None else mask.long()
     # Position among real tokens, so left and right padding hash alike.
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    prompt_length = features.get("prompt_length")
+    if isinstance(prompt_length, Tensor):
+        prompt_length = prompt_length.reshape(-1)[:1].to(positions.device)  # one prompt per column
+    if prompt_length is not None:
+        # A trainer prompt (prompts=) sits at real-token positions 1 .. prompt_length - 1, after the leading
+        # special token: hash the text without it, so a prompted text is the same text as the fitted one.
+        in_prompt = (positions >= 1) & (positions < prompt_length)
+        mask = mask * (~in_prompt)
+        positions = torch.where(positions >= prompt_length, positions - (prompt_length - 1), positions)
     hashes = []
     for power, modulus in zip(_powers(ids.shape[1], ids.device), _MODULI):
         terms = (ids % modulus) * power[positions] % modulus * mask
@@ -72,19 +81,40 @@ class HashIndex:
         order = torch.argsort(hashes, stable=True)
         self.sorted_hashes = hashes[order]
         self.sorted_rows = rows[order]
+        self._on_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.sorted_hashes)
 
     def lookup(self, hashes: Tensor) -> Tensor:
         """Row of every hash, or -1 where the hash is unknown."""
-        device = hashes.device
-        sorted_hashes = self.sorted_hashes.to(device)
-        if len(sorted_hashes) == 0:
+        if len(self.sorted_hashes) == 0:
             return torch.full_like(hashes, -1)
+        # Copied to the device once, not at every step.
+        if hashes.device not in self._on_device:
+            self._on_device[hashes.device] = (self.sorted_hashes.to(hashes.device), self.sorted_rows.to(hashes.device))
+        sorted_hashes, sorted_rows = self._on_device[hashes.device]
         position = torch.searchsorted(sorted_hashes, hashes).clamp(max=len(sorted_hashes) - 1)
         found = sorted_hashes[position] == hashes
-        return torch.where(found, self.sorted_rows.to(device)[position], torch.full_like(hashes, -1))
+        return torch.where(found, sorted_rows[position], torch.full_like(hashes, -1))
+
+
+def check_on_device(condition: Tensor, message, error: type[Exception] = ValueError) -> None:
+    """Raise ``error(message)`` unless the 0-dim bool ``condition`` holds, without a host synchronisation.
+
+    On CUDA this is ``torch._assert_async``: the step is not stalled, and a failure surfaces at a later
+    kernel launch with ``message``. On CPU the check is synchronous anyway, so the error is raised here, with
+    the detailed message (``message`` may be a callable, evaluated only on failure).
+    """
+    describe = message if callable(message) else (lambda: message)
+    if condition.device.type == "cpu":
+        try:
+            torch._assert_async(condition)
+        except RuntimeError:
+            raise error(describe()) from None
+    else:
+        generic = "hf_softnce: a training-step check failed; run the step on CPU for the detailed error."
+        torch._assert_async(condition, message if isinstance(message, str) else generic)
 
 
 @dataclass

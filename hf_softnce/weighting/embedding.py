@@ -65,9 +65,9 @@ class EmbeddingWeighter(FittedTextEstimator):
 
     def relevance(self, batch: CandidateBatch) -> Tensor:
         device = batch.negative_mask.device
-        queries = self._query_embeddings[self.query_rows(batch).cpu()]
-        candidates = self._code_embeddings[self.candidate_code_rows(batch).cpu()]
-        return (queries @ candidates.T).to(device)
+        queries = self.on_device("_query_embeddings", device)[self.query_rows(batch)]
+        candidates = self.on_device("_code_embeddings", device)[self.candidate_code_rows(batch)]
+        return queries @ candidates.T
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "model": _model_name(self.encoder)}

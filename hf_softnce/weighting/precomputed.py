@@ -50,10 +50,12 @@ class PrecomputedWeighter(RelevanceEstimator):
         negative_scores = labels[:, 1:]
         # The whole (gathered) batch's lowest score, so every rank fills alike.
         fill = (batch.global_labels if batch.global_labels is not None else labels).float()[:, 1:].min()
-        relevance = torch.full((batch.batch_size, batch.negative_mask.shape[1]), float(fill))
+        # A device tensor, not float(fill): no host synchronisation in the step.
+        device = batch.negative_mask.device
+        relevance = fill.to(device).expand(batch.batch_size, batch.negative_mask.shape[1]).clone()
         # The positive's own score too: the released threshold baseline compares negatives with it.
-        relevance.scatter_(1, batch.own_column_indices(), labels)
-        return relevance.to(batch.negative_mask.device)
+        relevance.scatter_(1, batch.own_column_indices(), labels.to(device, relevance.dtype))
+        return relevance
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"name": type(self).__name__, "allow_negative": self.allow_negative}

@@ -60,9 +60,10 @@ class TrainedModelWeighter(FittedTextEstimator):
         super().bind(model)
 
     def relevance(self, batch: CandidateBatch) -> Tensor:
-        queries = self._query_embeddings[self.query_rows(batch).cpu()]
-        codes = self._code_embeddings[self.candidate_code_rows(batch).cpu()]
-        return (self.score_scale * queries @ codes.T).to(batch.negative_mask.device)
+        device = batch.negative_mask.device
+        queries = self.on_device("_query_embeddings", device)[self.query_rows(batch)]
+        codes = self.on_device("_code_embeddings", device)[self.candidate_code_rows(batch)]
+        return self.score_scale * queries @ codes.T
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "model": _model_name(self.retriever), "score_scale": self.score_scale}
