@@ -12,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 
 from conftest import tiny_model_dir
 from hf_softnce.evaluation.bootstrap import PairedBootstrap
+from hf_softnce.hub import COSQA_DATASET_ID
 from hf_softnce.training.main_job import CASCADE, run_main_job
 
 FIXTURE_COSQA = Path(__file__).parent / "fixtures" / "cosqa"
@@ -61,7 +62,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     folder = tmp_path / "hub"
     card = ModelCard.load(folder / "README.md")
     assert "SoftInfoNCELoss" in card.text and "WiSE-FT" in card.text
-    cosqa = [r for r in card.data.eval_results if r.dataset_type == "CoIR-Retrieval/cosqa"]
+    cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
     assert {r.metric_type for r in cosqa} >= {"mrr@1000"}
     mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000")
     assert mrr == pytest.approx(payload["comparison"]["cosqa-dev"]["SoftInfoNCE (BM25)"]["metrics"]["mrr@1000"])

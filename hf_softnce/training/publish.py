@@ -13,10 +13,7 @@ from hf_softnce.training.data import TaskData
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import display_name, load_model
 
-CARD_SET = "test"  # without real queries the model-index reports the held-out split
-# With CoSQA present the model-index reports CoSQA dev-500 over the whole codebase, under its Hub dataset.
-COSQA_HUB_ID = "CoIR-Retrieval/cosqa"
-COSQA_SPLIT = "dev-500 (whole 6,267-function codebase)"
+CARD_SET = "test"  # the held-out split; CoSQA real-query results go into the model-index beside it
 
 
 def data_summary(data: TaskData) -> DataSummary:
@@ -81,33 +78,30 @@ def _comparison_paragraph(comparison: dict, method: str, config: TrainConfig) ->
     return "\n".join(lines)
 
 
+def _interval_rows(comparison: dict, set_name: str = "cosqa-dev") -> list[dict]:
+    def triple(difference):
+        return None if difference is None else (difference.value, difference.low, difference.high)
+
+    return [{"name": row, "mrr": entry["metrics"]["mrr@1000"], "delta_vs_base": triple(entry.get("vs_base")),
+             "delta_vs_infonce": triple(entry.get("vs_infonce"))}
+            for row, entry in comparison.get(set_name, {}).items()]
+
+
 def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds: list[int], method: str,
                 repo_id: str | None, comparison: dict | None = None) -> RunSummary:
-    if comparison and "cosqa-dev" in comparison and method in comparison["cosqa-dev"]:
-        # Real queries over the whole codebase, seeds averaged per query: the figures the README reports.
-        card_results = {row: entry["metrics"] for row, entry in comparison["cosqa-dev"].items()}
-        return RunSummary(
-            model_name=f"{display_name(config.model).split('/')[-1]} fine-tuned for code search with {method}",
-            base_model=display_name(config.model),
-            method=method,
-            **describe_loss(loss),
-            data=data_summary(data),
-            results=card_results,
-            baseline="InfoNCE" if "InfoNCE" in card_results else method,
-            eval_dataset=COSQA_HUB_ID,
-            eval_dataset_name="CoSQA",
-            eval_split=COSQA_SPLIT,
-            training_args=config.to_dict(),
-            seeds=[seeds[0]] if len(seeds) == 1 else seeds,
-            repo_id=repo_id,
-            license="apache-2.0",
-            description=_comparison_paragraph(comparison, method, config),
-        )
+    """The card's content. With ``comparison`` (the main job), real-query results are CoSQA dev-500 over the whole
+    codebase with seeds averaged per query, and every row carries its paired intervals."""
     per_seed = all(len(v) == len(seeds) for m in results.values() for v in m.values())
     card_results = _set_results(results, CARD_SET)
     if not per_seed:
         card_results = {m: {k: (sum(v) / len(v) if isinstance(v, list) else v) for k, v in row.items()}
                         for m, row in card_results.items()}
+    real = {k: (sum(v) / len(v) if isinstance(v, list) else v)
+            for k, v in _set_results(results, "cosqa-report").get(method, {}).items()}
+    description, intervals = _real_query_paragraph(results), []
+    if comparison and method in comparison.get("cosqa-dev", {}):
+        real = comparison["cosqa-dev"][method]["metrics"]
+        description, intervals = _comparison_paragraph(comparison, method, config), _interval_rows(comparison)
     return RunSummary(
         model_name=f"{display_name(config.model).split('/')[-1]} fine-tuned for code search with {method}",
         base_model=display_name(config.model),
@@ -122,10 +116,11 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         seeds=seeds,
         repo_id=repo_id,
         license="apache-2.0",
-        description=_real_query_paragraph(results),
+        description=description,
         wise_ft_weight=getattr(config, "wise_ft_weight", None),
-        real_query_results={k: (sum(v) / len(v) if isinstance(v, list) else v)
-                            for k, v in _set_results(results, "cosqa-report").get(method, {}).items()},
+        real_query_results=real,
+        real_query_split="dev-500, whole codebase" if intervals else "dev, report half",
+        interval_rows=intervals,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from hf_softnce.weighting.base import RelevanceEstimator
@@ -47,7 +46,6 @@ class PrecomputedWeighter(RelevanceEstimator):
             )
         if batch.num_columns < 2:
             raise ValueError("PrecomputedWeighter scores hard negatives, but the batch has no negative_* column.")
-        negative_scores = labels[:, 1:]
         # The whole (gathered) batch's lowest score, so every rank fills alike.
         fill = (batch.global_labels if batch.global_labels is not None else labels).float()[:, 1:].min()
         # A device tensor, not float(fill): no host synchronisation in the step.
