@@ -61,3 +61,23 @@ def test_saved_dataset_with_any_column_names_trains(tmp_path):
     data = load_task_data(TrainConfig(data=str(path), cosqa_dir=None), progress=False)
     assert data.train.column_names == ["id", "query", "code", "dup_group", "negative_1", "negative_2", "label"]
     assert data.valid.queries == {f"r{i}": f"sort list {i}" for i in range(4)}
+
+
+def test_weighter_fit_and_duplicate_groups_take_sentence_transformers_column_names(tiny_model):
+    from datasets import Dataset
+
+    from hf_softnce.losses import SoftInfoNCELoss
+    from hf_softnce.weighting import BM25Weighter
+
+    ours = Dataset.from_dict({"query": ["read a file", "sort a list"], "code": ["open(p).read()", "sorted(x)"],
+                              "negative_1": ["x.sort()", "open(p)"], "dup_group": [1, 2]})
+    theirs = ours.rename_columns({"query": "anchor", "code": "positive", "negative_1": "negative"})
+    a, b = BM25Weighter().fit(ours), BM25Weighter().fit(theirs)
+    assert (a.queries, a.codes) == (b.queries, b.codes) == (["read a file", "sort a list"],
+                                                            ["open(p).read()", "sorted(x)", "x.sort()", "open(p)"])
+    loss_ours = SoftInfoNCELoss(tiny_model, duplicate_groups=ours)
+    loss_theirs = SoftInfoNCELoss(tiny_model, duplicate_groups=theirs)
+    # The same codes hashed into the same groups, whichever names the columns have.
+    assert loss_ours.num_duplicate_groups == loss_theirs.num_duplicate_groups == 2
+    assert loss_ours._group_index.sorted_hashes.tolist() == loss_theirs._group_index.sorted_hashes.tolist()
+    assert loss_ours._group_index.sorted_rows.tolist() == loss_theirs._group_index.sorted_rows.tolist()

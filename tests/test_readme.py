@@ -68,3 +68,19 @@ def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, mon
     untrained = SentenceTransformer(tiny_model_dir(), device="cpu")
     trained = namespace["model"]
     assert any(not a.detach().cpu().equal(b.detach()) for a, b in zip(trained.parameters(), untrained.parameters()))
+
+
+def test_readme_real_search_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
+    from hf_softnce.data import find_shared_data_dir
+
+    if find_shared_data_dir("conala", marker="conala-train.json") is None:
+        pytest.skip("no local CoNaLa copy (../shared/data/conala)")
+    code = block_with("repository_style(")
+    namespace = run_as_printed(
+        code, {"build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})"},
+        tmp_path, monkeypatch,
+    )
+    assert len(namespace["conala"].train) == 2378  # the curated train split, rows with an intent and a snippet
+    pairs = namespace["pairs"]
+    assert any(chr(34) * 3 in code for code in pairs["code"])  # docstrings put back
+    assert sum(q.endswith(".") for q in pairs["query"]) == 0  # search-style queries, no sentence punctuation

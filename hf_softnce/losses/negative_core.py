@@ -81,6 +81,12 @@ def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | N
     if duplicate_groups is None:
         return None
     if hasattr(duplicate_groups, "column_names"):
+        from hf_softnce.data.schema import resolve_columns
+
+        if "dup_group" in duplicate_groups.column_names and "code" not in duplicate_groups.column_names:
+            # anchor/positive (or any names): the code is the second text column, as the trainer reads it.
+            code_column = resolve_columns(duplicate_groups.column_names, "duplicate_groups dataset").code
+            duplicate_groups = duplicate_groups.rename_column(code_column, "code")
         missing = [c for c in ("code", "dup_group") if c not in duplicate_groups.column_names]
         if missing:
             raise ValueError(f"duplicate_groups dataset lacks column(s) {missing}.")

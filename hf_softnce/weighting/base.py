@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hf_softnce.data.schema import CODE_COLUMN, QUERY_COLUMN, negative_columns
+from hf_softnce.data.schema import resolve_columns
 from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts
 
 
@@ -60,13 +60,12 @@ class FittedTextEstimator(RelevanceEstimator):
 
     # ----- fitting on texts -------------------------------------------------------------------------
     def fit(self, data, codes: Sequence[str] | None = None, *, negatives: Sequence[str] = ()):
-        """Fit on a Dataset with query/code[/negative_*] columns, or on ``(queries, codes)`` lists."""
+        """Fit on a Dataset (columns as sentence-transformers reads them: ``query``/``code``/``negative_*``,
+        ``anchor``/``positive``/``negative_*``, or any names by position), or on ``(queries, codes)`` lists."""
         if hasattr(data, "column_names"):
-            missing = [c for c in (QUERY_COLUMN, CODE_COLUMN) if c not in data.column_names]
-            if missing:
-                raise ValueError(f"{type(self).__name__}.fit: the dataset lacks column(s) {missing}.")
-            queries, codes = list(data[QUERY_COLUMN]), list(data[CODE_COLUMN])
-            negatives = [text for column in negative_columns(data.column_names) for text in data[column]]
+            columns = resolve_columns(data.column_names, f"{type(self).__name__}.fit data")
+            queries, codes = list(data[columns.query]), list(data[columns.code])
+            negatives = [text for column in columns.negatives for text in data[column]]
         else:
             queries = list(data)
             codes = list(codes) if codes is not None else []
