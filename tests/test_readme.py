@@ -84,3 +84,39 @@ def test_readme_real_search_data_example_runs_as_printed(small_corpus, tmp_path,
     pairs = namespace["pairs"]
     assert any(chr(34) * 3 in code for code in pairs["code"])  # docstrings put back
     assert sum(q.endswith(".") for q in pairs["query"]) == 0  # search-style queries, no sentence punctuation
+
+
+def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
+    code = block_with("label_order(mined")
+    namespace = run_as_printed(
+        code,
+        {
+            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir()),
+            "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
+            "num_negatives=7": "num_negatives=3",
+        },
+        tmp_path,
+        monkeypatch,
+    )
+    train = namespace["train"]
+    assert {"query", "code", "negative_1", "negative_3", "label"} <= set(train.column_names)
+    assert len(train) == 352 and all(len(labels) == 4 for labels in train["label"])  # positive + 3 graded negatives
+    assert type(namespace["loss"]).__name__ == "OrderInfoNCELoss"
+    assert "Labelled 352 rows (1,056 negatives) with BM25Weighter. Flagged" in capsys.readouterr().out
+
+
+def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
+    fixtures = Path(__file__).parent / "fixtures"
+    code = block_with("load_codesearchnet(")
+    namespace = run_as_printed(
+        code,
+        {
+            "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
+            'data_dir="dataset/python"': f"data_dir={str(fixtures / 'codesearchnet' / 'python')!r}",
+            'data_dir="../shared/data/cosqa"': f"data_dir={str(fixtures / 'cosqa')!r}",
+        },
+        tmp_path,
+        monkeypatch,
+    )
+    assert namespace["test_set"].name == "stdlib-test" and len(namespace["test_set"]) > 0
+    assert namespace["csn"].train is not None and namespace["cosqa"].valid is not None
