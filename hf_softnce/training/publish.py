@@ -27,18 +27,21 @@ def data_summary(data: TaskData) -> DataSummary:
         sizes = Counter(data.train["dup_group"])
         counts["duplicate groups"] = sum(1 for group, size in sizes.items() if group is not None and size > 1)
     if data.real_report is not None:
-        counts["CoSQA dev queries reported"] = len(data.real_report)
+        halves = [s for s in (data.real_select, data.real_report) if s is not None]
+        counts["CoSQA dev queries evaluated"] = sum(len(s) for s in halves)
         counts["CoSQA codebase searched"] = len(data.real_report.corpus)
-    return DataSummary(
-        sources=data.sources,
-        splits=splits,
-        counts=counts,
-        description=(
-            "(docstring, function) pairs mined with `ast` from the Python sources, CodeSearchNet-style "
-            "(query = first docstring paragraph, code = function without its docstring), split by package."
-            if data.name == "python" else f"{data.name} as published."
-        ),
-    )
+    parts = []
+    if any(source.startswith("conala") for source in data.sources):
+        parts.append("CoNaLa: real StackOverflow questions (`intent`) paired with the snippets that answer them; "
+                     "answers to one question share a duplicate group.")
+    if data.name == "python" and not all(source.startswith("conala") for source in data.sources):
+        parts.append("(docstring, function) pairs mined with `ast` from the Python sources, CodeSearchNet-style, "
+                     "split by package.")
+    if not parts:
+        parts.append(f"{data.name} as published.")
+    if data.name == "python" and (data.valid is not None or data.test is not None):
+        parts.append("Valid/test rows: held-out packages of the embedded Python corpus.")
+    return DataSummary(sources=data.sources, splits=splits, counts=counts, description=" ".join(parts))
 
 
 def _set_results(results: dict, set_name: str) -> dict:
@@ -142,7 +145,9 @@ def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskDat
     with the whole comparison on its card."""
     config = replace(base, seed=seeds[0], **config_overrides)
     model = load_model(str(model_dir))
-    loss = build_loss(config, model, data.train)  # for its config and citation on the card
+    groups = dict(zip(data.train["code"], data.train["dup_group"])) if "dup_group" in data.train.column_names else None
+    # For its config (with the duplicate groups training used) and citation on the card.
+    loss = build_loss(config, model, data.train, duplicate_groups=groups)
     summary = run_summary(config, loss, data, results, seeds, method, repo_id, comparison)
     folder = output_dir / "hub"
     shutil.rmtree(folder, ignore_errors=True)
