@@ -111,7 +111,7 @@ def plot(table: dict, path: Path, set_name: str = "cosqa-dev") -> Path | None:
     ax.axvline(0, color="#999", lw=1)
     ax.set_yticks(list(y), names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("MRR@1000 difference vs the base model (95% paired bootstrap interval)")
+    ax.set_xlabel("MRR@1000 difference vs the base model\n(95% paired bootstrap interval over queries)")
     ax.set_title(f"{REAL_TITLES[set_name]}, whole codebase")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
