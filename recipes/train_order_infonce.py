@@ -17,10 +17,11 @@ import torch
 from sentence_transformers import CrossEncoder
 
 from hf_softnce.data.schema import LABEL_COLUMN, negative_columns
-from hf_softnce.mining import RankingHardNegativeMiner, label_order
+from hf_softnce.mining import label_order
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model, resolve_model_name
+from hf_softnce.training.ranker import mine_negatives
 from hf_softnce.training.run import is_main_process, train_retriever
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "order_default.yaml"
@@ -58,15 +59,7 @@ def main(argv=None):
         train = data.train
         if config.num_negatives > 0 and not negative_columns(train.column_names):
             retriever = load_model(config.miner_model or config.model, max_seq_length=config.max_seq_length)
-            miner = RankingHardNegativeMiner(
-                retriever,
-                num_negatives=config.num_negatives,
-                strategy=config.mining_strategy,
-                window_start=config.mining_window_start,
-                seed=config.seed,
-            )
-            train = miner.mine(train, keep_identity_columns=True)  # dup_group feeds duplicate masking
-            print(miner.last_report.summary())
+            train = mine_negatives(config, train, retriever)  # keeps dup_group: it feeds duplicate masking
         # weighter=none|precomputed: the loss reads the label column; any other weighter scores candidates itself.
         if LABEL_COLUMN not in train.column_names and config.weighter in ("none", "precomputed"):
             train, report = label_order(train, load_teacher(config.order_teacher), refine=config.order_refine)
