@@ -11,6 +11,7 @@ evaluation set, with latencies) and ``config.json``; checkpoints as for the retr
 import json
 from pathlib import Path
 
+import torch
 from transformers import set_seed
 
 from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
@@ -57,6 +58,11 @@ def main(argv=None):
             ranker.push_to_hub(repo_id, private=config.hub_private, revision=config.hub_revision,
                                create_pr=config.hub_create_pr, exist_ok=True)
         print(f"Saved the ranker to {output_dir / 'ranker'}")
+    if torch.distributed.is_initialized():
+        # All ranks leave together: a rank exiting while rank 0 still evaluates the cascade can abort
+        # ("terminate called without an active exception") in the process group's teardown.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
