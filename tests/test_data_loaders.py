@@ -78,7 +78,7 @@ def test_cosqa_fixture_train_filters_label_zero():
 def test_cosqa_real_dev_files(cosqa_dir):
     data = load_cosqa(data_dir=cosqa_dir, duplicate_groups=False, verbose=False)
     valid = data.valid
-    assert data.train is None and data.test is None
+    assert len(data.train) == 9020 and data.test is None  # train: cosqa-retrieval-train-19604.json
     assert len(valid.queries) == 500 and len(valid.corpus) == 6267
     assert valid.queries["cosqa-train-8333"] == "python check if a variable is iterable"
     assert valid.relevant["cosqa-train-8333"] == {"1640"}

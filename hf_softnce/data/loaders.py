@@ -4,8 +4,9 @@
   reports on): ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and ``codebase.jsonl`` per language; a
   valid/test query's answer is the codebase entry with the same ``url``.
 * :func:`load_cosqa`: CoSQA's retrieval files: ``code_idx_map.txt`` (JSON ``{code: retrieval_idx}``, the
-  codebase), ``cosqa-retrieval-{dev,test}-500.json`` (queries ``doc`` with their ``retrieval_idx``) and,
-  optionally, ``cosqa-train.json`` (``doc``/``code``/``label``; label-1 rows are the training pairs).
+  codebase), ``cosqa-retrieval-{dev,test}-500.json`` (queries ``doc`` with their ``retrieval_idx``) and
+  ``cosqa-retrieval-train-19604.json`` (``doc``/``code``/``label``; label-1 rows are the training pairs), or
+  CoIR's Hub datasets mapped to the same shapes; training rows holding a dev/test query are dropped and counted.
 * :func:`load_advtest`: CodeXGLUE AdvTest: ``train.jsonl``, ``valid.jsonl``, ``test.jsonl``; a valid/test
   split is searched within its own functions, answers identified by ``url``.
 
@@ -17,6 +18,7 @@ AdvTest's Hub dataset). Queries and codes are the published token lists joined b
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 
@@ -422,11 +424,17 @@ def _advtest_row(record, where, code_format, errors, report) -> dict | None:
 
 # -- CoSQA --------------------------------------------------------------------------------------------
 COSQA_FILES = {
-    "train": "cosqa-train.json",
+    # The retrieval training split of the published protocol (CoCLR's cosqa-retrieval-train-19604.json, CoIR's
+    # CoSQA train): real queries with a human label, none of them a dev/test query.
+    "train": "cosqa-retrieval-train-19604.json",
     "valid": "cosqa-retrieval-dev-500.json",
     "test": "cosqa-retrieval-test-500.json",
 }
+# CoCLR's QA file: a question-answering split that holds 966 of the 1,000 retrieval dev/test queries. Read only
+# when the retrieval train file is absent, and then always through the evaluation-leak filter.
+COSQA_QA_TRAIN = "cosqa-train.json"
 COSQA_CODEBASE = "code_idx_map.txt"
+COIR_COSQA_HUB_ID = "CoIR-Retrieval/cosqa"
 
 
 def load_cosqa(
@@ -435,52 +443,88 @@ def load_cosqa(
     hub_id: str | None = None,
     revision: str | None = None,
     splits=None,
+    train_file: str | None = None,
     duplicate_groups: bool = True,
     duplicate_threshold: float | None = 0.8,
     errors: str = "raise",
     report: SkipReport | None = None,
     verbose: bool = True,
 ) -> CodeSearchData:
-    """CoSQA (real Bing queries, Python functions) in the CoCLR retrieval format.
+    """CoSQA (Huang et al., ACL 2021: real Bing queries, Python functions) in the CoCLR retrieval format.
 
-    ``data_dir`` (default ``<hf_softnce cache>/datasets/cosqa``, or a Hub snapshot of ``hub_id``) holds
-    ``code_idx_map.txt`` (the 6,267-function codebase, ``{code: retrieval_idx}``) and any of
-    ``cosqa-retrieval-dev-500.json`` (→ ``valid``), ``cosqa-retrieval-test-500.json`` (→ ``test``),
-    ``cosqa-train.json`` (→ ``train``: its label-1 rows; label-0 rows are counted as filtered). Query ids are
-    the records' ``idx``; corpus ids are ``str(retrieval_idx)``. Codes are as published (with docstrings,
-    as in CoSQA's own evaluation). Other arguments as in :func:`load_codesearchnet`.
+    ``data_dir`` (default ``<hf_softnce cache>/datasets/cosqa``) holds ``code_idx_map.txt`` (the 6,267-function
+    codebase, ``{code: retrieval_idx}``) and any of ``cosqa-retrieval-train-19604.json`` (→ ``train``: its
+    label-1 rows; label-0 rows are counted as filtered), ``cosqa-retrieval-dev-500.json`` (→ ``valid``) and
+    ``cosqa-retrieval-test-500.json`` (→ ``test``). Query ids are the records' ``idx``; corpus ids are
+    ``str(retrieval_idx)``. Codes are as published (with docstrings, as in CoSQA's own evaluation).
+
+    Without a local copy, ``hub_id`` is read from the Hub: ``"CoIR-Retrieval/cosqa"`` maps CoIR's
+    ``CoIR-Retrieval/cosqa-queries-corpus`` and ``CoIR-Retrieval/cosqa-qrels`` (train/valid/test) to the same
+    shapes (codes with identical text become one corpus entry, as in ``code_idx_map.txt``); any other id is a
+    dataset repo holding CoCLR's files.
+
+    Evaluation leaks: a training row whose query is a query of the dev/test files present (same ``idx``, or the
+    same text up to case and spacing) is dropped, counted in the report and warned about by number. This
+    matters for CoCLR's QA file ``cosqa-train.json`` (``train_file="cosqa-train.json"``, also read when the
+    retrieval train file is absent), which holds 966 of the 1,000 retrieval dev/test queries.
+
+    ``dup_group`` of a training pair is the duplicate group of its code within the codebase (identical code
+    after normalization, and near duplicates at ``duplicate_threshold``), the same ids as ``valid.groups`` and
+    ``test.groups``: many CoSQA codes answer several queries, and two such queries in one batch are each
+    other's false negatives. Other arguments as in :func:`load_codesearchnet`.
+
+    Raises:
+        FileNotFoundError: no CoSQA files locally and none on the Hub.
+        DataFormatError: a bad record under ``errors="raise"`` (file, record and field named).
     """
     check_errors_mode(errors)
-    folder = _locate("CoSQA", data_dir, hub_id, revision, [COSQA_CODEBASE, *COSQA_FILES.values()])
-    files = _split_files(folder, COSQA_FILES, splits, "CoSQA")
+    if data_dir is None and hub_id and hub_id.startswith(COIR_COSQA_HUB_ID) and not _has_any(
+            _default_dir("cosqa"), [COSQA_CODEBASE, *COSQA_FILES.values()]):
+        from hf_softnce.data.cosqa_coir import coir_to_coclr_folder
+
+        data_dir = coir_to_coclr_folder(hub_id, revision, _default_dir("cosqa-coir"))
+        hub_id = None
+    folder = _locate("CoSQA", data_dir, hub_id, revision, [COSQA_CODEBASE, COSQA_QA_TRAIN, *COSQA_FILES.values()])
+    names = dict(COSQA_FILES)
+    if train_file is not None:
+        names["train"] = train_file
+    elif not (folder / names["train"]).exists() and (folder / COSQA_QA_TRAIN).exists():
+        names["train"] = COSQA_QA_TRAIN
+    files = _split_files(folder, names, splits, "CoSQA")
     data = CodeSearchData("cosqa")
+    code_index = _cosqa_codebase(folder, errors, data.report) if (folder / COSQA_CODEBASE).exists() else None
+    corpus = code_index or {}
+    groups = None
+    if duplicate_groups and corpus:
+        # One grouping of the codebase serves the evaluation sets and the training pairs alike, so a training
+        # pair's dup_group names the same codes the miner and the evaluator treat as its duplicates.
+        cids = list(corpus)
+        groups = dict(zip(cids, assign_duplicate_groups([corpus[c] for c in cids], duplicate_threshold,
+                                                        language="python")))
 
     if "train" in files:
-        rows = []
+        held_out = _cosqa_held_out_queries(folder, names, errors)
+        rows, leaks = [], 0
         records = _Counted(read_json_records(files["train"], "CoSQA training pairs", errors, data.report))
         for where, record in records:
             row = _cosqa_record(record, where, errors, data.report, need_index=False)
-            if row is not None:
-                rows.append({"query": row[1], "code": record["code"], "id": row[0], "language": "python"})
+            if row is None:
+                continue
+            if row[0] in held_out[0] or _query_key(row[1]) in held_out[1]:
+                data.report.filter("CoSQA training query is a dev/test query (evaluation leak)", where)
+                leaks += 1
+                continue
+            rows.append({"query": row[1], "code": record["code"], "id": row[0], "language": "python"})
         _require_rows(len(rows), files["train"], records, data.report)
-        data.train = _pairs_dataset(rows, duplicate_groups, duplicate_threshold, "python")
+        if leaks:
+            warnings.warn(f"CoSQA: dropped {leaks:,} training rows of {files['train'].name} whose query is a "
+                          f"dev/test query (same idx or text); they would leak the evaluation.", stacklevel=2)
+        data.train = _cosqa_pairs(rows, groups, corpus, duplicate_groups, duplicate_threshold)
 
     eval_splits = [split for split in ("valid", "test") if split in files]
     if eval_splits:
-        if not (folder / COSQA_CODEBASE).exists():
+        if code_index is None:
             raise FileNotFoundError(f"CoSQA: {eval_splits} need {COSQA_CODEBASE}, not found in {folder}.")
-        code_index = read_json(folder / COSQA_CODEBASE, "CoSQA codebase")
-        if not isinstance(code_index, dict):
-            raise ValueError(f"{folder / COSQA_CODEBASE}: expected a JSON object {{code: retrieval_idx}}.")
-        if not code_index:
-            raise DataFormatError(f"{folder / COSQA_CODEBASE}: no records (an empty codebase).")
-        corpus = {}
-        for code, index in code_index.items():
-            if isinstance(index, bool) or not isinstance(index, (str, int)):
-                data.report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
-                                      str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
-                continue
-            corpus[str(index)] = code
         for split in eval_splits:
             queries, relevant = {}, {}
             records = _Counted(read_json_records(files[split], f"CoSQA {split} queries", errors, data.report))
@@ -497,9 +541,64 @@ def load_cosqa(
                     continue
                 queries[qid], relevant[qid] = query, {cid}
             _require_rows(len(queries), files[split], records, data.report)
-            setattr(data, split, _retrieval_set(f"cosqa-{split}", queries, corpus, relevant, duplicate_groups,
-                                                duplicate_threshold, "python", {"source": str(folder)}))
+            setattr(data, split, RetrievalSet(queries, corpus, relevant, groups=groups, name=f"cosqa-{split}",
+                                              metadata={"source": str(folder)}))
     return _finish(data, verbose, report)
+
+
+def _cosqa_codebase(folder: Path, errors: str, report: SkipReport) -> dict[str, str]:
+    """``{retrieval_idx: code}`` from ``code_idx_map.txt``."""
+    code_index = read_json(folder / COSQA_CODEBASE, "CoSQA codebase")
+    if not isinstance(code_index, dict):
+        raise ValueError(f"{folder / COSQA_CODEBASE}: expected a JSON object {{code: retrieval_idx}}.")
+    if not code_index:
+        raise DataFormatError(f"{folder / COSQA_CODEBASE}: no records (an empty codebase).")
+    corpus = {}
+    for code, index in code_index.items():
+        if isinstance(index, bool) or not isinstance(index, (str, int)):
+            report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
+                             str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
+            continue
+        corpus[str(index)] = code
+    return corpus
+
+
+def _query_key(query: str) -> str:
+    # CoSQA holds the same web query under several idx values; compare texts up to case and spacing.
+    return " ".join(query.lower().split())
+
+
+def _cosqa_held_out_queries(folder: Path, names: dict[str, str], errors: str) -> tuple[set[str], set[str]]:
+    """(idx values, query keys) of every dev/test file present: whatever is requested, training never sees them."""
+    ids, texts = set(), set()
+    for split in ("valid", "test"):
+        path = folder / names[split]
+        if not path.exists():
+            continue
+        for _, record in read_json_records(path, f"CoSQA {split} queries", "skip", SkipReport()):
+            if isinstance(record, dict):
+                if record.get("idx") is not None:
+                    ids.add(str(record["idx"]))
+                if isinstance(record.get("doc"), str):
+                    texts.add(_query_key(record["doc"]))
+    return ids, texts
+
+
+def _cosqa_pairs(rows: list[dict], groups, corpus, duplicate_groups: bool, threshold) -> Dataset:
+    """Training pairs whose ``dup_group`` is their code's group in the codebase (new groups past it otherwise)."""
+    if not duplicate_groups or groups is None:
+        return _pairs_dataset(rows, duplicate_groups, threshold, "python")
+    group_of_code = {corpus[cid]: group for cid, group in groups.items()}
+    outside = [row["code"] for row in rows if row["code"] not in group_of_code]
+    if outside:
+        # A code missing from the codebase (not in the published protocol) still gets a group: grouped among
+        # themselves, numbered past the codebase's groups.
+        offset = max(groups.values(), default=-1) + 1
+        unique = list(dict.fromkeys(outside))
+        for code, group in zip(unique, assign_duplicate_groups(unique, threshold, language="python")):
+            group_of_code[code] = offset + group
+    dataset = _pairs_dataset(rows, False, threshold, "python")
+    return dataset.add_column("dup_group", [group_of_code[row["code"]] for row in rows])
 
 
 def _cosqa_record(record, where, errors, report, need_index: bool):
