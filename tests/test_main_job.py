@@ -77,3 +77,96 @@ def test_main_job_rejects_unknown_methods_and_sizes(tmp_path):
         run_main_job("quick", tmp_path, methods=["SoftInfoNCE (magic)"])
     with pytest.raises(ValueError, match="size must be one of"):
         run_main_job("medium", tmp_path)
+
+
+def _main_job_config(size: str, **overrides):
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.main_job import SIZES
+
+    settings = {k: v for k, v in SIZES[size].items() if k not in ("seeds", "methods")}
+    return TrainConfig.from_dict({**settings, **overrides})
+
+
+@pytest.mark.parametrize("method", ["InfoNCE", "SoftInfoNCE (BM25)"])
+def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, tiny_model, method):
+    """Under the main job's own configuration (CoSQA train, its duplicate groups, the quick size's loss), two
+    queries answered by one code, or by near-duplicate codes of one group, never push each other's code away."""
+    from dataclasses import replace
+
+    import torch
+
+    from hf_softnce.data import load_cosqa
+    from hf_softnce.training.losses import build_loss
+    from hf_softnce.training.methods import METHODS
+    from hf_softnce.training.main_job import SIZES
+
+    assert method in SIZES["quick"]["methods"]
+    config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **dict(METHODS)[method])
+    assert config.data == "cosqa" and config.mask_duplicates
+    train = load_cosqa(data_dir=cosqa_dir, splits=("train",), verbose=False).train
+    rows_of: dict[int, list[int]] = {}
+    for i, group in enumerate(train["dup_group"]):
+        rows_of.setdefault(group, []).append(i)
+    codes = train["code"]
+    same = next(r[:2] for r in rows_of.values() if len(r) > 1 and codes[r[0]] == codes[r[1]])
+    near = next([r[0], j] for r in rows_of.values() for j in r if codes[j] != codes[r[0]])
+    others = [i for i in range(len(train)) if train["dup_group"][i] not in
+              {train["dup_group"][k] for k in same + near}][:4]
+    rows = same + near
+    tiny_model.eval()
+    groups = dict(zip(train["code"], train["dup_group"]))  # what train_retriever hands the loss
+    loss = build_loss(config, tiny_model, train, duplicate_groups=groups)
+    feats = [tiny_model.preprocess([train[i][column] for i in idx]) for column, idx in
+             (("query", rows), ("code", rows), ("code", others))]
+    embeddings = [tiny_model(f)["sentence_embedding"] for f in feats]
+    _, batch = loss.candidate_batch(embeddings, loss.column_hashes(feats), None)
+    kept = torch.ones(4, 8, dtype=torch.bool)
+    kept[0, 1] = kept[1, 0] = kept[2, 3] = kept[3, 2] = False
+    kept[torch.arange(4), torch.arange(4)] = False  # the positive is not a negative of its own row
+    assert torch.equal(batch.negative_mask, kept)
+    if method == "InfoNCE":  # and the loss is MNRL over what remains
+        from test_soft_infonce import direct_infonce_over, direct_scores
+
+        kept[torch.arange(4), torch.arange(4)] = True
+        assert loss(feats, None).item() == pytest.approx(direct_infonce_over(direct_scores(tiny_model, feats), kept).item(), abs=1e-5)
+
+
+def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(tmp_path, monkeypatch, small_corpus):
+    """The default data: CoSQA train (here the fixture folder), negatives mined from its codebase, never the
+    positive's group; a run without CoSQA train falls back and says what it left out."""
+    import shutil
+
+    folder = tmp_path / "cosqa"
+    shutil.copytree(FIXTURE_COSQA, folder)
+    rows = [{"idx": f"cosqa-train-{20 + i}", "doc": q, "code": c, "label": 1, "retrieval_idx": i}
+            for i, (q, c) in enumerate(zip(["python flatten list", "python parse int"],
+                                           json.loads((folder / "code_idx_map.txt").read_text())))]
+    (folder / "cosqa-retrieval-train-19604.json").write_text(json.dumps(rows))
+    from hf_softnce.training import main_job
+
+    mined = {}
+    real_mine = main_job.mine_negatives
+
+    def spy(config, train, retriever, **kwargs):
+        mined["corpus"] = kwargs["corpus"]
+        mined["out"] = real_mine(config, train, retriever, **kwargs)
+        return mined["out"]
+
+    monkeypatch.setattr(main_job, "mine_negatives", spy)
+    overrides = dict(model=tiny_model_dir(), cosqa_dir=str(folder), max_steps=1, batch_size=2, max_seq_length=32,
+                     use_cpu=True, wise_ft_weight=None)
+    payload = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides)
+    assert payload["data"]["sources"] == ["cosqa-retrieval-train"] and payload["data"]["train_pairs"] == 2
+    codebase = json.loads((folder / "code_idx_map.txt").read_text())
+    assert set(mined["corpus"]) == set(codebase)  # the whole codebase, not the two training codes
+    for row in mined["out"]:
+        assert row["negative_1"] in codebase and row["negative_1"] != row["code"]
+    assert payload["data"]["cosqa-report"]["codes"] == len(codebase)
+
+    (folder / "cosqa-retrieval-train-19604.json").unlink()
+    (folder / "cosqa-train.json").unlink()
+    monkeypatch.setattr(main_job, "FALLBACK_DATA", dict(data=str(small_corpus)))
+    payload = main_job.run_main_job("quick", tmp_path / "run2", methods=["InfoNCE"], overrides=overrides)
+    assert payload["data"]["sources"] == [str(small_corpus)]
+    assert payload["data"]["left_out"][0].startswith("CoSQA train (CoSQA: missing ['cosqa-retrieval-train-19604.json']")
+    assert payload["data"]["left_out"][0].endswith(f"trained on {small_corpus} instead")

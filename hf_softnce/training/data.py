@@ -25,7 +25,6 @@ from hf_softnce.data.locate import find_shared_data_dir
 from hf_softnce.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
-SHARED_COSQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosqa"
 
 
 @dataclass
@@ -40,6 +39,9 @@ class TaskData:
     real_report: RetrievalSet | None = None  # the other half, only ever reported
     sources: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # data a run wanted but could not have (no Hub, no copy)
+    # {code: duplicate group} of the codebase the real queries search (CoSQA's 6,267 functions): what hard
+    # negatives are mined from when the training pairs answer queries over that same codebase.
+    codebase: dict[str, int] | None = None
 
     def eval_sets(self) -> dict[str, RetrievalSet]:
         # Both CoSQA halves share one codebase, so the select half costs only its queries' encoding; together
@@ -74,28 +76,55 @@ def _shrink_corpus(retrieval_set: RetrievalSet, size: int | None) -> RetrievalSe
                         {**retrieval_set.metadata, "corpus_subset": len(corpus)})
 
 
-def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple[RetrievalSet | None, RetrievalSet | None]:
-    """CoSQA dev split in two fixed halves over the whole 6,267-function codebase: one to select on, one to report.
+def cosqa_folder(cosqa_dir: str | None) -> Path | None:
+    """The CoSQA folder a config names: ``"auto"`` looks in $HF_SOFTNCE_DATA_DIR, ../shared/data from the working
+    directory, then beside the source checkout; ``None``/``"none"``: no CoSQA."""
+    if cosqa_dir in (None, "none", False):
+        return None
+    if cosqa_dir == "auto":
+        return find_shared_data_dir("cosqa", marker="cosqa-retrieval-dev-500.json")
+    return Path(cosqa_dir)
+
+
+def split_halves(dev: RetrievalSet, corpus_size: int | None = None) -> tuple[RetrievalSet, RetrievalSet]:
+    """CoSQA dev in two fixed halves over one codebase: one to select on, one only ever reported.
 
     Selecting and reporting on the same 500 queries would overstate the result; the halves are fixed by query id.
     """
-    if cosqa_dir in (None, "none", False):
-        return None, None
-    if cosqa_dir == "auto":
-        # $HF_SOFTNCE_DATA_DIR, ../shared/data from the working directory, then beside the source checkout.
-        folder = find_shared_data_dir("cosqa", marker="cosqa-retrieval-dev-500.json")
-        if folder is None:
-            return None, None
-    folder = Path(folder if cosqa_dir == "auto" else cosqa_dir)
-    if not (folder / "cosqa-retrieval-dev-500.json").exists():
-        raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
-    dev = _shrink_corpus(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
+    dev = _shrink_corpus(dev, corpus_size)
     qids = sorted(dev.queries)
     random.Random(0).shuffle(qids)
     half = len(qids) // 2
     select, report = dev.subset(sorted(qids[:half])), dev.subset(sorted(qids[half:]))
     select.name, report.name = "cosqa-select", "cosqa-report"
     return select, report
+
+
+def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple[RetrievalSet | None, RetrievalSet | None]:
+    """CoSQA dev split in two fixed halves over the whole 6,267-function codebase (:func:`split_halves`)."""
+    folder = cosqa_folder(cosqa_dir)
+    if folder is None:
+        return None, None
+    if not (folder / "cosqa-retrieval-dev-500.json").exists():
+        raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
+    return split_halves(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
+
+
+def _load_cosqa_train(config: TrainConfig) -> TaskData:
+    """CoSQA's retrieval train split, its dev split as the two real-query halves, and its codebase for mining.
+
+    The published protocol (CoCLR, R2PS, CoIR): the training codes are entries of the codebase dev is ranked
+    against. Local files (``data_dir``, else ``cosqa_dir``), else CoIR's Hub datasets.
+    """
+    from hf_softnce.data.loaders import COIR_COSQA_HUB_ID
+
+    folder = config.data_dir or cosqa_folder(config.cosqa_dir)
+    loaded = load_cosqa(data_dir=folder, hub_id=None if folder else COIR_COSQA_HUB_ID, splits=("train", "valid"),
+                        verbose=False)
+    data = TaskData("cosqa", loaded.train, None, None, sources=["cosqa-retrieval-train"])
+    data.codebase = {loaded.valid.corpus[cid]: group for cid, group in (loaded.valid.groups or {}).items()} or None
+    data.real_select, data.real_report = split_halves(loaded.valid, config.cosqa_corpus_size)
+    return data
 
 
 def _mix_conala(data: TaskData, config: TrainConfig) -> Dataset:
@@ -142,9 +171,10 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
     elif kind == "conala":
         loaded = load_conala(language or config.conala_config, verbose=False)
         data = TaskData(loaded.name, loaded.train, None, loaded.test, sources=[loaded.name])
-    elif kind in ("codesearchnet", "cosqa", "advtest"):
+    elif kind == "cosqa":
+        data = _load_cosqa_train(config)
+    elif kind in ("codesearchnet", "advtest"):
         loader = {"codesearchnet": lambda: load_codesearchnet(language or "python", data_dir=config.data_dir),
-                  "cosqa": lambda: load_cosqa(data_dir=config.data_dir),
                   "advtest": lambda: load_advtest(data_dir=config.data_dir)}[kind]
         loaded = loader()
         if loaded.train is None:
@@ -177,5 +207,6 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
         data.train = _mix_conala(data, config)
     data.valid = _limit_queries(data.valid, config.max_eval_queries, 0)
     data.test = _limit_queries(data.test, config.max_eval_queries, 1)
-    data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)
+    if data.real_report is None:
+        data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)
     return data

@@ -11,8 +11,9 @@ METHODS = [
     ("InfoNCE", dict(loss="infonce", weighter="none")),
     ("SoftInfoNCE (BM25)", dict(loss="soft_infonce", weighter="bm25")),
     ("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
-    # The order teacher is the base model's own query-code score: a BM25 teacher cost real-query quality.
-    ("OrderInfoNCE (base-model teacher)", dict(loss="order_infonce", weighter="trained_model", weighter_model="default")),
+    # OASIS: order labels carry signal only from a teacher that knows more than the student. The teacher is the
+    # frozen InfoNCE retriever of the same seed, trained on the same in-domain pairs (never the base model itself).
+    ("OrderInfoNCE (InfoNCE teacher)", dict(loss="order_infonce", weighter="trained_model", weighter_model="{InfoNCE}")),
 ]
 
 

@@ -19,8 +19,12 @@ from hf_softnce.training.models import resolve_model_name
 
 
 def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int | None = None,
-                   progress: bool = True) -> Dataset:
-    """``train`` with ``negative_1..k`` ranked by ``retriever`` (never the positive or its duplicate group)."""
+                   corpus: dict[str, int] | None = None, progress: bool = True) -> Dataset:
+    """``train`` with ``negative_1..k`` ranked by ``retriever`` (never the positive or its duplicate group).
+
+    ``corpus``: ``{code: duplicate group}`` to rank (e.g. the whole CoSQA codebase, R2PS's setting); ``None`` ranks
+    the training pairs' own codes.
+    """
     miner = RankingHardNegativeMiner(
         retriever,
         num_negatives=num_negatives or config.num_negatives or 31,
@@ -30,7 +34,7 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
         show_progress_bar=progress,
     )
     # dup_group stays: the losses mask each positive's duplicates among the in-batch candidates.
-    mined = miner.mine(train, keep_identity_columns=True)
+    mined = miner.mine(train, corpus, keep_identity_columns=True)
     print(miner.last_report.summary())
     return mined
 
