@@ -52,6 +52,11 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert (got["low"], got["high"]) == pytest.approx((boot.low, boot.high), abs=1e-12)
     assert "vs_infonce" in payload["comparison"]["cosqa-dev"][CASCADE]
     assert set(payload["latency_ms_per_query"]) == {"InfoNCE", CASCADE}
+    # The cascade's top_k/combine: the best of the grid on the selection half, one choice per seed.
+    for choice in payload["cascade_settings"]:
+        best = max(choice["tried"], key=lambda t: t["select_mrr"])
+        assert (choice["top_k"], choice["combine"], choice["select_mrr"]) == (best["top_k"], best["combine"], best["select_mrr"])
+        assert {t["combine"] for t in choice["tried"]} == {"add", "replace"}
     # Every sentence the job prints claims only what its interval supports.
     for sentence in payload["verdicts"]:
         assert ("no measurable difference" in sentence) or ("better by" in sentence) or ("worse by" in sentence)
