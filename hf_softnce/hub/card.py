@@ -62,8 +62,15 @@ def is_hub_id(name: str | None) -> bool:
 def eval_results(summary: RunSummary) -> list[EvalResult]:
     """The saved weights' results as huggingface_hub EvalResults, one per (evaluation set, metric); each names
     the corpus it was ranked against, in the dataset's name and args and in the metric's name."""
-    results = []
+    results, seen = [], {}
     for evaluation in summary.evaluations:
+        # huggingface_hub groups a model-index by task, dataset type, config and split (not by name): two sets
+        # sharing them would be merged into one and their numbers mixed up.
+        identity = (evaluation.dataset_id or _slug(evaluation.name), evaluation.split)
+        if identity in seen:
+            raise ValueError(f"Evaluations {seen[identity]!r} and {evaluation.name!r} share dataset {identity[0]!r} "
+                             f"and split {identity[1]!r}: give each its own split name.")
+        seen[identity] = evaluation.name
         for metric, value in evaluation.results[summary.method].items():
             results.append(EvalResult(
                 task_type=TASK_TYPE,

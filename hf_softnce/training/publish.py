@@ -92,7 +92,8 @@ def _set_description(data: TaskData, set_name: str, selected: str | None) -> dic
     retrieval_set = data.eval_sets()[set_name]
     if set_name in REAL_HALVES:
         half = "selection" if set_name == "cosqa-select" else "report"
-        described = {"name": f"CoSQA dev, {half} half", "dataset_id": DATASET_IDS["cosqa"], "split": "dev"}
+        # Its own split name: the model-index tells results apart by dataset type and split, not by name.
+        described = {"name": f"CoSQA dev, {half} half", "dataset_id": DATASET_IDS["cosqa"], "split": f"dev ({half} half)"}
         note = "Never used for a choice." if set_name == "cosqa-report" else ""
     else:
         family = data.name.split("-")[0]
