@@ -172,6 +172,13 @@ def test_train_simcse_weighter_recipe_feeds_the_embedding_weighter(tmp_path, tin
     encoder = tmp_path / "run" / "final"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["texts"] > 0
+    # hf_softnce's card, not the stock one: what the encoder is for, and its numbers for reference.
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(encoder / "README.md")
+    assert "Unnamed Dataset" not in card.content and "SimCSE query encoder" in card.data.model_name
+    assert "WiSE-FT not applied" in card.text and card.data.eval_results
+    assert str(tmp_path) not in card.content
 
     # The saved encoder is what weighter=embedding loads, through the same config path the recipes use.
     from hf_softnce.training.losses import build_weighter

@@ -129,24 +129,24 @@ def evaluations(data: TaskData, rows: dict[str, dict], selected: str | None = No
 
 
 def single_run_summary(config: TrainConfig, loss, data: TaskData, metrics: dict, base_metrics: dict | None = None,
-                       *, repo_id: str | None = None, selected: str | None = None) -> RunSummary:
+                       *, repo_id: str | None = None, selected: str | None = None, **fields) -> RunSummary:
     """The card of one ``train_retriever`` run: the saved weights' ``metrics`` (after WiSE-FT) on every evaluation
     set, the base model's ``base_metrics`` beside them when the base was evaluated. No comparison table: a single
-    run has no other training to compare with."""
+    run has no other training to compare with. ``fields``: other :class:`RunSummary` fields (model_name, ...)."""
     rows = {**({BASE_ROW: base_metrics} if base_metrics else {}), THIS_RUN: metrics}
     return _summary(config, loss, data, THIS_RUN, evaluations(data, rows, selected),
                     base_row=BASE_ROW if base_metrics else None, seeds=[config.seed],
-                    repo_id=repo_id or config.push_to_hub)
+                    repo_id=repo_id or config.push_to_hub, **fields)
 
 
 def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: list[EvalSummary],
              **fields) -> RunSummary:
-    """What every card shares: names, loss, training data, training arguments and WiSE-FT."""
+    """What every card shares: names, loss, training data, training arguments and WiSE-FT; ``fields`` win."""
     loss_fields = describe_loss(loss)
     base = display_name(config.model)
     name = loss_fields["loss_name"] if method == THIS_RUN else method
-    return RunSummary(
-        model_name=f"{_short_name(base)} fine-tuned for code search with {name}",
+    values = dict(
+        model_name=f"{short_model_name(base)} fine-tuned for code search with {name}",
         base_model=base,
         method=method,
         **loss_fields,
@@ -154,11 +154,11 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
         evaluations=summaries,
         training_args=config.to_dict(),
         wise_ft_weight=config.wise_ft_weight,
-        **fields,
     )
+    return RunSummary(**{**values, **fields})
 
 
-def _short_name(model: str) -> str:
+def short_model_name(model: str) -> str:
     return "a local model" if is_local_path(model) else model.split("/")[-1]
 
 
