@@ -165,6 +165,23 @@ def test_train_ranker_recipe_compares_retriever_and_cascade(tmp_path, tiny_model
     ranker = CrossEncoder(str(run / "ranker"))
     assert ranker.num_labels == 1 and ranker.predict([("sort a list", "def f(x): return sorted(x)")]).shape == (1,)
 
+    # hf_softnce's card: the cascade's numbers over the whole corpus, beside the retriever alone's.
+    from huggingface_hub import ModelCard
+
+    from hf_softnce.hub import check_run_folder
+
+    card = ModelCard.load(run / "ranker" / "README.md")
+    assert card.data.pipeline_tag == "text-ranking" and "loss:R2PSRankerLoss" in card.data.tags
+    assert "Unnamed Dataset" not in card.content and str(tmp_path) not in card.content
+    by_metric = {(r.dataset_split, r.metric_type): r for r in card.data.eval_results}
+    result = by_metric[("test", "mrr@1000")]
+    assert result.metric_value == metrics["test"]["cascade"]["mrr@1000"]
+    assert result.dataset_args["corpus_size"] > 0 and "Side by side with the `retriever alone` baseline" in card.text
+    assert 'CrossEncoder(".")' in card.text and "| **retriever → ranker (this model)** |" in card.text
+    # `hf-softnce push RUN_DIR` takes the ranker/ folder with its card, nothing of the checkpoints.
+    files = check_run_folder(run)
+    assert "README.md" in files and "model.safetensors" in files and not [n for n in files if "checkpoint" in n]
+
 
 def test_train_simcse_weighter_recipe_feeds_the_embedding_weighter(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data, scale=20.0)

@@ -36,7 +36,12 @@ STOCK_CARD_PLACEHOLDERS = (
     "Unnamed Dataset",
     "This is a sentence-transformers model trained.",
 )
-BASE_TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction", "code-search", "hf_softnce"]
+# Pipeline and tags by kind of model, as sentence-transformers gives them to a bi-encoder and a cross-encoder.
+PIPELINE_TAGS = {"retriever": "sentence-similarity", "ranker": "text-ranking"}
+BASE_TAGS = {
+    "retriever": ["sentence-transformers", "sentence-similarity", "feature-extraction", "code-search", "hf_softnce"],
+    "ranker": ["sentence-transformers", "cross-encoder", "reranker", "text-ranking", "code-search", "hf_softnce"],
+}
 
 SENTENCE_BERT_CITATION = """@inproceedings{reimers-2019-sentence-bert,
     title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
@@ -104,7 +109,7 @@ def card_data(summary: RunSummary, model=None) -> ModelCardData:
     """The card's YAML metadata: library, pipeline, tags, base model, training datasets and the model-index."""
     st_data = getattr(model, "model_card_data", None)
     st_tags = [t for t in getattr(st_data, "tags", None) or [] if not t.startswith("loss:")]
-    tags = list(dict.fromkeys([*BASE_TAGS, *st_tags, f"loss:{summary.loss_name}", *summary.tags]))
+    tags = list(dict.fromkeys([*BASE_TAGS[summary.kind], *st_tags, f"loss:{summary.loss_name}", *summary.tags]))
     base = base_model_id(summary, model)
     revision = getattr(st_data, "base_model_revision", None) if base and base == getattr(st_data, "base_model", None) else None
     metrics = list(dict.fromkeys(m for e in summary.evaluations for m in e.results[summary.method]))
@@ -112,7 +117,7 @@ def card_data(summary: RunSummary, model=None) -> ModelCardData:
         language=summary.language,
         license=summary.license,
         library_name="sentence-transformers",
-        pipeline_tag="sentence-similarity",
+        pipeline_tag=PIPELINE_TAGS[summary.kind],
         tags=tags,
         base_model=base,
         base_model_revision=revision,
@@ -172,10 +177,12 @@ def _generic_limitations(summary: RunSummary) -> list[str]:
 
 
 def _model_facts(model) -> tuple[list[tuple[str, Any]], str]:
+    embedding_dimension = getattr(model, "get_embedding_dimension", None)
     facts = [
-        ("Maximum sequence length", model.max_seq_length),
-        ("Embedding dimension", model.get_embedding_dimension()),
-        ("Similarity function", getattr(model, "similarity_fn_name", None) or "cosine"),
+        # A bi-encoder's max_seq_length; a cross-encoder's max_length (query and code together).
+        ("Maximum sequence length", getattr(model, "max_seq_length", None) or getattr(model, "max_length", None)),
+        ("Embedding dimension", embedding_dimension() if embedding_dimension else None),
+        ("Similarity function", getattr(model, "similarity_fn_name", None) or ("cosine" if embedding_dimension else None)),
     ]
     versions = getattr(getattr(model, "model_card_data", None), "version", None) or {}
     facts += [(f"{name} version", version) for name, version in versions.items()]
@@ -243,8 +250,13 @@ def render_model_card(summary: RunSummary, model=None) -> str:
     interval_rows = [
         (row["name"], [_interval_cell(row.get(key)) for key in interval_columns]) for row in summary.interval_rows
     ]
+    retriever_link = None
+    if summary.retriever:
+        retriever_link = (f"[{summary.retriever}](https://huggingface.co/{summary.retriever})"
+                          if is_hub_id(summary.retriever) else "a local retriever (not on the Hub)")
     content = template.render(
         card_data=card_data(summary, model).to_yaml(),
+        retriever_link=retriever_link,
         s=summary,
         repo_id=summary.repo_id,
         base_model_link=base_model_link,

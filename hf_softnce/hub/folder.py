@@ -22,8 +22,10 @@ from hf_softnce.hub.summary import RunSummary
 CARD_FILE = "README.md"
 EVAL_RESULTS_FILE = "eval_results.json"
 TRAINING_CONFIG_FILE = "training_config.yaml"
-# The model inside a recipe's output folder (the rest is checkpoints, logs and metrics).
+# The model inside a recipe's output folder (the rest is checkpoints, logs and metrics): a retriever's final/,
+# the ranker recipe's ranker/.
 FINAL_FOLDER = "final"
+MODEL_FOLDERS = (FINAL_FOLDER, "ranker")
 # Weight files that unpickle on load. A pushed model must carry safetensors only.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -82,12 +84,13 @@ def save_run_folder(model, summary: RunSummary, out_dir: str | Path) -> Path:
 
 
 def upload_folder_of(run_dir: str | Path) -> Path:
-    """The folder to upload for ``run_dir``: itself when it is a saved model, its ``final/`` when it is a recipe's
-    output folder (``final/`` plus checkpoints, logs and metrics, none of which belong in the model repository)."""
+    """The folder to upload for ``run_dir``: itself when it is a saved model, its ``final/`` (or ``ranker/``) when it
+    is a recipe's output folder (the model plus checkpoints, logs and metrics, none of which belong in the model
+    repository)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "modules.json").exists() and (run_dir / FINAL_FOLDER / "modules.json").exists():
-        return run_dir / FINAL_FOLDER
-    return run_dir
+    if (run_dir / "modules.json").exists():
+        return run_dir
+    return next((run_dir / name for name in MODEL_FOLDERS if (run_dir / name / "modules.json").exists()), run_dir)
 
 
 def check_run_folder(run_dir: str | Path, secrets: Iterable[str] = ()) -> list[str]:

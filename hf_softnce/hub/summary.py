@@ -22,6 +22,7 @@ DATASET_IDS = {
     "advtest": "google/code_x_glue_tc_nl_code_search_adv",
 }
 COSQA_DATASET_ID = DATASET_IDS["cosqa"]
+KINDS = ("retriever", "ranker")
 DATASET_NAMES = {"cosqa": "CoSQA", "conala": "CoNaLa", "codesearchnet": "CodeSearchNet", "advtest": "AdvTest"}
 
 
@@ -103,6 +104,8 @@ class RunSummary:
         tags: extra Hub tags.
         wise_ft_weight: the weight of the fine-tuned model in the saved WiSE-FT average, or None.
         interval_rows: paired-bootstrap rows ``{"name", "mrr", "delta_vs_<row>": (diff, low, high)}``.
+        kind: "retriever" (a bi-encoder) or "ranker" (a cross-encoder re-ranking ``retriever``'s top candidates).
+        retriever: the retriever a ranker's results were measured behind (its Hub id, or how it is named).
     """
 
     model_name: str
@@ -125,8 +128,12 @@ class RunSummary:
     tags: list[str] = field(default_factory=list)
     wise_ft_weight: float | None = None
     interval_rows: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "retriever"
+    retriever: str | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"RunSummary.kind must be one of {KINDS}, got {self.kind!r}.")
         if isinstance(self.data, Mapping):
             self.data = DataSummary(**self.data)
         self.evaluations = [EvalSummary(**e) if isinstance(e, Mapping) else e for e in self.evaluations]

@@ -34,6 +34,8 @@ from hf_softnce.training.models import display_name, load_model
 
 CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
 THIS_RUN = "fine-tuned"
+RETRIEVER_ROW = "retriever alone"
+CASCADE_ROW = "retriever → ranker"
 BASE_ROW = "base model (zero-shot)"
 REAL_HALVES = ("cosqa-select", "cosqa-report")
 
@@ -158,21 +160,42 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
     return RunSummary(**{**values, **fields})
 
 
+def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: dict, *,
+                   repo_id: str | None = None) -> RunSummary:
+    """The card of the ranker recipe's cross-encoder: on every evaluation set the retriever alone beside the
+    retriever -> this ranker cascade (``cascade_metrics``: :func:`~hf_softnce.retrieval.evaluate_cascade` per set),
+    both over the same whole corpus, which is the ranker's own contribution."""
+    retriever = display_name(config.miner_model or config.model)
+    rows: dict[str, dict] = {RETRIEVER_ROW: {}, CASCADE_ROW: {}}
+    for set_name, result in cascade_metrics.items():
+        for row, stage in ((RETRIEVER_ROW, "retriever"), (CASCADE_ROW, "cascade")):
+            rows[row].update({f"{set_name}_{k}": v for k, v in result[stage].items() if "@" in k})
+    ranker_config = replace(config, model=config.ranker_model, wise_ft_weight=None)
+    return _summary(
+        ranker_config, loss, data, CASCADE_ROW, evaluations(data, rows),
+        model_name=f"{short_model_name(display_name(config.ranker_model))} R2PS code-search ranker",
+        baseline=RETRIEVER_ROW, seeds=[config.seed], repo_id=repo_id or config.push_to_hub, kind="ranker",
+        retriever=retriever,
+        description=f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
+                    f"{config.ranker_top_k} (`combine={config.ranker_combine}`).",
+    )
+
+
 def short_model_name(model: str) -> str:
     return "a local model" if is_local_path(model) else model.split("/")[-1]
 
 
-def write_run_card(output_dir: str | Path, model, summary: RunSummary) -> Path:
-    """hf_softnce's card in the run's ``final/`` (the saved model) and a copy at the run folder's top, so that
-    ``hf-softnce push RUN_DIR`` finds it; returns the ``final/`` folder."""
+def write_run_card(output_dir: str | Path, model, summary: RunSummary, folder: str = FINAL_FOLDER) -> Path:
+    """hf_softnce's card in the run's saved model (``final/``, the ranker's ``ranker/``) and a copy at the run
+    folder's top, so that ``hf-softnce push RUN_DIR`` finds it; returns the model folder."""
     output_dir = Path(output_dir)
-    final = write_model_card(output_dir / FINAL_FOLDER, model, summary)
+    final = write_model_card(output_dir / folder, model, summary)
     shutil.copyfile(final / CARD_FILE, output_dir / CARD_FILE)
     return final
 
 
 def publish_run(config: TrainConfig, repo_id: str) -> None:
-    """A single run: upload its ``final/`` (the card is already there) with the config's Hub options."""
+    """A single run: upload its saved model folder (the card is already there) with the config's Hub options."""
     push_run(config.output_dir, repo_id, private=config.hub_private, revision=config.hub_revision,
              create_pr=config.hub_create_pr)
 
