@@ -52,7 +52,7 @@ def main(argv=None):
 
     # Code-search numbers of the saved encoder and of its base, for the card (every rank takes part: broadcast).
     scores = evaluate_model(model, data)
-    base_scores = base_model_metrics(config, data)
+    base_scores = base_model_metrics(config, data) if config.evaluate_base else None
     if is_main_process():
         output_dir = Path(config.output_dir)
         model.save(str(output_dir / "final"), create_model_card=False)  # hf_softnce's card, not the stock one

@@ -654,3 +654,11 @@ def test_training_sources_name_their_hub_ids(tmp_path):
     summary = data_summary(TaskData("cosqa", train, None, None, sources=sources))
     assert summary.datasets == ["CoIR-Retrieval/cosqa", "neulab/conala", "code-search-net/code_search_net"]
     assert summary.sources[-1] == "a local dataset (not on the Hub)" and str(tmp_path) not in str(summary)
+
+
+def test_two_evaluations_never_share_a_model_index_entry():
+    """huggingface_hub merges model-index results by dataset type and split: the CoSQA dev halves once mixed."""
+    halves = [EvalSummary(name, {"SoftInfoNCE (BM25)": {"mrr@1000": value}}, queries=250, corpus_size=6267,
+                          dataset_id=COSQA_DATASET_ID, split="dev") for name, value in (("select", 0.5), ("report", 0.6))]
+    with pytest.raises(ValueError, match="share dataset 'CoIR-Retrieval/cosqa' and split 'dev'"):
+        hub.eval_results(make_summary(evaluations=halves, baseline=None, base_row=None, seeds=[1]))

@@ -26,6 +26,7 @@ from hf_softnce.training.models import load_model
 from hf_softnce.training.wise_ft import interpolate_with_base
 
 logger = logging.getLogger(__name__)
+BASE_METRICS_ATTRIBUTE = "_base_metrics"  # on a TaskData: {base model name: its metrics on that data's sets}
 
 
 @dataclass
@@ -61,13 +62,19 @@ def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict 
 def base_model_metrics(config: TrainConfig, data: TaskData, base_model=None) -> dict[str, float]:
     """The base model on ``data``'s evaluation sets, for the card's "base model" row beside the run's.
 
-    Computed once per (data, base model) and kept on ``data``: the main job trains many rows on one ``data``.
-    Every rank calls this (the evaluation is shared with a broadcast), so every rank takes the same branch.
+    Computed once per (data, base model) and kept on ``data``: the main job trains many rows on one ``data``
+    (:func:`remember_base_metrics` hands it a zero-shot evaluation it already has). Every rank calls this (the
+    evaluation is shared with a broadcast), so every rank takes the same branch.
     """
-    cache = data.__dict__.setdefault("_base_metrics", {})
+    cache = data.__dict__.setdefault(BASE_METRICS_ATTRIBUTE, {})
     if config.model not in cache:
         cache[config.model] = evaluate_model(base_model if base_model is not None else load_model(config.model), data)
     return cache[config.model]
+
+
+def remember_base_metrics(data: TaskData, model_name: str, metrics: dict[str, float]) -> None:
+    """Hand :func:`base_model_metrics` an evaluation of ``model_name`` on ``data`` made elsewhere (a zero-shot row)."""
+    data.__dict__.setdefault(BASE_METRICS_ATTRIBUTE, {})[model_name] = metrics
 
 
 def selection_set(config: TrainConfig, data: TaskData):
@@ -189,7 +196,7 @@ def train_retriever(
     per_query: dict = {}
     # The saved weights' numbers (after WiSE-FT): the only ones the card reports.
     metrics = evaluate_model(model, data, per_query=per_query)
-    base_metrics = base_model_metrics(config, data, base_model)
+    base_metrics = base_model_metrics(config, data, base_model) if config.evaluate_base else {}
     output_dir = Path(config.output_dir)
     if is_main_process():
         from hf_softnce.training.publish import publish_run, single_run_summary, write_run_card
