@@ -4,7 +4,7 @@
     accelerate launch --multi_gpu --num_processes 2 recipes/train_ranker.py --config ...
 
 ``model`` (or ``miner_model``) is the frozen retriever; ``ranker_model`` the cross-encoder's base. Outputs in
-``output_dir``: ``ranker/`` (the CrossEncoder), ``metrics.json`` (retriever alone vs retriever -> ranker on every
+``output_dir``: ``ranker/`` (the CrossEncoder with hf_softnce's card), ``metrics.json`` (retriever alone vs retriever -> ranker on every
 evaluation set, with latencies) and ``config.json``; checkpoints as for the retrievers.
 """
 
@@ -14,10 +14,12 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model
+from hf_softnce.training.publish import publish_run, ranker_summary, write_run_card
 from hf_softnce.training.ranker import mine_negatives, train_ranker
 from hf_softnce.training.run import is_main_process
 
@@ -48,15 +50,17 @@ def main(argv=None):
         cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine)
         metrics = {name: evaluate_cascade(cascade, eval_set) for name, eval_set in data.eval_sets().items()}
         output_dir = Path(config.output_dir)
-        ranker.save(str(output_dir / "ranker"))
+        ranker.save(str(output_dir / "ranker"), create_model_card=False)  # hf_softnce's card, not the stock one
+        # The loss object only describes itself on the card (its settings and citation), as the training used it.
+        loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)
+        write_run_card(output_dir, ranker, ranker_summary(config, loss, data, metrics, repo_id=repo_id), "ranker")
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         for name, result in metrics.items():
             for stage in ("retriever", "cascade"):
                 print(name, stage, {k: round(v, 4) for k, v in result[stage].items() if "@" in k})
         if repo_id:
-            ranker.push_to_hub(repo_id, private=config.hub_private, revision=config.hub_revision,
-                               create_pr=config.hub_create_pr, exist_ok=True)
+            publish_run(config, repo_id)  # uploads ranker/ and its card, never checkpoints
         print(f"Saved the ranker to {output_dir / 'ranker'}")
     if torch.distributed.is_initialized():
         # All ranks leave together: a rank exiting while rank 0 still evaluates the cascade can abort

@@ -14,8 +14,10 @@ from huggingface_hub import HfApi, ModelCard, constants, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from hf_softnce import hub
+from hf_softnce.hub import card as hub_card
 from hf_softnce.hub import (
     DataSummary,
+    EvalSummary,
     HubAccessError,
     RunFolderError,
     RunSummary,
@@ -52,20 +54,27 @@ def make_summary(**overrides) -> RunSummary:
         **describe_loss(SoftInfoNCELoss()),
         data=DataSummary(
             sources=["functions and docstrings of 12 PyPI packages"],
-            splits={"train": 1200, "valid": 150, "test": 300},
+            splits={"train": 1200},
             counts={"duplicate groups": 17},
             datasets=["org/python-code-pairs"],
         ),
-        results={
-            "zero-shot": {"mrr@1000": 0.301, "recall@1": 0.2},
-            "InfoNCE": {"mrr@1000": [0.50, 0.52, 0.51], "recall@1": [0.40, 0.42, 0.41]},
-            "SoftInfoNCE (BM25)": {"mrr@1000": [0.55, 0.57, 0.56], "recall@1": [0.45, 0.44, 0.46]},
-        },
+        evaluations=[EvalSummary(
+            name="Python code pairs",
+            results={
+                "zero-shot": {"mrr@1000": 0.301, "recall@1": 0.2},
+                "InfoNCE": {"mrr@1000": [0.50, 0.52, 0.51], "recall@1": [0.40, 0.42, 0.41]},
+                "SoftInfoNCE (BM25)": {"mrr@1000": [0.55, 0.57, 0.56], "recall@1": [0.45, 0.44, 0.46]},
+            },
+            queries=300,
+            corpus_size=1234,
+            dataset_id="org/python-code-search-eval",
+            split="test",
+        )],
+        baseline="InfoNCE",
+        base_row="zero-shot",
         seeds=[1, 2, 3],
-        eval_dataset="org/python-code-pairs",
-        eval_dataset_name="Python code pairs",
-        eval_split="test",
-        training_args={"learning_rate": 2e-5, "per_device_train_batch_size": 32, "hub_token": FAKE_TOKEN},
+        training_args={"learning_rate": 2e-5, "per_device_train_batch_size": 32, "hub_token": FAKE_TOKEN,
+                       "output_dir": "/home/someone/runs/soft"},
         repo_id="someone/tiny-soft-infonce",
         license="apache-2.0",
     )
@@ -173,21 +182,24 @@ def test_card_model_index_round_trips_through_huggingface_hub(run_folder):
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert card.data.library_name == "sentence-transformers"
     assert "loss:SoftInfoNCELoss" in card.data.tags
-    assert card.data.datasets == ["org/python-code-pairs"]
+    assert card.data.datasets == ["org/python-code-pairs"]  # the training data; the evaluation set is in the index
 
     name, results = model_index_to_eval_results(metadata_load(folder / "README.md")["model-index"])
     assert name == "tiny-soft-infonce"
     by_metric = {r.metric_type: r for r in results}
     assert set(by_metric) == {"mrr@1000", "recall@1"}
-    assert by_metric["mrr@1000"].metric_value == pytest.approx(0.56)  # mean over the three seeds
+    # The published weights are the first seed's: their numbers, not the mean over seeds.
+    assert by_metric["mrr@1000"].metric_value == pytest.approx(0.55)
     assert by_metric["recall@1"].metric_value == pytest.approx(0.45)
+    assert by_metric["mrr@1000"].metric_name == "MRR@1000 over 1,234 codes"
     for result in results:
         assert (result.task_type, result.dataset_type, result.dataset_split) == (
             "retrieval",
-            summary.eval_dataset,
+            summary.evaluations[0].dataset_id,
             "test",
         )
-        assert result.dataset_name == "Python code pairs"
+        assert result.dataset_name == "Python code pairs (300 queries over 1,234 codes)"
+        assert result.dataset_args == {"queries": 300, "corpus_size": 1234}
 
 
 def test_card_text_shows_baseline_side_by_side_usage_loss_and_citations(run_folder):
@@ -201,20 +213,25 @@ def test_card_text_shows_baseline_side_by_side_usage_loss_and_citations(run_fold
     assert "negatives weighted by `BM25Weighter`" in text
     assert SOFT_CITATION in text and "Sentence-BERT" in text
     assert "| train | 1,200 |" in text
+    assert "300 queries over 1,234 codes" in text
     assert "## Limitations" in text
     assert FAKE_TOKEN not in text  # the training args' hub_token is redacted
+    assert "/home/someone" not in text and "output_dir" not in text  # no local path is published
 
 
 def test_eval_results_and_training_config_files(run_folder):
     _, folder = run_folder
     results = json.loads((folder / "eval_results.json").read_text())
-    assert results["results"]["InfoNCE"]["mrr@1000"] == [0.50, 0.52, 0.51]  # every seed kept, not just the mean
+    (evaluation,) = results["evaluations"]
+    assert evaluation["results"]["InfoNCE"]["mrr@1000"] == [0.50, 0.52, 0.51]  # every seed kept, not just the mean
+    assert (evaluation["queries"], evaluation["corpus_size"]) == (300, 1234)
     assert (results["method"], results["baseline"], results["seeds"]) == ("SoftInfoNCE (BM25)", "InfoNCE", [1, 2, 3])
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
     assert config["loss"] == {"name": "SoftInfoNCELoss", "config": SoftInfoNCELoss().get_config_dict()}
     assert config["training_args"]["learning_rate"] == 2e-5
     assert config["training_args"]["hub_token"] == "<redacted>"
-    assert config["data"]["splits"] == {"train": 1200, "valid": 150, "test": 300}
+    assert "output_dir" not in config["training_args"]
+    assert config["data"]["splits"] == {"train": 1200}
 
 
 def test_save_refuses_a_non_empty_folder(tiny_model, tmp_path, no_stored_token):
@@ -225,12 +242,13 @@ def test_save_refuses_a_non_empty_folder(tiny_model, tmp_path, no_stored_token):
 
 
 def test_summary_rejects_missing_rows_and_wrong_seed_counts():
-    with pytest.raises(ValueError, match=r"baseline='MNRL' has no row.*InfoNCE"):
+    with pytest.raises(ValueError, match=r"baseline='MNRL' has no row in any evaluation"):
         make_summary(baseline="MNRL")
     with pytest.raises(ValueError, match="one value per seed"):
         make_summary(seeds=[1, 2])
+    results = {"InfoNCE": {"mrr@1000": float("nan")}, "SoftInfoNCE (BM25)": {"mrr@1000": 0.5}}
     with pytest.raises(ValueError, match="finite"):
-        make_summary(results={"InfoNCE": {"mrr@1000": float("nan")}, "SoftInfoNCE (BM25)": {"mrr@1000": 0.5}})
+        make_summary(evaluations=[EvalSummary("x", results, queries=1, corpus_size=2)], base_row=None)
 
 
 def test_describe_loss_reads_a_real_sentence_transformers_loss(tiny_model):
@@ -242,10 +260,11 @@ def test_describe_loss_reads_a_real_sentence_transformers_loss(tiny_model):
     assert len(fields["citations"]) == 1 and "@" in fields["citations"][0]
 
 
-def test_local_base_model_path_stays_out_of_metadata(tmp_path):
+def test_local_base_model_path_stays_out_of_the_card(tmp_path):
     card = ModelCard(render_model_card(make_summary(base_model=str(tmp_path))))
     assert card.data.base_model is None  # the Hub rejects a non-Hub id there
-    assert str(tmp_path) in card.text
+    assert str(tmp_path) not in card.content  # and a local path means nothing on the Hub
+    assert "a local model (not on the Hub)" in card.text
 
 
 def test_check_refuses_pickle_weights_and_remote_code(run_folder):
@@ -460,14 +479,15 @@ def test_templates_load_from_the_checkout_then_the_installed_subpackage(tmp_path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", module)
-    checkout = Path(hub.__file__).resolve().parents[1] / "model_cards" / "model_card.md.j2"
-    assert hub._template_text("model_card.md.j2") == checkout.read_text(encoding="utf-8")
-    monkeypatch.setattr(hub, "__file__", str(tmp_path / "elsewhere" / "hf_softnce" / "hub.py"))  # installed: no checkout
-    assert hub._template_text("model_card.md.j2") == "installed template"
+    checkout = Path(hub_card.__file__).resolve().parents[2] / "model_cards" / "model_card.md.j2"
+    assert hub_card._template_text("model_card.md.j2") == checkout.read_text(encoding="utf-8")
+    # Installed: no checkout beside the package.
+    monkeypatch.setattr(hub_card, "__file__", str(tmp_path / "elsewhere" / "hf_softnce" / "hub" / "card.py"))
+    assert hub_card._template_text("model_card.md.j2") == "installed template"
 
     monkeypatch.setitem(sys.modules, "hf_softnce.model_cards", None)  # import fails, as before setup.py maps it
     with pytest.raises(ModuleNotFoundError):  # neither installed nor next to the package: a clear failure
-        hub._template_text("model_card.md.j2")
+        hub_card._template_text("model_card.md.j2")
 
 
 def test_metric_labels():
@@ -538,13 +558,13 @@ def test_scan_refuses_what_it_cannot_read(run_folder):
     (folder / "f.log.gz").write_bytes(data[: len(data) // 2])  # truncated inside the compressed stream
     assert refusal(folder).startswith("f.log.gz looks gzip-compressed but cannot be decompressed to scan for tokens (")
 
-# -- the card extends sentence-transformers' own ------------------------------------------------------------
+# -- the card: built on sentence-transformers' card data, never its stock card ---------------------------------
 
 
-def test_card_extends_sentence_transformers_card_with_hf_softnce_sections(tiny_model, tmp_path):
+def test_card_is_built_on_sentence_transformers_card_data_without_its_stock_card(tiny_model):
+    tiny_model.model_card_data.add_tags("custom-tag")
     summary = make_summary(
         wise_ft_weight=0.5,
-        real_query_results={"mrr@1000": 0.6843},
         interval_rows=[
             {"name": "SoftInfoNCE (BM25)", "mrr": 0.6843, "delta_vs_base": (0.0123, -0.004, 0.029),
              "delta_vs_infonce": (0.0031, -0.0101, 0.0160)},
@@ -552,24 +572,61 @@ def test_card_extends_sentence_transformers_card_with_hf_softnce_sections(tiny_m
     )
     card = ModelCard(render_model_card(summary, tiny_model))
     metadata = card.data.to_dict()
-    # sentence-transformers' card: its pipeline metadata and its sections survive.
-    assert "### Framework Versions" in card.text and "## Training Details" in card.text
-    assert metadata["library_name"] == "sentence-transformers"
-    assert "loss:SoftInfoNCELoss" in metadata["tags"]
-    # CoSQA in the model-index under a Hub dataset id, next to the held-out split.
-    cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
-    assert [(r.metric_type, r.metric_value) for r in cosqa] == [("mrr@1000", 0.6843)]
-    assert COSQA_DATASET_ID in metadata["datasets"]
+    assert metadata["library_name"] == "sentence-transformers" and metadata["pipeline_tag"] == "sentence-similarity"
+    assert "custom-tag" in metadata["tags"] and "loss:SoftInfoNCELoss" in metadata["tags"]  # its tags, our loss
+    assert metadata["license"] == "apache-2.0" and metadata["language"] == ["en", "code"]
+    for placeholder in hub.STOCK_CARD_PLACEHOLDERS:
+        assert placeholder not in card.content
+    assert "### Framework Versions" not in card.text and "# sentence-transformers model card" not in card.text
+    assert "sentence_transformers version" in card.text  # the versions it records, in our model details
+    assert not [r for r in card.data.eval_results if r.metric_type.startswith("cosine_")]
     assert "| SoftInfoNCE (BM25) | 0.6843 | +0.0123 [-0.0040, +0.0290] | +0.0031 [-0.0101, +0.0160] |" in card.text
     assert "weight 0.5 on the fine-tuned model" in card.text
-    assert "model.encode_query(queries)" in card.text and "model.encode_document(code)" in card.text
-    assert "model.encode(" not in card.text.split("# sentence-transformers model card")[0]
+    assert "model.encode_query(queries)" in card.text and "model.encode(" not in card.text
     with pytest.raises(ValueError, match=r"interval_rows\[0\]\['delta_vs_base'\] must be \(diff, lo, hi\)"):
         make_summary(interval_rows=[{"name": "x", "delta_vs_base": 0.1}])
 
 
+def test_a_single_run_is_never_compared_with_itself(tiny_model):
+    """The push-path card of one run said "Side by side with the `this run` baseline", every delta +0.0000."""
+    evaluation = EvalSummary("CoSQA dev-500", {"this run": {"mrr@1000": 0.61}}, queries=500, corpus_size=6267,
+                             dataset_id=COSQA_DATASET_ID, split="dev")
+    summary = make_summary(method="this run", baseline="this run", base_row=None, evaluations=[evaluation], seeds=[42],
+                           repo_id=None)
+    text = ModelCard(render_model_card(summary, tiny_model)).text
+    assert "Side by side" not in text and "+0.0000" not in text and "baseline" not in text
+    assert 'SentenceTransformer(".")' in text  # no repository yet: the folder itself, not a placeholder id
+    assert "500 queries over 6,267 codes" in text
+
+    with_base = EvalSummary("CoSQA dev-500", {"base": {"mrr@1000": 0.55}, "this run": {"mrr@1000": 0.61}},
+                            queries=500, corpus_size=6267, dataset_id=COSQA_DATASET_ID, split="dev")
+    card = ModelCard(render_model_card(
+        make_summary(method="this run", baseline=None, base_row="base", evaluations=[with_base], seeds=[42]), tiny_model))
+    assert "| base | 0.5500 |" in card.text and "| **this run (this model)** | 0.6100 |" in card.text
+    assert "Side by side" not in card.text
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("mrr@1000", 0.61)]  # ours only
+
+
+def test_check_refuses_the_stock_sentence_transformers_card(run_folder):
+    model, folder = run_folder
+    (folder / "README.md").unlink()
+    model.save(str(folder))  # sentence-transformers writes its own card, with its placeholders
+    with pytest.raises(RunFolderError, match="placeholder"):
+        check_run_folder(folder)
+
+
+def test_public_values_leave_out_local_paths_and_tokens(tmp_path):
+    values = {"output_dir": str(tmp_path / "run"), "model": str(tmp_path), "weighter_model": "./runs/simcse/final",
+              "sources": ["stdlib", str(tmp_path)], "hub_token": FAKE_TOKEN, "learning_rate": 2e-5,
+              "model_id": "sentence-transformers/all-MiniLM-L6-v2"}
+    assert hub.public_values(values) == {
+        "model": "<local>", "weighter_model": "<local>", "sources": ["stdlib", "<local>"], "hub_token": "<redacted>",
+        "learning_rate": 2e-5, "model_id": "sentence-transformers/all-MiniLM-L6-v2",
+    }
+
+
 def test_card_counts_the_duplicate_groups_training_used():
-    """The card said `duplicate groups: 0` while training masked 764 groups."""
+    """The card said `duplicate groups: 0` while training masked 764 groups; then a number unlike the loss's."""
     from datasets import Dataset
 
     from hf_softnce.training.data import TaskData
@@ -580,3 +637,28 @@ def test_card_counts_the_duplicate_groups_training_used():
     )
     summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]))
     assert summary.counts == {"duplicate groups": 2}  # g3 is a single row: nothing to mask
+    # With the loss config, its count (every group it knows) is the one called "duplicate groups".
+    summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]), {"duplicate_groups": 3})
+    assert summary.counts == {"duplicate groups": 3, "duplicate groups with two or more rows": 2}
+    assert summary.datasets == [] and "embedded corpus, no Hub id" in summary.sources[0]
+
+
+def test_training_sources_name_their_hub_ids(tmp_path):
+    from datasets import Dataset
+
+    from hf_softnce.training.data import TaskData
+    from hf_softnce.training.publish import data_summary
+
+    train = Dataset.from_dict({"query": ["q"], "code": ["c"]})
+    sources = ["cosqa", "conala-curated (120 pairs)", "codesearchnet-python", str(tmp_path)]
+    summary = data_summary(TaskData("cosqa", train, None, None, sources=sources))
+    assert summary.datasets == ["CoIR-Retrieval/cosqa", "neulab/conala", "code-search-net/code_search_net"]
+    assert summary.sources[-1] == "a local dataset (not on the Hub)" and str(tmp_path) not in str(summary)
+
+
+def test_two_evaluations_never_share_a_model_index_entry():
+    """huggingface_hub merges model-index results by dataset type and split: the CoSQA dev halves once mixed."""
+    halves = [EvalSummary(name, {"SoftInfoNCE (BM25)": {"mrr@1000": value}}, queries=250, corpus_size=6267,
+                          dataset_id=COSQA_DATASET_ID, split="dev") for name, value in (("select", 0.5), ("report", 0.6))]
+    with pytest.raises(ValueError, match="share dataset 'CoIR-Retrieval/cosqa' and split 'dev'"):
+        hub.eval_results(make_summary(evaluations=halves, baseline=None, base_row=None, seeds=[1]))

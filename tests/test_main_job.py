@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from huggingface_hub import ModelCard
 from sentence_transformers import SentenceTransformer
 
@@ -70,7 +71,19 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
     assert {r.metric_type for r in cosqa} >= {"mrr@1000"}
     mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000")
-    assert mrr == pytest.approx(payload["comparison"]["cosqa-dev"]["SoftInfoNCE (BM25)"]["metrics"]["mrr@1000"])
+    # The model-index holds the saved weights' numbers: the first seed's model, on both dev halves together.
+    soft = payload["results"]["SoftInfoNCE (BM25)"]
+    sizes = {half: payload["data"][half]["queries"] for half in ("cosqa-select", "cosqa-report")}
+    first_seed = sum(soft[f"{half}_mrr@1000"][0] * n for half, n in sizes.items()) / sum(sizes.values())
+    assert mrr == pytest.approx(first_seed, abs=1e-12)
+    assert all(r.dataset_args["corpus_size"] == payload["data"]["cosqa-report"]["codes"] for r in cosqa)
+    # The table shows the seeds' mean, which is the comparison's (reciprocal ranks averaged per query).
+    mean = payload["comparison"]["cosqa-dev"]["SoftInfoNCE (BM25)"]["metrics"]["mrr@1000"]
+    assert f"{mean:.4f} ± " in card.text and "Side by side with the `InfoNCE` baseline" in card.text
+    assert COSQA_DATASET_ID not in (card.data.datasets or [])  # evaluation data is not training data
+    assert str(tmp_path) not in card.content and "sentence_transformers_model_id" not in card.content
+    config = yaml.safe_load((folder / "training_config.yaml").read_text())
+    assert f"| duplicate groups | {config['loss']['config']['duplicate_groups']:,} |" in card.text
     # The folder holds the saved (WiSE-FT-averaged) weights that were evaluated.
     reloaded = SentenceTransformer(str(folder), device="cpu")
     trained = SentenceTransformer(str(tmp_path / "softinfonce-bm25" / "seed-1" / "final"), device="cpu")

@@ -165,6 +165,23 @@ def test_train_ranker_recipe_compares_retriever_and_cascade(tmp_path, tiny_model
     ranker = CrossEncoder(str(run / "ranker"))
     assert ranker.num_labels == 1 and ranker.predict([("sort a list", "def f(x): return sorted(x)")]).shape == (1,)
 
+    # hf_softnce's card: the cascade's numbers over the whole corpus, beside the retriever alone's.
+    from huggingface_hub import ModelCard
+
+    from hf_softnce.hub import check_run_folder
+
+    card = ModelCard.load(run / "ranker" / "README.md")
+    assert card.data.pipeline_tag == "text-ranking" and "loss:R2PSRankerLoss" in card.data.tags
+    assert "Unnamed Dataset" not in card.content and str(tmp_path) not in card.content
+    by_metric = {(r.dataset_split, r.metric_type): r for r in card.data.eval_results}
+    result = by_metric[("test", "mrr@1000")]
+    assert result.metric_value == metrics["test"]["cascade"]["mrr@1000"]
+    assert result.dataset_args["corpus_size"] > 0 and "Side by side with the `retriever alone` baseline" in card.text
+    assert 'CrossEncoder(".")' in card.text and "| **retriever → ranker (this model)** |" in card.text
+    # `hf-softnce push RUN_DIR` takes the ranker/ folder with its card, nothing of the checkpoints.
+    files = check_run_folder(run)
+    assert "README.md" in files and "model.safetensors" in files and not [n for n in files if "checkpoint" in n]
+
 
 def test_train_simcse_weighter_recipe_feeds_the_embedding_weighter(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data, scale=20.0)
@@ -172,6 +189,13 @@ def test_train_simcse_weighter_recipe_feeds_the_embedding_weighter(tmp_path, tin
     encoder = tmp_path / "run" / "final"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["texts"] > 0
+    # hf_softnce's card, not the stock one: what the encoder is for, and its numbers for reference.
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(encoder / "README.md")
+    assert "Unnamed Dataset" not in card.content and "SimCSE query encoder" in card.data.model_name
+    assert "WiSE-FT not applied" in card.text and card.data.eval_results
+    assert str(tmp_path) not in card.content
 
     # The saved encoder is what weighter=embedding loads, through the same config path the recipes use.
     from hf_softnce.training.losses import build_weighter
@@ -358,3 +382,136 @@ def test_shipped_configs_load(name):
     config = load_config(RECIPES / "configs" / name)
     if name.endswith("_csn.yaml"):
         assert config.bf16 and config.use_cpu is False and config.data.startswith("codesearchnet:")
+
+
+# ------------------------------------------------------------------------------------------ the card of a recipe run
+
+TINY_HUB_ID = "hf-softnce-test/tiny-bert"  # the tiny model, served offline from a prefilled Hub cache
+
+
+@pytest.fixture(scope="module")
+def cosqa_format_dir(tmp_path_factory, tiny_data) -> Path:
+    """The tiny stdlib corpus written as CoSQA's published files: training pairs, dev-500 and test-500 over one
+    codebase, so a run trains on "CoSQA" and is evaluated over a known number of codes."""
+    from datasets import load_from_disk
+
+    corpus = load_from_disk(tiny_data)
+    root = tmp_path_factory.mktemp("cosqa_format")
+    codebase = {code: i for i, code in enumerate(dict.fromkeys([*corpus["valid"]["code"], *corpus["test"]["code"]]))}
+    (root / "code_idx_map.txt").write_text(json.dumps(codebase))
+
+    def records(split, name, indexed):
+        rows = [{"idx": f"cosqa-{name}-{i}", "doc": row["query"], "code": row["code"], "code_tokens": row["code"],
+                 "docstring_tokens": "", "label": 1, **({"retrieval_idx": codebase[row["code"]]} if indexed else {})}
+                for i, row in enumerate(corpus[split])]
+        return json.dumps(rows)
+
+    (root / "cosqa-train.json").write_text(records("train", "train", False))
+    (root / "cosqa-retrieval-dev-500.json").write_text(records("valid", "dev", True))
+    (root / "cosqa-retrieval-test-500.json").write_text(records("test", "test", True))
+    return root
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory, tiny_model) -> Path:
+    """A Hugging Face cache holding the tiny model under a Hub id, as after a download: base_model is a Hub id."""
+    cache = tmp_path_factory.mktemp("hub_cache")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{TINY_HUB_ID.replace('/', '--')}"
+    shutil.copytree(tiny_model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def cosqa_run(tmp_path_factory, tiny_model, tiny_data, cosqa_format_dir, hub_cache):
+    """One recipe run, offline and without a token: CoSQA-format data, WiSE-FT, checkpoints kept."""
+    tmp_path = tmp_path_factory.mktemp("cosqa_run")
+    config = tiny_config(tmp_path, TINY_HUB_ID, tiny_data, data="cosqa", data_dir=str(cosqa_format_dir),
+                         cosqa_dir=str(cosqa_format_dir), wise_ft_weight=0.5, save_steps=3)
+    env = recipe_env(HF_HUB_CACHE=str(hub_cache), HF_HOME=str(tmp_path / "hf_home"))
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        env.pop(name, None)
+    check(run_recipe("train_soft_infonce.py", config, env=env))
+    return config, tmp_path / "run", env
+
+
+def test_recipe_run_carries_a_true_card_with_the_saved_weights_numbers(cosqa_run, cosqa_format_dir, monkeypatch):
+    from huggingface_hub import ModelCard
+    from sentence_transformers import SentenceTransformer
+
+    from hf_softnce.hub import STOCK_CARD_PLACEHOLDERS
+    from hf_softnce.training.data import load_task_data
+    from hf_softnce.training.run import evaluate_model
+
+    config_path, run, env = cosqa_run
+    card = ModelCard.load(run / "final" / "README.md")
+    assert (run / "README.md").read_text() == (run / "final" / "README.md").read_text()  # `hf-softnce push RUN_DIR`
+    assert card.data.base_model == TINY_HUB_ID
+    assert card.data.datasets == ["CoIR-Retrieval/cosqa"]  # the training data, by its Hub id
+    assert card.data.license == "apache-2.0" and card.data.language == ["en", "code"]
+    for placeholder in STOCK_CARD_PLACEHOLDERS:
+        assert placeholder not in card.content
+    assert str(cosqa_format_dir) not in card.content and str(run) not in card.content  # no local path
+    assert "Side by side" not in card.text and "# sentence-transformers model card" not in card.text
+    assert "WiSE-FT applied" in card.text and "`SoftInfoNCELoss`, negatives weighted by `BM25Weighter`" in card.text
+    published = yaml.safe_load((run / "final" / "training_config.yaml").read_text())
+    assert "output_dir" not in published["training_args"] and published["wise_ft_weight"] == 0.5
+
+    # Re-evaluate the saved weights: the card's numbers are exactly theirs, over the whole codebase.
+    monkeypatch.setenv("HF_HUB_CACHE", env["HF_HUB_CACHE"])
+    data = load_task_data(load_config(config_path), progress=False)
+    codebase = len(json.loads((cosqa_format_dir / "code_idx_map.txt").read_text()))
+    saved = evaluate_model(SentenceTransformer(str(run / "final"), device="cpu"), data)
+    sets = {"CoSQA (test)": "test", "CoSQA dev, selection half": "cosqa-select", "CoSQA dev, report half": "cosqa-report"}
+    results = card.data.eval_results
+    assert {r.metric_type for r in results} >= {"mrr@1000", "ndcg@10", "recall@1"}
+    assert not [r for r in results if r.metric_type.startswith("cosine_")]
+    seen = set()
+    for result in results:
+        name = result.dataset_name.split(" (")[0] if "dev" in result.dataset_name else "CoSQA (test)"
+        key = sets[name]
+        seen.add(key)
+        assert result.metric_value == saved[f"{key}_{result.metric_type}"], (key, result.metric_type)
+        assert result.dataset_args["corpus_size"] == codebase
+        assert result.dataset_name.endswith(f"over {codebase:,} codes)")
+        assert result.metric_name.endswith(f"over {codebase:,} codes")
+        assert result.dataset_type == "CoIR-Retrieval/cosqa"
+    assert seen == set(sets.values())
+    # The base model was evaluated too: its row stands beside the run's in the text, never in the model-index.
+    assert "| base model (zero-shot) |" in card.text and "**fine-tuned (this model)**" in card.text
+
+
+def test_push_of_a_recipe_output_folder_uploads_final_and_its_card_only(cosqa_run, monkeypatch, capsys):
+    from huggingface_hub import CommitInfo, HfApi, RepoUrl, constants
+
+    from hf_softnce.cli import main
+
+    _, run, _ = cosqa_run
+    assert list(run.glob("checkpoint-*/optimizer.pt"))  # pickled optimizer states sit in the run folder
+    uploads = []
+
+    def upload_folder(api, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        uploads.append({**kwargs, "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                                                   if p.is_file())})
+        return CommitInfo(commit_url="https://huggingface.co/someone/tiny/commit/abc", commit_message="",
+                          commit_description="", oid="abc")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(HfApi, "whoami", lambda api, *a, **k: {"name": "someone", "orgs": []})
+    monkeypatch.setattr(HfApi, "repo_exists", lambda api, *a, **k: False)
+    monkeypatch.setattr(HfApi, "create_repo", lambda api, repo_id, **k: RepoUrl(f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+
+    assert main(["push", str(run), "someone/tiny", "--token", "hf_" + "x" * 34]) == 0
+    (upload,) = uploads
+    assert Path(upload["folder_path"]) == run / "final"
+    assert upload.get("allow_patterns") is None and upload.get("ignore_patterns") is None  # the folder, as is
+    assert upload["files"] == [
+        "1_Pooling/config.json", "README.md", "config.json", "config_sentence_transformers.json",
+        "eval_results.json", "model.safetensors", "modules.json", "sentence_bert_config.json",
+        "tokenizer.json", "tokenizer_config.json", "training_config.yaml",
+    ]
+    assert capsys.readouterr().out.strip() == "https://huggingface.co/someone/tiny/commit/abc"

@@ -9,11 +9,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add ``push`` to the console script's subparsers; the parsed args carry ``func`` (returns an exit code)."""
     parser = subparsers.add_parser(
         "push",
-        help="Upload a saved run folder (model, card, evaluation results, training config) to the Hugging Face Hub.",
-        description="Upload a folder written by hf_softnce.hub.save_run_folder. The token comes from HF_TOKEN or "
+        help="Upload a trained model (its final/ folder with the card, evaluation results, training config) to the Hub.",
+        description="Upload a recipe's or `hf-softnce train`'s output folder (only its final/ is uploaded: never "
+        "checkpoints, optimizer states or logs), a saved model with hf_softnce's card, or a folder written by "
+        "hf_softnce.hub.save_run_folder. The token comes from HF_TOKEN or "
         "`hf auth login`; access is checked before anything is uploaded, and a folder holding a token is refused.",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="folder written by save_run_folder")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run's output folder, or the saved model folder itself")
     parser.add_argument("repo_id", metavar="REPO_ID", help="namespace/name (a bare name means your user namespace)")
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--revision", default=None, help="branch to push to (created if missing)")

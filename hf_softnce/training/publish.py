@@ -1,4 +1,9 @@
-"""From a finished run to the folder (and Hub repo) a user downloads: model, card, evaluation, config."""
+"""From a finished run to the card every saved model carries, and to the Hub.
+
+Two kinds of card: a single run's (:func:`single_run_summary`, written by ``train_retriever`` into ``final/`` and
+the run folder, offline) and the main job's (:func:`run_summary` with the whole comparison). Both report the saved
+weights' numbers, each evaluation set with the size of the corpus it ranked, and the training data by Hub id.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,67 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from hf_softnce.hub import DataSummary, RunSummary, describe_loss, push_run, save_run_folder
+from hf_softnce.hub import (
+    CARD_FILE,
+    DATASET_IDS,
+    FINAL_FOLDER,
+    DataSummary,
+    EvalSummary,
+    RunSummary,
+    dataset_id,
+    describe_loss,
+    push_run,
+    save_run_folder,
+    write_model_card,
+)
+from hf_softnce.hub.public import is_local_path
+from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import TaskData
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import display_name, load_model
 
-CARD_SET = "test"  # the held-out split; CoSQA real-query results go into the model-index beside it
+CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
+THIS_RUN = "fine-tuned"
+RETRIEVER_ROW = "retriever alone"
+CASCADE_ROW = "retriever → ranker"
+BASE_ROW = "base model (zero-shot)"
+REAL_HALVES = ("cosqa-select", "cosqa-report")
 
 
-def data_summary(data: TaskData) -> DataSummary:
-    splits = {"train": len(data.train)}
-    for name, retrieval_set in (("valid", data.valid), ("test", data.test)):
-        if retrieval_set is not None:
-            splits[name] = len(retrieval_set)
+# ------------------------------------------------------------------------------------------------ training data
+
+
+def _source_line(source: str) -> tuple[str, str | None]:
+    """A training source as the card shows it (never a local path), and its Hub id when it has one."""
+    hub_id = dataset_id(source)
+    if hub_id is not None:
+        family = next(name for name, id_ in DATASET_IDS.items() if id_ == hub_id)
+        return f"{DATASET_NAMES[family]} (`{source}`)", hub_id
+    if source == "stdlib":
+        return "the Python standard library: (docstring, function) pairs mined with `ast` (embedded corpus, no Hub id)", None
+    if is_local_path(source):
+        return "a local dataset (not on the Hub)", None
+    return source, None
+
+
+def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary:
+    """The training data: sources with their Hub ids, rows, and the duplicate groups the loss masked."""
+    lines, datasets = [], []
+    for source in data.sources:
+        line, hub_id = _source_line(source)
+        lines.append(line)
+        if hub_id:
+            datasets.append(hub_id)
     counts = {}
+    if loss_config and loss_config.get("duplicate_groups") is not None:
+        # The number the loss config reports (every group the masking knows, singletons included).
+        counts["duplicate groups"] = int(loss_config["duplicate_groups"])
     if "dup_group" in data.train.column_names:
         # Groups of two or more training rows: the duplicates the losses mask (a singleton masks nothing).
         sizes = Counter(data.train["dup_group"])
-        counts["duplicate groups"] = sum(1 for group, size in sizes.items() if group is not None and size > 1)
-    if data.real_report is not None:
-        halves = [s for s in (data.real_select, data.real_report) if s is not None]
-        counts["CoSQA dev queries evaluated"] = sum(len(s) for s in halves)
-        counts["CoSQA codebase searched"] = len(data.real_report.corpus)
+        shared = sum(1 for group, size in sizes.items() if group is not None and size > 1)
+        counts["duplicate groups with two or more rows" if counts else "duplicate groups"] = shared
     parts = []
     if any(source.startswith("conala") for source in data.sources):
         parts.append("CoNaLa: real StackOverflow questions (`intent`) paired with the snippets that answer them; "
@@ -38,47 +81,153 @@ def data_summary(data: TaskData) -> DataSummary:
         parts.append("(docstring, function) pairs mined with `ast` from the Python sources, CodeSearchNet-style, "
                      "split by package.")
     if not parts:
-        parts.append(f"{data.name} as published.")
-    if data.name == "python" and (data.valid is not None or data.test is not None):
-        parts.append("Valid/test rows: held-out packages of the embedded Python corpus.")
-    return DataSummary(sources=data.sources, splits=splits, counts=counts, description=" ".join(parts))
+        parts.append(f"{DATASET_NAMES.get(data.name.split('-')[0], 'The training pairs')} as published.")
+    return DataSummary(sources=lines, splits={"train": len(data.train)}, counts=counts, description=" ".join(parts),
+                       datasets=list(dict.fromkeys(datasets)))
 
 
-def _set_results(results: dict, set_name: str) -> dict:
+# ------------------------------------------------------------------------------------------------ evaluation sets
+
+
+def _set_description(data: TaskData, set_name: str, selected: str | None) -> dict:
+    """Name, Hub id, split and note of one of ``data.eval_sets()``."""
+    retrieval_set = data.eval_sets()[set_name]
+    if set_name in REAL_HALVES:
+        half = "selection" if set_name == "cosqa-select" else "report"
+        # Its own split name: the model-index tells results apart by dataset type and split, not by name.
+        described = {"name": f"CoSQA dev, {half} half", "dataset_id": DATASET_IDS["cosqa"], "split": f"dev ({half} half)"}
+        note = "Never used for a choice." if set_name == "cosqa-report" else ""
+    else:
+        family = data.name.split("-")[0]
+        pretty = {"python": "Embedded Python corpus, held-out packages"}.get(family, DATASET_NAMES.get(family, data.name))
+        described = {"name": f"{pretty} ({set_name})", "dataset_id": dataset_id(data.name), "split": set_name}
+        note = ""
+    if set_name == selected:
+        note = "The best checkpoint was chosen on it, so its numbers are optimistic."
+    if retrieval_set.metadata.get("corpus_subset"):
+        note += " The corpus is a fixed subset of the codebase (every gold code plus random distractors)."
+    return {**described, "note": note.strip(), "queries": len(retrieval_set), "corpus_size": len(retrieval_set.corpus)}
+
+
+def _set_rows(rows: dict[str, dict], set_name: str) -> dict[str, dict]:
+    """``{row: {metric: value}}`` of one evaluation set, from flat ``{f"{set}_{metric}": value}`` results."""
     prefix = f"{set_name}_"
-    table = {}
-    for method, metrics in results.items():
-        row = {key[len(prefix):]: values for key, values in metrics.items() if key.startswith(prefix)}
-        if row:
-            table[method] = row if all(len(v) > 1 for v in row.values()) else {k: v[0] for k, v in row.items()}
-    return table
+    table = {row: {key[len(prefix):]: value for key, value in metrics.items() if key.startswith(prefix)}
+             for row, metrics in rows.items()}
+    return {row: metrics for row, metrics in table.items() if metrics}
 
 
-def _real_query_paragraph(results: dict) -> str:
-    table = _set_results(results, "cosqa-report")
-    if not table:
-        return ""
-    lines = ["Real web queries (CoSQA dev, the half never used for selection), MRR@1000:", ""]
-    for method, row in table.items():
-        value = row.get("mrr@1000")
-        values = value if isinstance(value, list) else [value]
-        lines.append(f"- {method}: {sum(values) / len(values):.4f}")
-    return "\n".join(lines)
+def evaluations(data: TaskData, rows: dict[str, dict], selected: str | None = None) -> list[EvalSummary]:
+    """One :class:`EvalSummary` per evaluation set of ``data`` that ``rows`` (``{row: flat metrics}``) measured."""
+    summaries = []
+    for set_name in data.eval_sets():
+        results = _set_rows(rows, set_name)
+        if results:
+            summaries.append(EvalSummary(results=results, **_set_description(data, set_name, selected)))
+    return summaries
 
 
-def _comparison_paragraph(comparison: dict, method: str, config: TrainConfig) -> str:
+# ------------------------------------------------------------------------------------------------ a single run
+
+
+def single_run_summary(config: TrainConfig, loss, data: TaskData, metrics: dict, base_metrics: dict | None = None,
+                       *, repo_id: str | None = None, selected: str | None = None, **fields) -> RunSummary:
+    """The card of one ``train_retriever`` run: the saved weights' ``metrics`` (after WiSE-FT) on every evaluation
+    set, the base model's ``base_metrics`` beside them when the base was evaluated. No comparison table: a single
+    run has no other training to compare with. ``fields``: other :class:`RunSummary` fields (model_name, ...)."""
+    rows = {**({BASE_ROW: base_metrics} if base_metrics else {}), THIS_RUN: metrics}
+    return _summary(config, loss, data, THIS_RUN, evaluations(data, rows, selected),
+                    base_row=BASE_ROW if base_metrics else None, seeds=[config.seed],
+                    repo_id=repo_id or config.push_to_hub, **fields)
+
+
+def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: list[EvalSummary],
+             **fields) -> RunSummary:
+    """What every card shares: names, loss, training data, training arguments and WiSE-FT; ``fields`` win."""
+    loss_fields = describe_loss(loss)
+    base = display_name(config.model)
+    name = loss_fields["loss_name"] if method == THIS_RUN else method
+    values = dict(
+        model_name=f"{short_model_name(base)} fine-tuned for code search with {name}",
+        base_model=base,
+        method=method,
+        **loss_fields,
+        data=data_summary(data, loss_fields["loss_config"]),
+        evaluations=summaries,
+        training_args=config.to_dict(),
+        wise_ft_weight=config.wise_ft_weight,
+    )
+    return RunSummary(**{**values, **fields})
+
+
+def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: dict, *,
+                   repo_id: str | None = None) -> RunSummary:
+    """The card of the ranker recipe's cross-encoder: on every evaluation set the retriever alone beside the
+    retriever -> this ranker cascade (``cascade_metrics``: :func:`~hf_softnce.retrieval.evaluate_cascade` per set),
+    both over the same whole corpus, which is the ranker's own contribution."""
+    retriever = display_name(config.miner_model or config.model)
+    rows: dict[str, dict] = {RETRIEVER_ROW: {}, CASCADE_ROW: {}}
+    for set_name, result in cascade_metrics.items():
+        for row, stage in ((RETRIEVER_ROW, "retriever"), (CASCADE_ROW, "cascade")):
+            rows[row].update({f"{set_name}_{k}": v for k, v in result[stage].items() if "@" in k})
+    ranker_config = replace(config, model=config.ranker_model, wise_ft_weight=None)
+    return _summary(
+        ranker_config, loss, data, CASCADE_ROW, evaluations(data, rows),
+        model_name=f"{short_model_name(display_name(config.ranker_model))} R2PS code-search ranker",
+        baseline=RETRIEVER_ROW, seeds=[config.seed], repo_id=repo_id or config.push_to_hub, kind="ranker",
+        retriever=retriever,
+        description=f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
+                    f"{config.ranker_top_k} (`combine={config.ranker_combine}`).",
+    )
+
+
+def short_model_name(model: str) -> str:
+    return "a local model" if is_local_path(model) else model.split("/")[-1]
+
+
+def write_run_card(output_dir: str | Path, model, summary: RunSummary, folder: str = FINAL_FOLDER) -> Path:
+    """hf_softnce's card in the run's saved model (``final/``, the ranker's ``ranker/``) and a copy at the run
+    folder's top, so that ``hf-softnce push RUN_DIR`` finds it; returns the model folder."""
+    output_dir = Path(output_dir)
+    final = write_model_card(output_dir / folder, model, summary)
+    shutil.copyfile(final / CARD_FILE, output_dir / CARD_FILE)
+    return final
+
+
+def publish_run(config: TrainConfig, repo_id: str) -> None:
+    """A single run: upload its saved model folder (the card is already there) with the config's Hub options."""
+    push_run(config.output_dir, repo_id, private=config.hub_private, revision=config.hub_revision,
+             create_pr=config.hub_create_pr)
+
+
+# ------------------------------------------------------------------------------------------------ the main job
+
+
+def _whole_dev(results: dict, data: TaskData) -> dict[str, dict]:
+    """Each row's results on the whole CoSQA dev set, per seed: the two halves weighted by their query counts
+    (every metric is a mean over queries)."""
+    if data.real_select is None or data.real_report is None:
+        return {}
+    sizes = {"cosqa-select": len(data.real_select), "cosqa-report": len(data.real_report)}
+    total = sum(sizes.values())
+    rows = {}
+    for row, metrics in results.items():
+        halves = {half: _set_rows({row: metrics}, half).get(row, {}) for half in REAL_HALVES}
+        common = [m for m in halves["cosqa-select"] if m in halves["cosqa-report"]]
+        if common:
+            rows[row] = {m: [(a * sizes["cosqa-select"] + b * sizes["cosqa-report"]) / total
+                             for a, b in zip(halves["cosqa-select"][m], halves["cosqa-report"][m])] for m in common}
+    return rows
+
+
+def _comparison_paragraph(comparison: dict, method: str) -> str:
     from hf_softnce.training.comparison import verdicts
 
-    lines = []
-    if config.wise_ft_weight is not None:
-        lines.append(f"The saved weights are WiSE-FT-averaged with the base model after training: "
-                     f"θ = {1 - config.wise_ft_weight:g}·θ_base + {config.wise_ft_weight:g}·θ_tuned. Every result "
-                     "below is of these saved weights.")
     sentences = [s for s in verdicts(comparison) if s.startswith(method + " ")]
-    if sentences:
-        lines += ["", "On CoSQA dev-500 real web queries against the whole codebase (paired bootstrap, 95%):",
-                  "", *(f"- {s}" for s in sentences)]
-    return "\n".join(lines)
+    if not sentences:
+        return ""
+    return "\n".join(["On CoSQA dev-500 real web queries against the whole codebase (paired bootstrap, 95%):",
+                      "", *(f"- {s}" for s in sentences)])
 
 
 def _interval_rows(comparison: dict, set_name: str = "cosqa-dev") -> list[dict]:
@@ -92,50 +241,28 @@ def _interval_rows(comparison: dict, set_name: str = "cosqa-dev") -> list[dict]:
 
 def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds: list[int], method: str,
                 repo_id: str | None, comparison: dict | None = None) -> RunSummary:
-    """The card's content. With ``comparison`` (the main job), real-query results are CoSQA dev-500 over the whole
-    codebase with seeds averaged per query, and every row carries its paired intervals."""
-    per_seed = all(len(v) == len(seeds) for m in results.values() for v in m.values())
-    card_results = _set_results(results, CARD_SET)
-    if not per_seed:
-        card_results = {m: {k: (sum(v) / len(v) if isinstance(v, list) else v) for k, v in row.items()}
-                        for m, row in card_results.items()}
-    real = {k: (sum(v) / len(v) if isinstance(v, list) else v)
-            for k, v in _set_results(results, "cosqa-report").get(method, {}).items()}
-    description, intervals = _real_query_paragraph(results), []
-    if comparison and method in comparison.get("cosqa-dev", {}):
-        real = comparison["cosqa-dev"][method]["metrics"]
-        description, intervals = _comparison_paragraph(comparison, method, config), _interval_rows(comparison)
-    return RunSummary(
-        model_name=f"{display_name(config.model).split('/')[-1]} fine-tuned for code search with {method}",
-        base_model=display_name(config.model),
-        method=method,
-        **describe_loss(loss),
-        data=data_summary(data),
-        results=card_results,
-        baseline="InfoNCE" if "InfoNCE" in card_results else method,
-        eval_dataset=f"{data.name}-code-search",
-        eval_split=CARD_SET,
-        training_args=config.to_dict(),
+    """The main job's card: every row on the held-out set and on the whole CoSQA dev set (seeds as lists, the
+    saved model being the first seed's), the base model beside them, InfoNCE as the baseline when it was trained
+    and is not the method itself, and the paired intervals of ``comparison``."""
+    rows = {row: {k: (v if isinstance(v, list) else [v]) for k, v in metrics.items()} for row, metrics in results.items()}
+    summaries = evaluations(replace(data, real_select=None, real_report=None), rows)
+    dev = _whole_dev(rows, data)
+    for row, entry in (comparison or {}).get("cosqa-dev", {}).items():
+        dev.setdefault(row, dict(entry["metrics"]))  # rows without their own evaluation (the cascade)
+    if method in dev:
+        summaries.append(EvalSummary(
+            name="CoSQA dev-500", results=dev, queries=len(data.real_select) + len(data.real_report),
+            corpus_size=len(data.real_report.corpus), dataset_id=DATASET_IDS["cosqa"], split="dev",
+            note="Real web queries; the report half was never used for a choice."))
+    return _summary(
+        config, loss, data, method, summaries,
+        baseline="InfoNCE" if "InfoNCE" in results and method != "InfoNCE" else None,
+        base_row=BASE_ROW if BASE_ROW in results else None,
         seeds=seeds,
         repo_id=repo_id,
-        license="apache-2.0",
-        description=description,
-        wise_ft_weight=getattr(config, "wise_ft_weight", None),
-        real_query_results=real,
-        real_query_split="dev-500, whole codebase" if intervals else "dev, report half",
-        interval_rows=intervals,
+        description=_comparison_paragraph(comparison or {}, method),
+        interval_rows=_interval_rows(comparison or {}),
     )
-
-
-def publish_run(model, loss, config: TrainConfig, data: TaskData, metrics: dict, repo_id: str) -> Path:
-    """A single recipe run: write the run folder and upload it."""
-    results = {"this run": {k: [v] for k, v in metrics.items()}}
-    summary = run_summary(config, loss, data, results, [config.seed], "this run", repo_id)
-    folder = Path(config.output_dir) / "hub"
-    shutil.rmtree(folder, ignore_errors=True)
-    save_run_folder(model, summary, folder)
-    push_run(folder, repo_id, private=config.hub_private, revision=config.hub_revision, create_pr=config.hub_create_pr)
-    return folder
 
 
 def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskData, results: dict, seeds: list[int],

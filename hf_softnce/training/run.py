@@ -26,6 +26,7 @@ from hf_softnce.training.models import load_model
 from hf_softnce.training.wise_ft import interpolate_with_base
 
 logger = logging.getLogger(__name__)
+BASE_METRICS_ATTRIBUTE = "_base_metrics"  # on a TaskData: {base model name: its metrics on that data's sets}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     output_dir: Path | None = None
     per_query: dict[str, dict[str, int]] = field(default_factory=dict)  # {set: {query id: rank}}, for intervals
+    base_metrics: dict[str, float] = field(default_factory=dict)  # the base model on the same sets, for the card
 
 
 def is_main_process() -> bool:
@@ -55,6 +57,24 @@ def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict 
         torch.distributed.broadcast_object_list(shared, src=0)
         metrics = shared[0]
     return metrics
+
+
+def base_model_metrics(config: TrainConfig, data: TaskData, base_model=None) -> dict[str, float]:
+    """The base model on ``data``'s evaluation sets, for the card's "base model" row beside the run's.
+
+    Computed once per (data, base model) and kept on ``data``: the main job trains many rows on one ``data``
+    (:func:`remember_base_metrics` hands it a zero-shot evaluation it already has). Every rank calls this (the
+    evaluation is shared with a broadcast), so every rank takes the same branch.
+    """
+    cache = data.__dict__.setdefault(BASE_METRICS_ATTRIBUTE, {})
+    if config.model not in cache:
+        cache[config.model] = evaluate_model(base_model if base_model is not None else load_model(config.model), data)
+    return cache[config.model]
+
+
+def remember_base_metrics(data: TaskData, model_name: str, metrics: dict[str, float]) -> None:
+    """Hand :func:`base_model_metrics` an evaluation of ``model_name`` on ``data`` made elsewhere (a zero-shot row)."""
+    data.__dict__.setdefault(BASE_METRICS_ATTRIBUTE, {})[model_name] = metrics
 
 
 def selection_set(config: TrainConfig, data: TaskData):
@@ -168,19 +188,27 @@ def train_retriever(
     resume = config.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
 
+    base_model = None
     if config.wise_ft_weight is not None:
-        interpolate_with_base(model, load_model(config.model), config.wise_ft_weight)
+        base_model = load_model(config.model)
+        interpolate_with_base(model, base_model, config.wise_ft_weight)
     model.max_seq_length = max(own_max_seq_length or 0, config.max_seq_length)
     per_query: dict = {}
+    # The saved weights' numbers (after WiSE-FT): the only ones the card reports.
     metrics = evaluate_model(model, data, per_query=per_query)
+    base_metrics = base_model_metrics(config, data, base_model) if config.evaluate_base else {}
     output_dir = Path(config.output_dir)
     if is_main_process():
+        from hf_softnce.training.publish import publish_run, single_run_summary, write_run_card
+
         final = output_dir / "final"
-        model.save(str(final))
+        # hf_softnce's card replaces sentence-transformers' stock one (placeholders, pre-WiSE-FT eval logs).
+        model.save(str(final), create_model_card=False)
+        summary = single_run_summary(config, loss, data, metrics, base_metrics, repo_id=repo_id,
+                                     selected=chosen.name if chosen is not None else None)
+        write_run_card(output_dir, model, summary)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         if repo_id:
-            from hf_softnce.training.publish import publish_run
-
-            publish_run(model, loss, config, data, metrics, repo_id)
-    return RunResult(config, model, loss, metrics, output_dir, per_query)
+            publish_run(config, repo_id)
+    return RunResult(config, model, loss, metrics, output_dir, per_query, base_metrics)
