@@ -24,7 +24,7 @@ from hf_softnce.training.models import display_name, load_model
 from hf_softnce.training.methods import METHODS, run_slug as _slug
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
 from hf_softnce.training.ranker import mine_negatives, train_ranker
-from hf_softnce.training.run import evaluate_model, train_retriever
+from hf_softnce.training.run import evaluate_model, remember_base_metrics, train_retriever
 
 # R2PS: the InfoNCE retriever of the same seed re-ranked by a cross-encoder trained on the same mined negatives,
 # so its interval against InfoNCE is the ranker's own contribution.
@@ -177,6 +177,7 @@ def run_main_job(
     base_model = load_model(base.model)
     base_per_query: dict = {}
     zero_shot = evaluate_model(base_model, data, per_query=base_per_query)
+    remember_base_metrics(data, base.model, zero_shot)  # every row's card shows it; never evaluated twice
     results[BASE_ROW] = {k: [v] for k, v in zero_shot.items()}
     per_query_runs[BASE_ROW] = [base_per_query]
     print(f"{stamp()} zero-shot: {_headline(zero_shot)}")
