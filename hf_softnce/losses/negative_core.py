@@ -17,7 +17,7 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
 
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts, text_hashes
+from hf_softnce.weighting.batch import CandidateBatch, check_on_device, prompt_lengths, text_hashes, text_index
 
 
 def soft_negative_weights(
@@ -71,12 +71,13 @@ def check_finite(loss_name: str, **values: float) -> None:
             raise ValueError(f"{loss_name}: {name} must be a finite number, got {value!r}.")
 
 
-def tokenization_key(model) -> tuple:
-    """What decides a text's token ids (and so its hash): the tokenizer and ``max_seq_length``."""
-    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None))
+def tokenization_key(model, prompt_lengths: tuple[int, ...] = ()) -> tuple:
+    """What decides a text's token ids (and so its hashes): the tokenizer, ``max_seq_length`` and the lengths of
+    the trainer's prompts, which take places of ``max_seq_length`` from long texts."""
+    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None), prompt_lengths)
 
 
-def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | None:
+def _duplicate_group_index(model, duplicate_groups, prompt_lengths: tuple[int, ...] = ()):
     """``{code text: group}`` (or a Dataset with code/dup_group columns) -> a hash index to group numbers."""
     if duplicate_groups is None:
         return None
@@ -96,7 +97,7 @@ def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | N
     group_number: dict[Hashable, int] = {}
     texts = list(duplicate_groups)
     numbers = torch.tensor([group_number.setdefault(duplicate_groups[t], len(group_number)) for t in texts])
-    return HashIndex(hash_texts(model, texts), numbers), len(group_number)
+    return text_index(model, texts, numbers, prompt_lengths), len(group_number)
 
 
 class NegativeAwareLoss(nn.Module):
@@ -130,6 +131,7 @@ class NegativeAwareLoss(nn.Module):
         self._duplicate_groups = duplicate_groups
         group_index = _duplicate_group_index(model, duplicate_groups)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
+        self._prompt_lengths: tuple[int, ...] = ()
         self._tokenization = tokenization_key(model)
         # Rows whose Soft-InfoNCE weights were undefined and fell back to uniform: counted on the device
         # (no host synchronisation in the step), reported by `undefined_weight_rows`.
@@ -141,18 +143,20 @@ class NegativeAwareLoss(nn.Module):
         """The estimators that look texts up by hash (rebound when the tokenization changes)."""
         return []
 
-    def sync_tokenization(self) -> None:
-        """Rehash the fitted texts if ``model.max_seq_length`` or the tokenizer changed since the loss was
-        built: the lookups (estimators, duplicate groups) then keep matching the trainer's features. A
-        Python-side comparison, no tensor work unless something changed."""
-        key = tokenization_key(self.model)
+    def sync_tokenization(self, sentence_features: Iterable[dict] = ()) -> None:
+        """Rehash the fitted texts if ``model.max_seq_length``, the tokenizer or the set of trainer prompt lengths
+        changed since the loss was built: the lookups (estimators, duplicate groups) then keep matching the
+        trainer's features, however a prompt truncates a long text. A Python-side comparison (prompt lengths are
+        ints the collator sets), no tensor work unless something changed; a new prompt rehashes once."""
+        self._prompt_lengths = tuple(sorted({*self._prompt_lengths, *prompt_lengths(list(sentence_features))}))
+        key = tokenization_key(self.model, self._prompt_lengths)
         if key == self._tokenization:
             return
         self._tokenization = key
-        group_index = _duplicate_group_index(self.model, self._duplicate_groups)
+        group_index = _duplicate_group_index(self.model, self._duplicate_groups, self._prompt_lengths)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
         for estimator in self.estimators():
-            estimator.bind(self.model)
+            estimator.bind(self.model, prompt_lengths=self._prompt_lengths)
 
     def count_undefined_rows(self, device: torch.device) -> Tensor:
         if self._undefined_rows is None or self._undefined_rows.device != device:
