@@ -99,10 +99,13 @@ def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, mon
         monkeypatch,
     )
     train = namespace["train"]
-    assert {"query", "code", "negative_1", "negative_3", "label"} <= set(train.column_names)
+    assert {"query", "code", "negative_1", "negative_3", "label", "id", "dup_group"} <= set(train.column_names)
+    assert list(train[0]) == ["query", "code", "negative_1", "negative_2", "negative_3", "label"]  # what is tokenized
     assert len(train) == 352 and all(len(labels) == 4 for labels in train["label"])  # positive + 3 graded negatives
     assert type(namespace["loss"]).__name__ == "OrderInfoNCELoss"
     assert "Labelled 352 rows (1,056 negatives) with BM25Weighter. Flagged" in capsys.readouterr().out
+    # It failed here with `ValueError: Unsupported input type: int` (the id column reached the tokenizer).
+    assert namespace["trainer"].state.global_step == 10
 
 
 def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
