@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
 
+from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, check_on_device, prompt_lengths, text_hashes, text_index
+from hf_softnce.weighting.batch import CandidateBatch, check_on_device, hash_texts, prompt_lengths, text_hashes, text_index
 
 
 def soft_negative_weights(
@@ -82,8 +83,9 @@ def _duplicate_group_index(model, duplicate_groups, prompt_lengths: tuple[int, .
     if duplicate_groups is None:
         return None
     if hasattr(duplicate_groups, "column_names"):
-        from hf_softnce.data.schema import resolve_columns
+        from hf_softnce.data.schema import all_columns, resolve_columns
 
+        duplicate_groups = all_columns(duplicate_groups)
         if "dup_group" in duplicate_groups.column_names and "code" not in duplicate_groups.column_names:
             # anchor/positive (or any names): the code is the second text column, as the trainer reads it.
             code_column = resolve_columns(duplicate_groups.column_names, "duplicate_groups dataset").code
@@ -121,6 +123,7 @@ class NegativeAwareLoss(nn.Module):
         duplicate_groups: Mapping[str, Hashable] | Any | None = None,
     ) -> None:
         super().__init__()
+        require_bi_encoder(model, type(self).__name__)
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}.")
         self.model = model
@@ -133,6 +136,7 @@ class NegativeAwareLoss(nn.Module):
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
         self._prompt_lengths: tuple[int, ...] = ()
         self._tokenization = tokenization_key(model)
+        self._empty_hash = hash_texts(model, [""])
         # Rows whose Soft-InfoNCE weights were undefined and fell back to uniform: counted on the device
         # (no host synchronisation in the step), reported by `undefined_weight_rows`.
         self._undefined_rows: Tensor | None = None
@@ -153,6 +157,7 @@ class NegativeAwareLoss(nn.Module):
         if key == self._tokenization:
             return
         self._tokenization = key
+        self._empty_hash = hash_texts(self.model, [""])
         group_index = _duplicate_group_index(self.model, self._duplicate_groups, self._prompt_lengths)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
         for estimator in self.estimators():
@@ -182,6 +187,20 @@ class NegativeAwareLoss(nn.Module):
         return count
 
     # ----- inputs ------------------------------------------------------------------------------------
+    def check_not_empty(self, hashes: list[Tensor]) -> None:
+        """An empty query or code is an error, as in the loaders: it has nothing to learn from, and it is the same
+        text as every other empty one (so each would mask the others as duplicates). Checked on the device."""
+        empty = [(h == self._empty_hash.to(h.device)).sum() for h in hashes]
+        queries, candidates = empty[0], sum(empty[1:])
+        check_on_device(
+            queries + candidates == 0,
+            lambda: (
+                f"{type(self).__name__}: the batch holds {int(queries)} empty query text(s) and {int(candidates)} "
+                "empty code text(s); drop rows with an empty query or code from the training data (hf_softnce's "
+                "loaders reject them with errors='raise' and count them with errors='skip')."
+            ),
+        )
+
     @staticmethod
     def column_hashes(sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
         return [text_hashes(features) for features in sentence_features]
@@ -199,6 +218,7 @@ class NegativeAwareLoss(nn.Module):
                 f"{type(self).__name__} needs a query column and a code column (plus optional negative_* "
                 f"columns), got {len(embeddings)} column(s)."
             )
+        self.check_not_empty(hashes)
         sizes = [len(e) for e in embeddings]
         if len(set(sizes)) != 1:
             raise ValueError(f"{type(self).__name__}: the input columns have different batch sizes {sizes}.")

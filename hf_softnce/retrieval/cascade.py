@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from torch import nn
 
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
+from hf_softnce.model_checks import require_bi_encoder, require_cross_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 Ranking = list[tuple[Hashable, float]]
@@ -52,6 +53,7 @@ class RetrieverRanker:
         cache: bool | str = True,
         show_progress_bar: bool = False,
     ) -> None:
+        _check_models(retriever, ranker)
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}.")
         if not isinstance(top_k, int) or top_k < 1:
@@ -168,6 +170,16 @@ class RetrieverRanker:
         start = time.perf_counter()
         result = function(*args)
         return result, (time.perf_counter() - start) * 1000.0
+
+
+def _check_models(retriever, ranker) -> None:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    if isinstance(retriever, CrossEncoder) and isinstance(ranker, SentenceTransformer):
+        raise TypeError("RetrieverRanker got a CrossEncoder as retriever and a SentenceTransformer as ranker: the "
+                        "arguments are swapped; write RetrieverRanker(retriever, ranker), the bi-encoder first.")
+    require_bi_encoder(retriever, "RetrieverRanker's retriever")
+    require_cross_encoder(ranker, "RetrieverRanker's ranker")
 
 
 def _as_corpus_dict(corpus: Mapping[Hashable, str] | Sequence[str]) -> Mapping[Hashable, str]:
