@@ -190,7 +190,8 @@ class NegativeAwareLoss(nn.Module):
     def check_not_empty(self, hashes: list[Tensor]) -> None:
         """An empty query or code is an error, as in the loaders: it has nothing to learn from, and it is the same
         text as every other empty one (so each would mask the others as duplicates). Checked on the device."""
-        empty = [(h == self._empty_hash.to(h.device)).sum() for h in hashes]
+        empty_hash = self._empty_hash.to(hashes[0].device)  # one element, copied host -> device, never back
+        empty = [(h == empty_hash).sum() for h in hashes]
         queries, candidates = empty[0], sum(empty[1:])
         check_on_device(
             queries + candidates == 0,
