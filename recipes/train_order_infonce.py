@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from sentence_transformers import CrossEncoder
 
-from hf_softnce.data.schema import LABEL_COLUMN, negative_columns
+from hf_softnce.data.schema import LABEL_COLUMN, all_columns, negative_columns
 from hf_softnce.mining import label_order
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
@@ -64,7 +64,7 @@ def main(argv=None):
         if LABEL_COLUMN not in train.column_names and config.weighter in ("none", "precomputed"):
             train, report = label_order(train, load_teacher(config.order_teacher), refine=config.order_refine)
             print(report.summary())
-        data.train = train
+        data.train = all_columns(train)  # bookkeeping copy: dup_group readable; the trainer gets its model columns
 
     result = train_retriever(config, data)
     if is_main_process():

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from hf_softnce.evaluation import evaluate_cascade
 from hf_softnce.losses import R2PSRankerLoss
-from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+from hf_softnce.retrieval import RetrieverRanker
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model

@@ -14,7 +14,7 @@ def test_difference_is_the_percentile_interval_of_resampled_mean_differences():
     a, b = rng.random(50), rng.random(50)
     ids = [f"q{i}" for i in range(50)]
     boot = PairedBootstrap(ids, n_resamples=300, seed=11)
-    got = boot.difference(dict(zip(ids, a)), dict(zip(ids, b)))
+    got = boot.difference(dict(zip(ids, a)), dict(zip(ids, b)), given="reciprocal_ranks")
     # Direct re-computation: the same generator draws a 300 x 50 index matrix; percentiles of the mean deltas.
     indices = np.random.default_rng(11).integers(0, 50, size=(300, 50))
     means = (a - b)[indices].mean(axis=1)
@@ -25,22 +25,22 @@ def test_difference_is_the_percentile_interval_of_resampled_mean_differences():
 def test_values_are_paired_by_query_id_not_by_position():
     ids = ["a", "b", "c"]
     boot = PairedBootstrap(ids, n_resamples=50)
-    same = boot.difference({"a": 1.0, "b": 0.5, "c": 0.0}, {"c": 0.0, "b": 0.5, "a": 1.0})
+    same = boot.difference({"a": 1, "b": 2, "c": 0}, {"c": 0, "b": 2, "a": 1})
     assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
     with pytest.raises(KeyError, match="1 of 3 queries have no value"):
-        boot.difference({"a": 1.0, "b": 0.5}, {"a": 1.0, "b": 0.5, "c": 0.0})
+        boot.difference({"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 0})
 
 
 @pytest.mark.parametrize(
     ("difference", "words"),
     [
-        (Difference(0.021, 0.012, 0.030), "better by 0.021 ± 0.009 MRR"),
-        (Difference(-0.02, -0.03, -0.01), "worse by 0.020 ± 0.010 MRR"),
-        (Difference(0.004, -0.003, 0.011), "no measurable difference (+0.004"),
+        (Difference(0.021, 0.012, 0.030, metric="MRR@1000"), "better by 0.021 ± 0.009 MRR@1000 (95% CI [+0.012, +0.030])"),
+        (Difference(-0.02, -0.03, -0.01), "worse by 0.020 ± 0.010 MRR (95% CI [-0.030, -0.010])"),
+        (Difference(0.004, -0.003, 0.011), "no measurable difference in MRR (+0.004, 95% CI [-0.003, +0.011])"),
     ],
 )
 def test_describe_claims_only_what_the_interval_supports(difference, words):
-    assert difference.describe().startswith(words)
+    assert difference.describe() == words
     assert difference.supported == (not words.startswith("no measurable"))
 
 
@@ -57,3 +57,67 @@ def test_compare_rows_uses_both_halves_and_averages_seeds_per_query():
     assert dev[BASE_ROW]["metrics"] == rank_metrics([{"a": 1, "b": 2, "c": 0, "d": 4}])
     assert dev[BASE_ROW]["metrics"]["recall@1"] == 0.25 and dev[BASE_ROW]["metrics"]["mrr@1000"] == pytest.approx(1.75 / 4)
     assert table["cosqa-report"]["InfoNCE"]["queries"] == 2
+
+
+def close_models() -> tuple[dict[str, int], dict[str, int]]:
+    """Per-query ranks of two models with MRR@1000 0.4659 and 0.4660 (issue #17), 500 queries.
+
+    B: 200 queries at rank 1, 40 at 2, 30 at 3, 12 at 4, 218 not found -> 233 / 500 = 0.4660.
+    A: the same, except two rank-4 queries fall to rank 5 (-0.1) and A finds 40 of B's misses at rank 800
+    (+0.05) -> 232.95 / 500 = 0.4659. A's mean rank is 64 higher: averaging ranks calls that a difference.
+    """
+    b = [1] * 200 + [2] * 40 + [3] * 30 + [4] * 12 + [0] * 218
+    a = [1] * 200 + [2] * 40 + [3] * 30 + [4] * 10 + [5] * 2 + [800] * 40 + [0] * 178
+    ids = [f"q{i:03d}" for i in range(500)]
+    return dict(zip(ids, a)), dict(zip(ids, b))
+
+
+def direct_interval(values_a, values_b, seed, n_resamples, n):
+    indices = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    return tuple(np.percentile((np.asarray(values_a) - np.asarray(values_b))[indices].mean(axis=1), [2.5, 97.5]))
+
+
+def test_close_mrr_from_ranks_is_no_measurable_difference():
+    """It said "better by 0.082 ± 0.062 MRR": the old call averaged the ranks it was given and named that MRR."""
+    a, b = close_models()
+    rr = {name: [1.0 / r if r else 0.0 for r in ranks.values()] for name, ranks in (("a", a), ("b", b))}
+    assert (round(np.mean(rr["a"]), 4), round(np.mean(rr["b"]), 4)) == (0.4659, 0.4660)
+    boot = PairedBootstrap(a, n_resamples=2000, seed=0)
+    got = boot.difference(a, b, metric="mrr@1000")
+    assert got.value == pytest.approx(-0.0001, abs=1e-12)
+    assert (got.low, got.high) == pytest.approx(direct_interval(rr["a"], rr["b"], 0, 2000, 500), abs=1e-15)
+    assert not got.supported and got.metric == "MRR@1000"
+    assert got.describe() == f"no measurable difference in MRR@1000 (-0.000, 95% CI [{got.low:+.3f}, {got.high:+.3f}])"
+    # What averaging the ranks would have claimed: a difference of mean ranks whose interval excludes 0.
+    low, high = direct_interval(list(a.values()), list(b.values()), 0, 2000, 500)
+    assert low > 0
+
+
+def test_mrr_counts_ranks_beyond_the_cut_off_and_missing_ranks_as_zero():
+    a, b = close_models()
+    deep = {q: (1001 if r == 800 else r) for q, r in a.items()}  # beyond MRR@1000's cut-off: counts 0
+    none = {q: (None if r == 800 else r) for q, r in a.items()}
+    boot = PairedBootstrap(a, n_resamples=100, seed=3)
+    assert boot.difference(deep, b).value == pytest.approx(-0.1 / 500, abs=1e-12)
+    assert boot.difference(none, b) == boot.difference(deep, b)
+    # At a cut-off of 10 rank 800 is a miss as well; success@5 counts hits in the top 5.
+    assert boot.difference(a, b, metric="mrr@10") == boot.difference(deep, b, metric="mrr@10")
+    assert boot.difference(a, b, metric="success@4").value == pytest.approx(-2 / 500, abs=1e-12)
+    assert boot.difference(a, b, metric="success@1000").value == pytest.approx(40 / 500, abs=1e-12)
+
+
+def test_reciprocal_ranks_only_by_an_explicit_argument():
+    ranks = {"a": 1, "b": 2, "c": 0}
+    rr = {"a": 1.0, "b": 0.5, "c": 0.0}
+    boot = PairedBootstrap(ranks, n_resamples=50)
+    assert boot.difference(rr, {"a": 0.0, "b": 0.0, "c": 0.0}, given="reciprocal_ranks").value == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"^PairedBootstrap: query 'b' has rank 0.5; ranks are 1-based ints \(0 or "
+                                         r"None: not found\)\. For per-query reciprocal ranks pass given='reciprocal_ranks'\.$"):
+        boot.difference(rr, ranks)
+    with pytest.raises(ValueError, match=r"^PairedBootstrap: query 'b' has reciprocal rank 2, outside \[0, 1\]; "
+                                         r"for ranks pass given='ranks'\.$"):
+        boot.difference(ranks, rr, given="reciprocal_ranks")
+    with pytest.raises(ValueError, match=r"^given='reciprocal_ranks' compares an MRR, not 'success@1'\.$"):
+        boot.difference(rr, rr, metric="success@1", given="reciprocal_ranks")
+    with pytest.raises(ValueError, match=r"^metric must be 'mrr@K' or 'success@K' \(e\.g\. 'mrr@1000'\), got 'ndcg@10'\.$"):
+        boot.difference(ranks, ranks, metric="ndcg@10")

@@ -26,3 +26,32 @@ def test_main_job_and_publish_do_not_import_each_other():
     main_job = imported_modules(PACKAGE / "training" / "main_job.py")
     assert "hf_softnce.training.main_job" not in publish
     assert "hf_softnce.training.publish" in main_job  # the direction that stays: the job writes the card
+
+
+def subpackage_graph() -> dict[str, set[str]]:
+    """``{subpackage: subpackages it imports}``; a top-level module (``embedding_cache``) is its own node."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        node = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        targets = {name.split(".")[1] for name in imported_modules(path) if name.startswith("hf_softnce.")}
+        graph.setdefault(node, set()).update(targets - {node})
+    return graph
+
+
+def test_subpackages_import_each_other_in_one_direction_only():
+    """It failed on `evaluation` <-> `retrieval`: the evaluator searched with retrieval's top-k, and the cascade's
+    evaluation imported evaluation's metrics. A cycle between rooms means neither can be read or loaded alone."""
+    graph = subpackage_graph()
+    assert "retrieval" in graph["evaluation"]  # the direction that stays: evaluators search
+    cycles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    cycles.append(" -> ".join(path + [start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+    assert cycles == []

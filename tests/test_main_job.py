@@ -49,7 +49,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     expected = float(np.mean([soft_mean[q] - base[q] for q in base]))
     got = payload["comparison"]["cosqa-dev"]["SoftInfoNCE (BM25)"]["vs_base"]
     assert got["diff"] == pytest.approx(expected, abs=1e-12)
-    boot = PairedBootstrap(sorted(base)).difference(soft_mean, base)
+    boot = PairedBootstrap(sorted(base)).difference(soft_mean, base, given="reciprocal_ranks")
     assert (got["low"], got["high"]) == pytest.approx((boot.low, boot.high), abs=1e-12)
     assert "vs_infonce" in payload["comparison"]["cosqa-dev"][CASCADE]
     assert set(payload["latency_ms_per_query"]) == {"InfoNCE", CASCADE}

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from datasets import Dataset, load_from_disk
 from scipy.stats import chisquare
 
+from hf_softnce.data import all_columns
 from hf_softnce.mining import RankingHardNegativeMiner
 from hf_softnce.mining.eligibility import eligible_candidates
 from hf_softnce.mining.sampling import sample_ranks
@@ -105,7 +106,7 @@ def test_positive_and_its_duplicate_group_are_never_negatives(tiny_model, strate
     query_codes: dict[str, set[str]] = {}
     for row in data:
         query_codes.setdefault(row["query"], set()).add(row["code"])
-    for row, negatives in zip(mined, negatives_of(mined, 4)):
+    for row, negatives in zip(all_columns(mined), negatives_of(mined, 4)):  # dup_group: out of the rows
         forbidden = group_codes[row["dup_group"]] | query_codes[row["query"]]
         assert row["code"] not in negatives
         assert not forbidden & set(negatives), (row["query"], forbidden & set(negatives))
@@ -288,7 +289,7 @@ def test_margins_drop_exactly_the_candidates_above_the_threshold(tiny_model, kin
             expected_rows.append(ids[i])
             expected_negatives.append([codes[j] for j in eligible[:k]])
     assert dropped_any, "the margin must drop something for this test to mean anything"
-    assert list(mined["id"]) == expected_rows
+    assert list(all_columns(mined)["id"]) == expected_rows
     assert negatives_of(mined, k) == expected_negatives
     assert miner.last_report.skipped == n - len(expected_rows)
     assert getattr(miner.last_report, f"dropped_by_{kind}_margin") > 0
@@ -341,7 +342,7 @@ def test_rows_without_enough_negatives_are_counted_not_hidden(tiny_model):
     miner = miner_for(tiny_model, num_negatives=5)
     mined = miner.mine(data, keep_identity_columns=True)
     assert miner.last_report.skipped_rows == [0, 1, 2, 3, 4, 5]
-    assert list(mined["id"]) == [f"row-{i}" for i in range(6, 10)]
+    assert list(all_columns(mined)["id"]) == [f"row-{i}" for i in range(6, 10)]
     with pytest.raises(ValueError, match=r"Rows \[0, 1, 2, 3, 4, 5\] have too few eligible negatives"):
         miner_for(tiny_model, num_negatives=5, on_shortfall="error").mine(data)
 

@@ -13,8 +13,9 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from torch import nn
 
 from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.evaluation import evaluate_cascade
 from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss, r2ps_ranker, train_with_remining
-from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+from hf_softnce.retrieval import RetrieverRanker
 
 QUERIES = [
     "read a json file",

@@ -99,10 +99,13 @@ def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, mon
         monkeypatch,
     )
     train = namespace["train"]
-    assert {"query", "code", "negative_1", "negative_3", "label"} <= set(train.column_names)
+    assert {"query", "code", "negative_1", "negative_3", "label", "id", "dup_group"} <= set(train.column_names)
+    assert list(train[0]) == ["query", "code", "negative_1", "negative_2", "negative_3", "label"]  # what is tokenized
     assert len(train) == 352 and all(len(labels) == 4 for labels in train["label"])  # positive + 3 graded negatives
     assert type(namespace["loss"]).__name__ == "OrderInfoNCELoss"
     assert "Labelled 352 rows (1,056 negatives) with BM25Weighter. Flagged" in capsys.readouterr().out
+    # It failed here with `ValueError: Unsupported input type: int` (the id column reached the tokenizer).
+    assert namespace["trainer"].state.global_step == 10
 
 
 def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
@@ -120,3 +123,33 @@ def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch
     )
     assert namespace["test_set"].name == "stdlib-test" and len(namespace["test_set"]) > 0
     assert namespace["csn"].train is not None and namespace["cosqa"].valid is not None
+
+
+def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
+    """The interval names its metric and is computed from reciprocal ranks, re-computed here from the ranks."""
+    import numpy as np
+
+    code = block_with("PairedBootstrap(ranks")
+    namespace = run_as_printed(
+        code,
+        {
+            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir(max_seq_length=256)),  # the example's 256
+            "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
+        },
+        tmp_path,
+        monkeypatch,
+    )
+    ranks = namespace["ranks"]
+    rr = {name: np.array([1.0 / r if 0 < r <= 1000 else 0.0 for r in ranks[name].values()]) for name in ranks}
+    printed = capsys.readouterr().out.splitlines()
+    assert [float(line) for line in printed[:2]] == pytest.approx([rr["max256"].mean(), rr["max64"].mean()], abs=1e-12)
+    n = len(rr["max64"])
+    indices = np.random.default_rng(0).integers(0, n, size=(2000, n))
+    low, high = np.percentile((rr["max64"] - rr["max256"])[indices].mean(axis=1), [2.5, 97.5])
+    difference = rr["max64"].mean() - rr["max256"].mean()
+    if low > 0 or high < 0:
+        word = "better" if difference > 0 else "worse"
+        expected = f"{word} by {abs(difference):.3f} ± {(high - low) / 2:.3f} MRR@1000 (95% CI [{low:+.3f}, {high:+.3f}])"
+    else:
+        expected = f"no measurable difference in MRR@1000 ({difference:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}])"
+    assert printed[2] == expected

@@ -20,7 +20,7 @@ import textwrap
 import tokenize
 import zlib
 
-from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.data.schema import RetrievalSet, all_columns
 
 # Token kinds that carry layout or commentary, not behaviour.
 _LAYOUT_TOKENS = {
@@ -179,6 +179,7 @@ def retrieval_set_from_pairs(
     of all of them: two identical documents would make the rank of the gold arbitrary. Near duplicates
     stay separate entries; ``groups`` (from the ``dup_group`` column when present) ties them together.
     """
+    dataset = all_columns(dataset)
     columns = dataset.column_names
     queries_text, codes = dataset[query_column], dataset[code_column]
     ids = [str(value) for value in dataset[id_column]] if id_column in columns else [str(i) for i in range(len(codes))]

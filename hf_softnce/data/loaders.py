@@ -150,11 +150,23 @@ def _retrieval_set(name, queries, corpus, relevant, duplicate_groups, threshold,
     return RetrievalSet(queries, corpus, relevant, groups=groups, name=name, metadata=metadata)
 
 
+def _non_empty(text, what: str, where, errors, report):
+    """The one rule for empty text in every loader: a query or code that is empty (or only whitespace) is bad input,
+    rejected under ``errors="raise"``, counted under ``"skip"``. Loaded, it would stop the miner later, be the
+    same text as every other empty one in the losses, and make an empty query "find" an empty gold code."""
+    if text is None:
+        return None
+    if not text.strip():
+        report.bad_input(errors, f"empty {what}", where)
+        return None
+    return text
+
+
 def _code_text(record, where, code_format, language, token_fields, raw_fields, errors, report):
     if code_format == "tokens":
         value = field(record, token_fields, where, errors, report, kind="tokens")
-        return None if value is None else joined_tokens(value)
-    value = field(record, raw_fields, where, errors, report, kind="text")
+        return None if value is None else _non_empty(joined_tokens(value), "code", where, errors, report)
+    value = _non_empty(field(record, raw_fields, where, errors, report, kind="text"), "code", where, errors, report)
     if value is None or language != "python":
         return value
     # Raw CodeSearchNet code still holds the docstring the query was made from: cut it.
@@ -162,18 +174,12 @@ def _code_text(record, where, code_format, language, token_fields, raw_fields, e
     if stripped is None:
         report.filter("raw code kept with its docstring (does not parse as one function)", where)
         return value
-    return stripped
+    return _non_empty(stripped, "code", where, errors, report)
 
 
 def _query_text(record, where, fields, errors, report):
     value = field(record, fields, where, errors, report, kind="tokens")
-    if value is None:
-        return None
-    text = joined_tokens(value)
-    if not text:
-        report.bad_input(errors, "empty docstring", where)
-        return None
-    return text
+    return None if value is None else _non_empty(joined_tokens(value), "docstring", where, errors, report)
 
 
 class _Counted:
@@ -559,7 +565,8 @@ def _cosqa_codebase(folder: Path, errors: str, report: SkipReport) -> dict[str, 
             report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
                              str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
             continue
-        corpus[str(index)] = code
+        if _non_empty(code, "code", str(folder / COSQA_CODEBASE), errors, report) is not None:
+            corpus[str(index)] = code
     return corpus
 
 
@@ -608,7 +615,8 @@ def _cosqa_record(record, where, errors, report, need_index: bool):
     if qid is None:
         return None
     query = _query_text(record, where, ("doc",), errors, report)
-    if query is None or field(record, ("code",), where, errors, report) is None:
+    code = field(record, ("code",), where, errors, report) if query is not None else None
+    if _non_empty(code, "code", where, errors, report) is None:
         return None
     cid = field(record, ("retrieval_idx",), where, errors, report, kind="identifier") if need_index else ""
     if cid is None:

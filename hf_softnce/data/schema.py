@@ -81,7 +81,31 @@ def training_columns(column_names: list[str]) -> list[str]:
 
 def to_training_dataset(dataset):
     """Select (and order) the model's input columns, dropping identity columns the trainer would tokenize."""
-    return dataset.select_columns(training_columns(dataset.column_names))
+    return all_columns(dataset).select_columns(training_columns(dataset.column_names))
+
+
+def identity_out_of_rows(dataset):
+    """The dataset with its identity columns still in the table but out of every row it hands out.
+
+    sentence-transformers' trainers read a dataset row by row and tokenize every column of a row but the label, so
+    an identity column reaches the model as text (``"python"``, a path, a license) or stops the collator
+    (``Unsupported input type: int``, naming no column). A format restricted to the model's columns keeps rows,
+    and so the trainers and the NO_DUPLICATES sampler, to those; it survives ``select``, ``shuffle``, ``filter``,
+    ``train_test_split`` and ``save_to_disk``. The identity columns stay in ``column_names``, ``to_pandas()`` and
+    ``all_columns(dataset)["id"]``.
+    """
+    columns = resolve_columns(dataset.column_names)
+    if not columns.identity:
+        return dataset
+    return dataset.with_format(columns=columns.inputs)
+
+
+def all_columns(dataset):
+    """``dataset`` with every column readable, identity columns included (undoes :func:`identity_out_of_rows`)."""
+    format_ = getattr(dataset, "format", None)
+    if not format_ or format_.get("columns") is None:
+        return dataset
+    return dataset.with_format(format_["type"], **format_["format_kwargs"])
 
 
 def standardize_columns(dataset, what: str = "Training data"):

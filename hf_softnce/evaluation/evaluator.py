@@ -13,6 +13,7 @@ from sentence_transformers.util.distributed import distributed_evaluation, get_r
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
+from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 logger = logging.getLogger(__name__)
@@ -121,12 +122,18 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         self.recall_at_k = recall
         self.use_faiss = use_faiss
         self.query_ids = self.queries_ids
+        # An empty query asks for nothing, so it finds nothing: scored as a miss (it used to score MRR 1.0 when its
+        # gold code was empty too), and kept in the denominator so that it is counted, not hidden.
+        self._empty_queries = [not str(retrieval_set.queries[qid]).strip() for qid in self.query_ids]
+        if any(self._empty_queries):
+            logger.warning("%s: %d empty quer(ies) are scored as misses.", name, sum(self._empty_queries))
         self.depth = min(max(mrr + recall + ndcg), len(self.corpus_ids))
         # Prefixed up front (prefix_name_to_metrics won't prefix it twice), so ranks that never compute agree.
         self.primary_metric = f"{name}_mrr@{max(mrr)}" if name else f"mrr@{max(mrr)}"
         self.csv_file = f"CodeSearch_evaluation_{name}_results.csv" if name else "CodeSearch_evaluation_results.csv"
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1, *args, **kwargs):
+        require_bi_encoder(model, type(self).__name__)
         # Rank 0 inside the trainer's distributed_evaluation already shares its encoding: nothing to add.
         standalone_distributed = get_world_size() > 1 and getattr(model, "_distributed_inference", None) is None
         if not standalone_distributed:
@@ -139,6 +146,7 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
 
     def rank(self, model) -> list[list[str]]:
         """Code ids of the top ``depth`` codes for every query, best first (hf_softnce's search, FAISS-capable)."""
+        require_bi_encoder(model, type(self).__name__)
         queries = [self.retrieval_set.queries[qid] for qid in self.query_ids]
         codes = [self.retrieval_set.corpus[cid] for cid in self.corpus_ids]
         query_embeddings = self.embed_inputs(model, queries, "query", self.query_prompt_name, self.query_prompt)
@@ -146,10 +154,12 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         _, indices = top_k_search(
             query_embeddings, corpus_embeddings, self.depth, score=search_score(model), use_faiss=self.use_faiss
         )
-        return [[self.corpus_ids[i] for i in row] for row in indices.tolist()]
+        return [[] if empty else [self.corpus_ids[i] for i in row]
+                for row, empty in zip(indices.tolist(), self._empty_queries)]
 
     def compute_metrics(self, queries_result_list: list[object]):
         """The parent's metrics of one score function, plus ``dedup_<metric>@k`` when the set has groups."""
+        queries_result_list = [[] if empty else hits for hits, empty in zip(queries_result_list, self._empty_queries)]
         scores = super().compute_metrics(queries_result_list)
         if self.retrieval_set.groups is None:
             return scores

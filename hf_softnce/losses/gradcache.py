@@ -25,7 +25,7 @@ class CachedNegativeAwareMixin(CachedLossMixin):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
-        self.sync_tokenization()
+        self.sync_tokenization(sentence_features)
         self._hashes = self.column_hashes(sentence_features)
         return self.forward_cached(sentence_features, labels)
 

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
 
+from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts, text_hashes
+from hf_softnce.weighting.batch import CandidateBatch, check_on_device, hash_texts, prompt_lengths, text_hashes, text_index
 
 
 def soft_negative_weights(
@@ -71,18 +72,20 @@ def check_finite(loss_name: str, **values: float) -> None:
             raise ValueError(f"{loss_name}: {name} must be a finite number, got {value!r}.")
 
 
-def tokenization_key(model) -> tuple:
-    """What decides a text's token ids (and so its hash): the tokenizer and ``max_seq_length``."""
-    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None))
+def tokenization_key(model, prompt_lengths: tuple[int, ...] = ()) -> tuple:
+    """What decides a text's token ids (and so its hashes): the tokenizer, ``max_seq_length`` and the lengths of
+    the trainer's prompts, which take places of ``max_seq_length`` from long texts."""
+    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None), prompt_lengths)
 
 
-def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | None:
+def _duplicate_group_index(model, duplicate_groups, prompt_lengths: tuple[int, ...] = ()):
     """``{code text: group}`` (or a Dataset with code/dup_group columns) -> a hash index to group numbers."""
     if duplicate_groups is None:
         return None
     if hasattr(duplicate_groups, "column_names"):
-        from hf_softnce.data.schema import resolve_columns
+        from hf_softnce.data.schema import all_columns, resolve_columns
 
+        duplicate_groups = all_columns(duplicate_groups)
         if "dup_group" in duplicate_groups.column_names and "code" not in duplicate_groups.column_names:
             # anchor/positive (or any names): the code is the second text column, as the trainer reads it.
             code_column = resolve_columns(duplicate_groups.column_names, "duplicate_groups dataset").code
@@ -96,7 +99,7 @@ def _duplicate_group_index(model, duplicate_groups) -> tuple[HashIndex, int] | N
     group_number: dict[Hashable, int] = {}
     texts = list(duplicate_groups)
     numbers = torch.tensor([group_number.setdefault(duplicate_groups[t], len(group_number)) for t in texts])
-    return HashIndex(hash_texts(model, texts), numbers), len(group_number)
+    return text_index(model, texts, numbers, prompt_lengths), len(group_number)
 
 
 class NegativeAwareLoss(nn.Module):
@@ -120,6 +123,7 @@ class NegativeAwareLoss(nn.Module):
         duplicate_groups: Mapping[str, Hashable] | Any | None = None,
     ) -> None:
         super().__init__()
+        require_bi_encoder(model, type(self).__name__)
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}.")
         self.model = model
@@ -130,7 +134,9 @@ class NegativeAwareLoss(nn.Module):
         self._duplicate_groups = duplicate_groups
         group_index = _duplicate_group_index(model, duplicate_groups)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
+        self._prompt_lengths: tuple[int, ...] = ()
         self._tokenization = tokenization_key(model)
+        self._empty_hash = hash_texts(model, [""])
         # Rows whose Soft-InfoNCE weights were undefined and fell back to uniform: counted on the device
         # (no host synchronisation in the step), reported by `undefined_weight_rows`.
         self._undefined_rows: Tensor | None = None
@@ -141,18 +147,21 @@ class NegativeAwareLoss(nn.Module):
         """The estimators that look texts up by hash (rebound when the tokenization changes)."""
         return []
 
-    def sync_tokenization(self) -> None:
-        """Rehash the fitted texts if ``model.max_seq_length`` or the tokenizer changed since the loss was
-        built: the lookups (estimators, duplicate groups) then keep matching the trainer's features. A
-        Python-side comparison, no tensor work unless something changed."""
-        key = tokenization_key(self.model)
+    def sync_tokenization(self, sentence_features: Iterable[dict] = ()) -> None:
+        """Rehash the fitted texts if ``model.max_seq_length``, the tokenizer or the set of trainer prompt lengths
+        changed since the loss was built: the lookups (estimators, duplicate groups) then keep matching the
+        trainer's features, however a prompt truncates a long text. A Python-side comparison (prompt lengths are
+        ints the collator sets), no tensor work unless something changed; a new prompt rehashes once."""
+        self._prompt_lengths = tuple(sorted({*self._prompt_lengths, *prompt_lengths(list(sentence_features))}))
+        key = tokenization_key(self.model, self._prompt_lengths)
         if key == self._tokenization:
             return
         self._tokenization = key
-        group_index = _duplicate_group_index(self.model, self._duplicate_groups)
+        self._empty_hash = hash_texts(self.model, [""])
+        group_index = _duplicate_group_index(self.model, self._duplicate_groups, self._prompt_lengths)
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
         for estimator in self.estimators():
-            estimator.bind(self.model)
+            estimator.bind(self.model, prompt_lengths=self._prompt_lengths)
 
     def count_undefined_rows(self, device: torch.device) -> Tensor:
         if self._undefined_rows is None or self._undefined_rows.device != device:
@@ -178,6 +187,21 @@ class NegativeAwareLoss(nn.Module):
         return count
 
     # ----- inputs ------------------------------------------------------------------------------------
+    def check_not_empty(self, hashes: list[Tensor]) -> None:
+        """An empty query or code is an error, as in the loaders: it has nothing to learn from, and it is the same
+        text as every other empty one (so each would mask the others as duplicates). Checked on the device."""
+        empty_hash = self._empty_hash.to(hashes[0].device)  # one element, copied host -> device, never back
+        empty = [(h == empty_hash).sum() for h in hashes]
+        queries, candidates = empty[0], sum(empty[1:])
+        check_on_device(
+            queries + candidates == 0,
+            lambda: (
+                f"{type(self).__name__}: the batch holds {int(queries)} empty query text(s) and {int(candidates)} "
+                "empty code text(s); drop rows with an empty query or code from the training data (hf_softnce's "
+                "loaders reject them with errors='raise' and count them with errors='skip')."
+            ),
+        )
+
     @staticmethod
     def column_hashes(sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
         return [text_hashes(features) for features in sentence_features]
@@ -195,6 +219,7 @@ class NegativeAwareLoss(nn.Module):
                 f"{type(self).__name__} needs a query column and a code column (plus optional negative_* "
                 f"columns), got {len(embeddings)} column(s)."
             )
+        self.check_not_empty(hashes)
         sizes = [len(e) for e in embeddings]
         if len(set(sizes)) != 1:
             raise ValueError(f"{type(self).__name__}: the input columns have different batch sizes {sizes}.")

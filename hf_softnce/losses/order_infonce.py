@@ -201,7 +201,7 @@ class OrderInfoNCELoss(NegativeAwareLoss):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
-        self.sync_tokenization()
+        self.sync_tokenization(sentence_features)
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 

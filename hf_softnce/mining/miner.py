@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hf_softnce.data.schema import LABEL_COLUMN, resolve_columns
+from hf_softnce.data.schema import LABEL_COLUMN, all_columns, identity_out_of_rows, resolve_columns
 from hf_softnce.embedding_cache import encode_cached
 from hf_softnce.mining.corpus import MiningCorpus, read_pairs
 from hf_softnce.mining.eligibility import eligible_candidates
 from hf_softnce.mining.sampling import STRATEGIES, sample_ranks, window_ranks
+from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class RankingHardNegativeMiner:
                 raise ValueError(f"temperature must be positive, got {temperature}.")
         if on_shortfall not in ("skip", "error"):
             raise ValueError(f"on_shortfall must be 'skip' or 'error', got {on_shortfall!r}.")
+        require_bi_encoder(retriever, type(self).__name__)
         self.retriever = retriever
         self.num_negatives = num_negatives
         self.strategy = strategy
@@ -205,8 +207,10 @@ class RankingHardNegativeMiner:
                 negative_k]``, one per candidate column (read by ``PrecomputedWeighter`` and ``OrderInfoNCELoss``);
                 the other formats name them like ``mine_hard_negatives`` (``scores``, or ``score`` per pair).
             keep_identity_columns: keep the identity columns (``id``, ``dup_group``, ...) after the model's
-                columns (n-tuple formats only). By default they are dropped, so the result trains as is with
-                ``SentenceTransformerTrainer`` and ``CrossEncoderTrainer``, which tokenize every other column.
+                columns (n-tuple formats only). Either way the result trains as is with
+                ``SentenceTransformerTrainer`` and ``CrossEncoderTrainer``, which tokenize every column of a row
+                but the label: kept identity columns stay in the table but out of its rows
+                (:func:`hf_softnce.data.identity_out_of_rows`; read them with ``all_columns(mined)["id"]``).
 
         Returns:
             A ``datasets.Dataset``: the mined rows in input order; :attr:`last_report` says what was skipped.
@@ -215,6 +219,7 @@ class RankingHardNegativeMiner:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}.")
         if keep_identity_columns and output_format not in ("n-tuple", "cross-encoder"):
             raise ValueError(f"keep_identity_columns=True needs one row per query (n-tuple), not {output_format!r}.")
+        dataset = all_columns(dataset)
         queries, codes, dup_groups = read_pairs(dataset)
         mining_corpus = MiningCorpus.build(codes, dup_groups, corpus)
         positives = mining_corpus.positions_of(codes)
@@ -423,7 +428,7 @@ class RankingHardNegativeMiner:
                 labels = torch.cat([positive_scores.unsqueeze(1), negative_scores], dim=1).tolist()
                 output = output.add_column(LABEL_COLUMN, labels)
                 new_columns.append(LABEL_COLUMN)
-            return output.select_columns([query, code, *new_columns, *kept[2:]])
+            return identity_out_of_rows(output.select_columns([query, code, *new_columns, *kept[2:]]))
         return _st_format(
             output[query], output[code], negative_texts, positive_scores, negative_scores, query, code,
             output_format, output_scores,

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from hf_softnce.data.schema import CODE_COLUMN, LABEL_COLUMN, QUERY_COLUMN, negative_columns
+from hf_softnce.data.schema import CODE_COLUMN, LABEL_COLUMN, QUERY_COLUMN, all_columns, identity_out_of_rows, negative_columns
 from hf_softnce.embedding_cache import encode_cached
 
 logger = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ def label_order(
     """
     _check_options(action, judge, gmm_posterior, raise_by)
     reasons = _refine_reasons(refine)
+    dataset = all_columns(dataset)
     queries, columns, negative_names = _read_rows(dataset)
     scores, teacher_name = _teacher_scores(
         teacher,
@@ -194,6 +195,7 @@ def refine_order_labels(
     """
     _check_options(action, judge, gmm_posterior, raise_by)
     reasons = _refine_reasons(refine)
+    dataset = all_columns(dataset)
     queries, columns, negative_names = _read_rows(dataset)
     if LABEL_COLUMN not in dataset.column_names:
         raise ValueError("refine_order_labels needs a 'label' column; use label_order(dataset, teacher) to add one.")
@@ -515,7 +517,8 @@ def _output(dataset, columns: Sequence[list[str]], negative_names: list[str], la
     output = output.add_column(LABEL_COLUMN, labels.tolist())
     new_columns = [QUERY_COLUMN, CODE_COLUMN, *negative_names, LABEL_COLUMN]
     identity = [name for name in output.column_names if name not in new_columns]
-    return output.select_columns([*new_columns, *identity])
+    # Training data: whatever identity columns came in stay in the table, out of the rows a trainer tokenizes.
+    return identity_out_of_rows(output.select_columns([*new_columns, *identity]))
 
 
 def as_judge(spec: str) -> Judge:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 from torch import nn
 
-from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
-from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
+from hf_softnce.model_checks import require_bi_encoder, require_cross_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 Ranking = list[tuple[Hashable, float]]
@@ -54,6 +53,7 @@ class RetrieverRanker:
         cache: bool | str = True,
         show_progress_bar: bool = False,
     ) -> None:
+        _check_models(retriever, ranker)
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}.")
         if not isinstance(top_k, int) or top_k < 1:
@@ -172,57 +172,14 @@ class RetrieverRanker:
         return result, (time.perf_counter() - start) * 1000.0
 
 
-def evaluate_cascade(
-    cascade: RetrieverRanker,
-    retrieval_set: RetrievalSet,
-    *,
-    mrr_at_k: int | Iterable[int] = 1000,
-    recall_at_k: int | Iterable[int] = (1, 5, 10),
-    ndcg_at_k: int | Iterable[int] = (10,),
-    per_query: dict | None = None,
-) -> dict[str, dict[str, float]]:
-    """Metrics of the retriever alone and of the cascade on the same set, and each stage's latency.
+def _check_models(retriever, ranker) -> None:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
-    ``per_query``: a dict to fill with ``{"retriever": {qid: rank}, "cascade": {qid: rank}}`` (rank of the first
-    relevant code within ``max(mrr_at_k)``, 0 when absent), for paired bootstrap intervals.
-
-    Both rankings share one retriever pass (the cascade re-ranks it), so the comparison is exact.
-    Latencies are milliseconds per query, measured over the whole batch of queries; the corpus encoding
-    (an index built once, cached) is done before timing starts.
-
-    Returns:
-        ``{"retriever": {"mrr@1000": ..., ...}, "cascade": {...}, "latency_ms_per_query": {"retriever": ...,
-        "ranker": ..., "cascade": ...}}`` (plus ``dedup_`` metrics when the set has duplicate groups).
-    """
-    qids = list(retrieval_set.queries)
-    queries = [retrieval_set.queries[qid] for qid in qids]
-    corpus = retrieval_set.corpus
-    ks = as_cutoffs(mrr_at_k) + as_cutoffs(recall_at_k) + as_cutoffs(ndcg_at_k)
-    depth = max(min(max(ks), len(corpus)), cascade.top_k)
-    cascade._depth(depth, len(corpus))
-    cascade._corpus_embeddings(list(corpus.values()))  # build the index outside the timed region
-
-    retrieved, retriever_ms = cascade._timed(cascade.retrieve, queries, corpus, depth)
-    reranked, ranker_ms = cascade._timed(cascade.rerank, queries, corpus, retrieved)
-
-    def metrics(rankings: list[Ranking]) -> dict[str, float]:
-        return code_search_metrics(
-            [[cid for cid, _ in ranking] for ranking in rankings],
-            [retrieval_set.relevant[qid] for qid in qids],
-            mrr_at_k=mrr_at_k,
-            recall_at_k=recall_at_k,
-            ndcg_at_k=ndcg_at_k,
-            groups=retrieval_set.groups,
-        )
-
-    if per_query is not None:
-        k = max(as_cutoffs(mrr_at_k))
-        for stage, rankings in (("retriever", retrieved), ("cascade", reranked)):
-            per_query[stage] = {qid: first_relevant_rank([cid for cid, _ in ranking], retrieval_set.relevant[qid], k)
-                                for qid, ranking in zip(qids, rankings)}
-    latency = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(qids))
-    latency["cascade"] = latency["retriever"] + latency["ranker"]
-    return {"retriever": metrics(retrieved), "cascade": metrics(reranked), "latency_ms_per_query": latency}
+    if isinstance(retriever, CrossEncoder) and isinstance(ranker, SentenceTransformer):
+        raise TypeError("RetrieverRanker got a CrossEncoder as retriever and a SentenceTransformer as ranker: the "
+                        "arguments are swapped; write RetrieverRanker(retriever, ranker), the bi-encoder first.")
+    require_bi_encoder(retriever, "RetrieverRanker's retriever")
+    require_cross_encoder(ranker, "RetrieverRanker's ranker")
 
 
 def _as_corpus_dict(corpus: Mapping[Hashable, str] | Sequence[str]) -> Mapping[Hashable, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hf_softnce.evaluation.bootstrap import Difference, PairedBootstrap
+from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, Difference, PairedBootstrap, per_query_values
 
 BASE_ROW = "base model (zero-shot)"
 INFONCE_ROW = "InfoNCE"
@@ -25,8 +25,8 @@ def merged_ranks(per_query: dict[str, dict[str, int]], halves: tuple[str, ...]) 
 
 def reciprocal_ranks(runs: list[dict[str, int]]) -> dict[str, float]:
     """Per-query reciprocal rank (0 beyond the cut-off), averaged over the runs (seeds) of one row."""
-    queries = runs[0].keys()
-    return {q: float(np.mean([1.0 / run[q] if run[q] else 0.0 for run in runs])) for q in queries}
+    values = [per_query_values(run, "mrr@1000") for run in runs]
+    return {q: float(np.mean([run[q] for run in values])) for q in runs[0]}
 
 
 def rank_metrics(runs: list[dict[str, int]]) -> dict[str, float]:
@@ -58,9 +58,9 @@ def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, 
         for row, runs in ranks.items():
             entry: dict = {"metrics": rank_metrics(runs), "queries": len(rr[row])}
             if row != BASE_ROW:
-                entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW])
+                entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW], given=RECIPROCAL_RANKS)
             if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW):
-                entry["vs_infonce"] = boot.difference(rr[row], rr[INFONCE_ROW])
+                entry["vs_infonce"] = boot.difference(rr[row], rr[INFONCE_ROW], given=RECIPROCAL_RANKS)
             table[set_name][row] = entry
     return table
 

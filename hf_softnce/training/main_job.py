@@ -278,7 +278,8 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     ``top_k`` and ``combine`` are chosen on the selection half (:data:`CASCADE_GRID`), by MRR; when no setting
     ranks better than the retriever alone there, the cascade is reported as it is, and the choice says so.
     """
-    from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+    from hf_softnce.evaluation import evaluate_cascade
+    from hf_softnce.retrieval import RetrieverRanker
 
     config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"))
     retriever = load_model(retriever_dir)

@@ -10,7 +10,7 @@ from sentence_transformers import CrossEncoder
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
 
-from hf_softnce.data import to_training_dataset
+from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
 from hf_softnce.mining import RankingHardNegativeMiner
@@ -36,7 +36,9 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
     # dup_group stays: the losses mask each positive's duplicates among the in-batch candidates.
     mined = miner.mine(train, corpus, keep_identity_columns=True)
     print(miner.last_report.summary())
-    return mined
+    # The run's bookkeeping copy (TaskData.train): identity columns readable by column and row; every trainer
+    # gets to_training_dataset(...) of it.
+    return all_columns(mined)
 
 
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from hf_softnce.data.schema import resolve_columns
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, hash_texts
+from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, text_index
 
 
 class RelevanceEstimator:
@@ -25,8 +25,9 @@ class RelevanceEstimator:
     default_temperature: float = 1.0
     signed: bool = True
 
-    def bind(self, model) -> None:
-        """Called once by a loss with the model being trained (its tokenizer defines the text hashes)."""
+    def bind(self, model, prompt_lengths: tuple[int, ...] = ()) -> None:
+        """Called by a loss with the model being trained (its tokenizer defines the text hashes) and the trainer's
+        prompt lengths seen so far (each truncates long texts differently); again whenever either changes."""
 
     def relevance(self, batch: CandidateBatch) -> Tensor:
         raise NotImplementedError
@@ -89,13 +90,13 @@ class FittedTextEstimator(RelevanceEstimator):
         raise NotImplementedError
 
     # ----- binding to the trained model's tokenizer --------------------------------------------------
-    def bind(self, model) -> None:
+    def bind(self, model, prompt_lengths: tuple[int, ...] = ()) -> None:
         if self.queries is None:
             raise RuntimeError(
                 f"{type(self).__name__} is not fitted: call .fit(train_dataset) before building the loss."
             )
-        self._query_index = HashIndex(hash_texts(model, self.queries))
-        self._code_index = HashIndex(hash_texts(model, self.codes)) if self.codes else HashIndex(
+        self._query_index = text_index(model, self.queries, prompt_lengths=prompt_lengths)
+        self._code_index = text_index(model, self.codes, prompt_lengths=prompt_lengths) if self.codes else HashIndex(
             torch.empty(0, dtype=torch.long)
         )
 
@@ -108,8 +109,8 @@ class FittedTextEstimator(RelevanceEstimator):
             lambda: (
                 f"{type(self).__name__}: {int((rows < 0).sum())} of {len(rows)} {what} texts were not seen by "
                 "fit(). Fit the estimator on the data you train on (its query, code and negative_* columns). "
-                "Texts are matched by their token ids: a prompt added by the trainer (prompts=) or a "
-                "tokenizer change also makes a fitted text unknown."
+                "Texts are matched by their token ids (prompts removed, at every truncation a prompt causes): "
+                "a tokenizer change also makes a fitted text unknown."
             ),
             KeyError,
         )

@@ -64,13 +64,67 @@ def text_hashes(features: dict[str, Tensor]) -> Tensor:
     return (hashes[0] * _MODULI[1] + hashes[1]) ^ (lengths << 40)
 
 
-def hash_texts(model, texts: Sequence[str], batch_size: int = 512) -> Tensor:
-    """Hashes of raw texts as the trainer will see them: tokenized by ``model.preprocess``."""
+def hash_texts(model, texts: Sequence[str], batch_size: int = 512, *, prompt_length: int | None = None) -> Tensor:
+    """Hashes of raw texts as the trainer will see them: tokenized by ``model.preprocess``.
+
+    ``prompt_length``: hash the texts as they are when the trainer puts a prompt of that many tokens (its
+    ``prompt_length``, leading special token included) before them. The prompt itself is left out of every hash,
+    but it takes ``prompt_length - 1`` places of ``max_seq_length``, so a long text keeps that many fewer tokens
+    of its own: tokenizing it without the prompt at a ``max_length`` shorter by as much gives the same tokens.
+    """
+    kwargs = {}
+    if prompt_length:
+        max_seq_length = getattr(_unwrap(model), "max_seq_length", None)
+        if max_seq_length is not None:
+            kwargs["max_length"] = max(max_seq_length - (prompt_length - 1), 1)
     chunks = []
     for start in range(0, len(texts), batch_size):
-        features = model.preprocess(list(texts[start : start + batch_size]))
+        features = model.preprocess(list(texts[start : start + batch_size]), **kwargs)
         chunks.append(text_hashes(features))
     return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.int64)
+
+
+def prompt_lengths(sentence_features: Sequence[dict]) -> tuple[int, ...]:
+    """The distinct trainer prompt lengths of a batch's columns (Python ints from the collator: no device sync)."""
+    lengths = set()
+    for features in sentence_features:
+        length = features.get("prompt_length")
+        if isinstance(length, Tensor):
+            length = length.reshape(-1)[0]
+        if length is not None:
+            lengths.add(int(length))
+    return tuple(sorted(lengths))
+
+
+def text_index(model, texts: Sequence[str], rows: Tensor | None = None, prompt_lengths: Sequence[int] = ()) -> HashIndex:
+    """A :class:`HashIndex` of ``texts`` under every truncation the trainer produces for them.
+
+    Why several hashes per text: a text is identified by its token ids, and a prompt (``prompts=``) shortens what
+    ``max_seq_length`` leaves of a long text, so the same text reaches the loss as a different token sequence in
+    a prompted column than in an unprompted one (or under another prompt). Keying on the raw text would need the
+    trainer to carry it into the loss, which it does not; instead each text is hashed once per prompt length the
+    batches carry, and all of them point to its row. A text no prompt truncates gets one entry. The unprompted
+    hashes come first, so when a truncated text equals another text in full, the full text is the one found.
+    """
+    rows = torch.arange(len(texts)) if rows is None else rows
+    base = hash_texts(model, texts)
+    hashes, all_rows = [base], [rows]
+    for length in prompt_lengths:
+        prompted = hash_texts(model, texts, prompt_length=length)
+        truncated = prompted != base
+        hashes.append(prompted[truncated])
+        all_rows.append(rows[truncated])
+    return HashIndex(torch.cat(hashes), torch.cat(all_rows))
+
+
+def _unwrap(model):
+    """The SentenceTransformer inside a DDP/compile wrapper (which re-exposes ``preprocess`` only)."""
+    while not hasattr(model, "max_seq_length"):
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            break
+        model = inner
+    return model
 
 
 class HashIndex:

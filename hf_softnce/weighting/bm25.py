@@ -101,8 +101,8 @@ class BM25Weighter(FittedTextEstimator):
         return sp.csr_matrix((data.astype(np.float32), (counts.row, counts.col)), shape=counts.shape)
 
     # ----- idf="batch": the released per-batch score on the model's token ids ---------------------------
-    def bind(self, model) -> None:
-        super().bind(model)
+    def bind(self, model, prompt_lengths: tuple[int, ...] = ()) -> None:
+        super().bind(model, prompt_lengths)
         if self.idf == "batch":
             self._bind_tokens(model)
 

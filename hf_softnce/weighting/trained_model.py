@@ -51,13 +51,13 @@ class TrainedModelWeighter(FittedTextEstimator):
         self._query_embeddings = self._encode(self.queries)
         self._code_embeddings = self._encode(self.codes)
 
-    def bind(self, model) -> None:
+    def bind(self, model, prompt_lengths: tuple[int, ...] = ()) -> None:
         if model is self.retriever or _storage_pointers(model) & _storage_pointers(self.retriever):
             raise ValueError(
                 "TrainedModelWeighter's retriever shares parameters with the model being trained. Load a "
                 "separate, frozen copy, e.g. TrainedModelWeighter(SentenceTransformer(path_of_trained_retriever))."
             )
-        super().bind(model)
+        super().bind(model, prompt_lengths)
 
     def relevance(self, batch: CandidateBatch) -> Tensor:
         device = batch.negative_mask.device

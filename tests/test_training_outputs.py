@@ -1,0 +1,126 @@
+"""Library outputs train as they are (issue #17): identity columns stay out of what a trainer tokenizes.
+
+sentence-transformers' trainers tokenize every column of a row but the label. `mine(keep_identity_columns=True)`
+and `label_order` used to hand them `id` (`ValueError: Unsupported input type: int`) or, with string ids, `id`,
+`path`, `language`, `license` as extra "hard negatives" (9 text columns instead of 3).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny_model, tiny_model_dir
+from datasets import Dataset, load_from_disk
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+
+from hf_softnce.data import all_columns, to_training_dataset
+from hf_softnce.losses import OrderInfoNCELoss, R2PSRankerLoss, SoftInfoNCELoss
+from hf_softnce.mining import RankingHardNegativeMiner, label_order
+from loss_helpers import CODES, NEGATIVES, QUERIES
+
+IDENTITY = ["id", "dup_group", "package", "path", "func_name", "language", "license"]
+
+
+def pairs(id_type=int) -> Dataset:
+    queries = QUERIES + [f"{query} Quickly." for query in QUERIES]
+    codes = CODES + NEGATIVES
+    n = len(queries)
+    return Dataset.from_dict({
+        "query": queries, "code": codes, "id": [id_type(i) for i in range(n)], "dup_group": list(range(n)),
+        "package": [f"pkg{i % 3}" for i in range(n)], "path": [f"pkg/mod{i}.py" for i in range(n)],
+        "func_name": [f"f{i}" for i in range(n)], "language": ["python"] * n, "license": ["MIT"] * n,
+    })
+
+
+class Recording:
+    """Wraps a loss's forward: how many text columns and which label width each training step saw."""
+
+    def __init__(self, loss):
+        self.seen = []
+        forward = loss.forward
+
+        def recorded(features, labels=None):
+            self.seen.append((len(features), None if labels is None else tuple(labels.shape[1:])))
+            return forward(features, labels)
+
+        loss.forward = recorded
+
+
+def train(model, data, loss, tmp_path, **extra):
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, save_strategy="no", report_to=[],
+        use_cpu=True, seed=0, **extra,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    trainer.train()
+    return trainer
+
+
+def test_mined_with_identity_columns_trains_with_query_code_and_negatives_only(tmp_path):
+    model = build_tiny_model()
+    mined = RankingHardNegativeMiner(model, num_negatives=1, show_progress_bar=False).mine(
+        pairs(int), keep_identity_columns=True)
+    assert mined.column_names == ["query", "code", "negative_1", *IDENTITY]
+    assert list(mined[0]) == ["query", "code", "negative_1"]
+    assert all_columns(mined)["id"] == list(range(12)) and all_columns(mined)[0]["license"] == "MIT"
+    loss = SoftInfoNCELoss(model, duplicate_groups=mined)
+    recording = Recording(loss)
+    trainer = train(model, mined, loss, tmp_path)
+    assert trainer.state.global_step == 2 and recording.seen == [(3, None), (3, None)]
+
+
+def test_order_labels_with_string_ids_train_with_their_candidate_columns_only(tmp_path):
+    model = build_tiny_model()
+    mined = RankingHardNegativeMiner(model, num_negatives=2, show_progress_bar=False).mine(
+        pairs(str), keep_identity_columns=True)
+    labelled, _ = label_order(mined, "bm25", refine=False)
+    assert list(labelled[0]) == ["query", "code", "negative_1", "negative_2", "label"]
+    loss = OrderInfoNCELoss(model, duplicate_groups=labelled)
+    recording = Recording(loss)
+    train(model, labelled, loss, tmp_path)
+    assert recording.seen == [(4, (3,)), (4, (3,))]  # 9 text columns before
+
+
+def test_no_duplicates_sampler_fills_batches_when_every_row_shares_an_identity_value(tmp_path):
+    """language="python" and license="MIT" in every row would leave the NO_DUPLICATES sampler one row per batch."""
+    model = build_tiny_model()
+    mined = RankingHardNegativeMiner(model, num_negatives=1, show_progress_bar=False).mine(
+        pairs(str), keep_identity_columns=True)
+
+    def batch_sizes(data, folder):
+        loss = SoftInfoNCELoss(model)
+        sizes, forward = [], loss.forward
+        loss.forward = lambda features, labels=None: sizes.append(len(features[0]["input_ids"])) or forward(features, labels)
+        train(model, data, loss, tmp_path / folder, batch_sampler=BatchSamplers.NO_DUPLICATES)
+        return sizes
+
+    # The same batches as the model columns alone give (a mined negative may repeat another row's code, so the
+    # sampler can close a batch early); with the identity values visible every batch would hold one row.
+    expected = batch_sizes(to_training_dataset(mined), "reference")
+    assert min(expected) > 1 and batch_sizes(mined, "mined") == expected
+
+
+def test_identity_columns_survive_saving_selecting_and_shuffling_out_of_the_rows(tmp_path):
+    model = build_tiny_model()
+    mined = RankingHardNegativeMiner(model, num_negatives=1, show_progress_bar=False).mine(
+        pairs(int), keep_identity_columns=True)
+    mined.save_to_disk(str(tmp_path / "mined"))
+    for data in (load_from_disk(str(tmp_path / "mined")), mined.shuffle(seed=1).select(range(5)), mined.filter(lambda r: True)):
+        assert list(data[0]) == ["query", "code", "negative_1"] and "dup_group" in data.column_names
+    reloaded = load_from_disk(str(tmp_path / "mined"))
+    assert all_columns(reloaded)["dup_group"] == list(range(12))
+    assert to_training_dataset(reloaded).column_names == ["query", "code", "negative_1"]
+
+
+def test_mined_with_identity_columns_trains_a_cross_encoder(tmp_path):
+    retriever = build_tiny_model()
+    mined = RankingHardNegativeMiner(retriever, num_negatives=2, show_progress_bar=False).mine(
+        pairs(int), keep_identity_columns=True)
+    ranker = CrossEncoder(tiny_model_dir(seed=1), num_labels=1, device="cpu")
+    args = CrossEncoderTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2,
+                                         save_strategy="no", report_to=[], use_cpu=True, seed=0)
+    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=mined, loss=R2PSRankerLoss(ranker))
+    trainer.train()
+    assert trainer.state.global_step == 2 and torch.isfinite(torch.tensor(trainer.state.log_history[-1]["train_loss"]))
