@@ -35,14 +35,15 @@ CASCADE = "R2PS cascade (InfoNCE -> ranker)"
 # one hard negative mined from the top of the base model's ranking cost 0.049 MRR (CoSQA's codebase answers most
 # queries several times over, so the top non-gold code is often a true answer) at twice the step cost, so rows
 # train on in-batch negatives; averaging with the base (WiSE-FT) at 0.75 beat 0.5 and 1.0 (no averaging).
-COSQA_DATA = dict(data="cosqa", num_negatives=0)
+# The job saves each row's final model itself: no trainer checkpoints (optimizer states, seconds of disk writes).
+COSQA_DATA = dict(data="cosqa", num_negatives=0, save_strategy="no")
 # When CoSQA's training split is absent: real StackOverflow questions (CoNaLa), else the stdlib corpus.
 FALLBACK_DATA = dict(data="python", conala_mix=1.0)
 LR = 5e-5
 WISE = 0.75
 SIZES = {
     "quick": dict(
-        max_train_pairs=None, max_steps=130, batch_size=32, max_seq_length=128, learning_rate=LR,
+        max_train_pairs=None, max_steps=120, batch_size=32, max_seq_length=128, learning_rate=LR,
         cosqa_corpus_size=None, select_on="none", wise_ft_weight=WISE, **COSQA_DATA,
         seeds=[42],
         methods=["InfoNCE", "SoftInfoNCE (BM25)"],
