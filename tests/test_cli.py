@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_softnce.cli import build_parser, main
+from hf_softnce.cli._errors import CLIError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "datasets", "sentence_transformers", "transformers", "faiss", "huggingface_hub", "pandas")
@@ -58,7 +59,7 @@ def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("hf-softnce: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert str(missing) in err
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CLIError):
         main(["--debug", "mine-negatives", "--data", str(missing), "--output", str(tmp_path / "out")])
 
     assert main(["label-order", "--data", "d", "--output", str(tmp_path / "o"), "--action", "judge"]) == 2

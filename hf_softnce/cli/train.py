@@ -1,25 +1,87 @@
-"""``hf-softnce train``: train a retriever from a YAML config, the recipes' code path."""
+"""``hf-softnce train``: train a retriever from a YAML config, the recipes' code path and defaults."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from hf_softnce.cli._errors import check_output_dir
+from hf_softnce.cli._parser import add_command
 
 
-def register(subparsers) -> None:
-    train = subparsers.add_parser("train", help="train a retriever from a YAML config (same code path as the recipes)")
-    train.add_argument("--config", help="YAML config, e.g. recipes/configs/default.yaml")
-    train.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the model, card and evaluation")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. learning_rate=1e-5")
+def register(subparsers) -> argparse.ArgumentParser:
+    train = add_command(
+        subparsers,
+        "train",
+        help="Train a retriever from a YAML config (the recipes' code path and defaults).",
+        description="Train a code-search retriever as recipes/train_soft_infonce.py does: data, loss with its "
+        "weighter, SentenceTransformerTrainer, evaluation, model card. Without --config it runs "
+        "recipes/configs/default.yaml (the packaged all-MiniLM-L6-v2, SoftInfoNCE with BM25 weights, 2,000 stdlib "
+        "pairs, one epoch); any config key can be overridden as key=value, e.g. max_steps=20.",
+    )
+    from hf_softnce.training.cli_args import add_config_arguments
+
+    add_config_arguments(train)
+    # The shared flags were written for the recipes; here every default is spelled out in --help.
+    for action in train._actions:
+        if action.dest == "config":
+            action.help = "YAML config (keys: hf_softnce/training/config.py and any " \
+                "SentenceTransformerTrainingArguments field) (default: recipes/configs/default.yaml)"
+        elif action.dest == "output_dir":
+            action.help = "where checkpoints, final/ (model and card) and metrics.json go (default: the config's " \
+                "output_dir, runs/soft_infonce)"
+        elif action.dest == "push_to_hub":
+            action.help += " (default: no upload)"
+        elif action.dest == "resume_from_checkpoint":
+            action.help += " (default: start afresh)"
+    train.add_argument("--base", action="store_true",
+                       help="also evaluate the untrained base model and show it beside the trained one")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=run_train)
+    return train
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from hf_softnce.training.config import load_config
-    from hf_softnce.training.run import train_retriever
+    check_output_dir(args.output_dir, "--output-dir")
+    from hf_softnce.cli._models import resolve_model
+    from hf_softnce.defaults import default_config_path
+    from hf_softnce.training.cli_args import config_from_args
 
-    overrides = list(args.overrides)
-    if args.push_to_hub:
-        overrides.append(f"push_to_hub={args.push_to_hub}")
-    result = train_retriever(load_config(args.config, overrides))
-    print({k: round(v, 4) for k, v in result.metrics.items()})
+    if args.config is None:
+        args.config = default_config_path()
+    config = config_from_args(args)
+    check_output_dir(config.output_dir, "output_dir")
+    resolve_model(config.model, "model")  # a model that cannot be loaded stops here, before the data is built
+
+    from hf_softnce.evaluation.report import markdown_table, split_by_set
+    from hf_softnce.training.data import load_task_data
+    from hf_softnce.training.models import load_model
+    from hf_softnce.training.run import evaluate_model, train_retriever
+
+    data = load_task_data(config, progress=not args.quiet)
+    result = train_retriever(config, data, progress=not args.quiet)
+    runs = split_by_set(result.metrics)
+    base = {}
+    if args.base:
+        base = split_by_set(evaluate_model(load_model(config.model), data, show_progress_bar=not args.quiet))
+    for name, metrics in runs.items():
+        rows = ({"base model": base[name]} if name in base else {}) | {"trained": metrics}
+        extra = {}
+        if name in base and "mrr@1000" in metrics:
+            extra = {"trained": {"Δ MRR vs base": f"{metrics['mrr@1000'] - base[name]['mrr@1000']:+.4f}"}}
+        print(f"**{name}**\n\n{markdown_table(rows, extra=extra)}\n")
+    print(where_it_went(result.output_dir, config.push_to_hub))
     return 0
+
+
+def where_it_went(output_dir: Path, repo_id: str | None) -> str:
+    """The lines saying where the model, its card and the metrics were saved (and pushed)."""
+    final = Path(output_dir) / "final"
+    lines = [f"Model saved to {final}"]
+    card = final / "README.md"
+    if card.is_file():
+        lines.append(f"Model card saved to {card}")
+    lines.append(f"Every metric saved to {Path(output_dir) / 'metrics.json'}")
+    if repo_id:
+        lines.append(f"Pushed to https://huggingface.co/{repo_id}")
+    return "\n".join(lines)

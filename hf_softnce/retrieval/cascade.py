@@ -10,6 +10,7 @@ from torch import nn
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
+from hf_softnce.evaluation.report import CascadeResults
 from hf_softnce.retrieval.search import search_score, top_k_search
 
 Ranking = list[tuple[Hashable, float]]
@@ -34,6 +35,8 @@ class RetrieverRanker:
             Pass ``ranker.activation_fn`` to use the CrossEncoder's own.
         use_faiss: passed to ``top_k_search``.
         cache: ``encode_cached``'s ``cache`` (``True``, a folder, or ``False``).
+        show_progress_bar: bars for encoding and re-ranking in :meth:`search` (off by default: a search is
+            usually a few queries; :func:`evaluate_cascade` has its own switch, on by default).
 
     The re-ranked candidates come first, ordered by their new score; candidates beyond ``top_k`` follow in
     the retriever's order with their retriever scores (so scores are not comparable across that boundary
@@ -90,19 +93,25 @@ class RetrieverRanker:
         self.last_latency_ms = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(queries))
         return [ranking[:depth] for ranking in reranked]
 
-    def retrieve(self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int) -> list[Ranking]:
-        """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query."""
+    def retrieve(
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int, *, show_progress_bar: bool | None = None
+    ) -> list[Ranking]:
+        """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query.
+
+        ``show_progress_bar``: ``None`` uses the cascade's own setting.
+        """
+        progress = self.show_progress_bar if show_progress_bar is None else show_progress_bar
         corpus = _as_corpus_dict(corpus)
         self._depth(top_k, len(corpus))
         if not queries:
             return []
         ids = list(corpus)
         query_embeddings = self.retriever.encode_query(
-            list(queries), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+            list(queries), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=progress
         )
         scores, indices = top_k_search(
             query_embeddings,
-            self._corpus_embeddings([corpus[cid] for cid in ids]),
+            self._corpus_embeddings([corpus[cid] for cid in ids], show_progress_bar=progress),
             top_k,
             score=search_score(self.retriever),
             use_faiss=self.use_faiss,
@@ -113,9 +122,11 @@ class RetrieverRanker:
         ]
 
     def rerank(
-        self, queries: Sequence[str], corpus: Mapping[Hashable, str], candidates: list[Ranking]
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], candidates: list[Ranking], *,
+        show_progress_bar: bool | None = None,
     ) -> list[Ranking]:
         """Re-score the first ``self.top_k`` candidates of each query; the rest keep the retriever's order."""
+        progress = self.show_progress_bar if show_progress_bar is None else show_progress_bar
         if len(queries) != len(candidates):
             raise ValueError(f"Got {len(queries)} queries but {len(candidates)} candidate lists.")
         heads = [ranking[: self.top_k] for ranking in candidates]
@@ -124,7 +135,7 @@ class RetrieverRanker:
             return [list(ranking) for ranking in candidates]
         # One predict call for every query's pairs: the ranker batches across queries.
         ranker_scores = self.ranker.predict(
-            pairs, batch_size=self.batch_size, activation_fn=self.activation_fn, show_progress_bar=False
+            pairs, batch_size=self.batch_size, activation_fn=self.activation_fn, show_progress_bar=progress
         ).tolist()
         reranked, start = [], 0
         for head, ranking in zip(heads, candidates):
@@ -149,7 +160,7 @@ class RetrieverRanker:
             raise ValueError(f"top_k={depth!r} must be an int between 1 and the corpus size ({corpus_size}).")
         return depth
 
-    def _corpus_embeddings(self, codes: list[str]):
+    def _corpus_embeddings(self, codes: list[str], show_progress_bar: bool | None = None):
         # Fingerprinting the texts is cheaper than encode_cached's fingerprint of the retriever's weights.
         key = texts_fingerprint(codes)
         if self._corpus_memo is None or self._corpus_memo[0] != key:
@@ -160,15 +171,15 @@ class RetrieverRanker:
                 batch_size=self.batch_size,
                 prompt_name=prompt_name,
                 cache=self.cache,
-                show_progress_bar=self.show_progress_bar,
+                show_progress_bar=self.show_progress_bar if show_progress_bar is None else show_progress_bar,
             )
             self._corpus_memo = (key, embeddings)
         return self._corpus_memo[1]
 
     @staticmethod
-    def _timed(function, *args):
+    def _timed(function, *args, **kwargs):
         start = time.perf_counter()
-        result = function(*args)
+        result = function(*args, **kwargs)
         return result, (time.perf_counter() - start) * 1000.0
 
 
@@ -180,8 +191,13 @@ def evaluate_cascade(
     recall_at_k: int | Iterable[int] = (1, 5, 10),
     ndcg_at_k: int | Iterable[int] = (10,),
     per_query: dict | None = None,
-) -> dict[str, dict[str, float]]:
+    show_progress_bar: bool = True,
+) -> CascadeResults:
     """Metrics of the retriever alone and of the cascade on the same set, and each stage's latency.
+
+    ``show_progress_bar``: bars for encoding the codebase and the queries and for the ranker's re-scoring
+    (the cascade's own ``show_progress_bar`` applies to :meth:`RetrieverRanker.search`). The timings include
+    drawing the bars, a negligible share of the encoding and scoring they follow.
 
     ``per_query``: a dict to fill with ``{"retriever": {qid: rank}, "cascade": {qid: rank}}`` (rank of the first
     relevant code within ``max(mrr_at_k)``, 0 when absent), for paired bootstrap intervals.
@@ -192,7 +208,8 @@ def evaluate_cascade(
 
     Returns:
         ``{"retriever": {"mrr@1000": ..., ...}, "cascade": {...}, "latency_ms_per_query": {"retriever": ...,
-        "ranker": ..., "cascade": ...}}`` (plus ``dedup_`` metrics when the set has duplicate groups).
+        "ranker": ..., "cascade": ...}}`` (plus ``dedup_`` metrics when the set has duplicate groups), a dict
+        that prints as a Markdown table of the headline metrics and latencies.
     """
     qids = list(retrieval_set.queries)
     queries = [retrieval_set.queries[qid] for qid in qids]
@@ -200,10 +217,13 @@ def evaluate_cascade(
     ks = as_cutoffs(mrr_at_k) + as_cutoffs(recall_at_k) + as_cutoffs(ndcg_at_k)
     depth = max(min(max(ks), len(corpus)), cascade.top_k)
     cascade._depth(depth, len(corpus))
-    cascade._corpus_embeddings(list(corpus.values()))  # build the index outside the timed region
+    # Build the index outside the timed region.
+    cascade._corpus_embeddings(list(corpus.values()), show_progress_bar=show_progress_bar)
 
-    retrieved, retriever_ms = cascade._timed(cascade.retrieve, queries, corpus, depth)
-    reranked, ranker_ms = cascade._timed(cascade.rerank, queries, corpus, retrieved)
+    retrieved, retriever_ms = cascade._timed(cascade.retrieve, queries, corpus, depth,
+                                             show_progress_bar=show_progress_bar)
+    reranked, ranker_ms = cascade._timed(cascade.rerank, queries, corpus, retrieved,
+                                         show_progress_bar=show_progress_bar)
 
     def metrics(rankings: list[Ranking]) -> dict[str, float]:
         return code_search_metrics(
@@ -222,7 +242,7 @@ def evaluate_cascade(
                                 for qid, ranking in zip(qids, rankings)}
     latency = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(qids))
     latency["cascade"] = latency["retriever"] + latency["ranker"]
-    return {"retriever": metrics(retrieved), "cascade": metrics(reranked), "latency_ms_per_query": latency}
+    return CascadeResults(retriever=metrics(retrieved), cascade=metrics(reranked), latency_ms_per_query=latency)
 
 
 def _as_corpus_dict(corpus: Mapping[Hashable, str] | Sequence[str]) -> Mapping[Hashable, str]:

@@ -42,14 +42,16 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None) -> dict[str, float]:
+def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None,
+                   show_progress_bar: bool = True) -> dict[str, float]:
     """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks.
 
     ``per_query`` (main process only): filled with ``{set: {query id: rank of the gold code}}``.
     """
     metrics = None
     if is_main_process():
-        metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query)
+        metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query,
+                                          show_progress_bar=show_progress_bar)
     if torch.distributed.is_initialized():
         shared = [metrics]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -172,7 +174,7 @@ def train_retriever(
         interpolate_with_base(model, load_model(config.model), config.wise_ft_weight)
     model.max_seq_length = max(own_max_seq_length or 0, config.max_seq_length)
     per_query: dict = {}
-    metrics = evaluate_model(model, data, per_query=per_query)
+    metrics = evaluate_model(model, data, per_query=per_query, show_progress_bar=progress)
     output_dir = Path(config.output_dir)
     if is_main_process():
         final = output_dir / "final"
