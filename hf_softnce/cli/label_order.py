@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--teacher-type cross-encoder needs --teacher PATH_OR_HUB_ID.")
     # Inputs and the teacher's name are checked before anything heavy is loaded.
     data = load_rows(args.data, split=args.split)
-    describe_columns(data, args.data)
     teacher_path = None if bm25 else resolve_model(args.teacher, "--teacher")
+    describe_columns(data, args.data)
 
     from hf_softnce.data.schema import standardize_columns
     from hf_softnce.mining.order_labels import as_judge, label_order

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.output, "--output")
     # Inputs and the model name are checked before anything heavy is loaded.
     data = load_rows(args.data, split=args.split, columns=args.columns)
-    describe_columns(data, args.data)
     model_path = resolve_model(args.model, "--model")
+    describe_columns(data, args.data)
     from sentence_transformers import SentenceTransformer
 
     from hf_softnce.mining.miner import RankingHardNegativeMiner
