@@ -1,0 +1,89 @@
+"""Quiet, readable results: no duplicated metric keys, tables of the headline numbers, short reprs, ids without
+local paths, the corpus report once per build, and the evaluate module's example from any directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hf_softnce.evaluation.report import CascadeResults, drop_duplicate_keys, markdown_table, split_by_set
+
+
+def test_duplicated_score_function_keys_are_dropped_and_distinct_ones_kept():
+    metrics = {"toy_mrr@1000": 0.5, "toy_cosine_mrr@1000": 0.5, "toy_cosine_map@100": 0.4,
+               "toy_dot_mrr@1000": 0.3, "toy_dedup_recall@1": 0.2, "toy_cosine_dedup_recall@1": 0.2}
+    assert drop_duplicate_keys(metrics) == {"toy_mrr@1000": 0.5, "toy_cosine_map@100": 0.4, "toy_dot_mrr@1000": 0.3,
+                                            "toy_dedup_recall@1": 0.2}
+    assert split_by_set({**metrics, "cosqa-dev_recall@10": 0.9}) == {
+        "toy": {"mrr@1000": 0.5, "dedup_recall@1": 0.2}, "toy_dot": {"mrr@1000": 0.3}, "cosqa-dev": {"recall@10": 0.9}}
+
+
+def test_evaluate_cascade_prints_a_table_and_stays_a_dict():
+    results = CascadeResults(retriever={"mrr@1000": 0.5, "recall@1": 0.25}, cascade={"mrr@1000": 0.625, "recall@1": 0.5},
+                             latency_ms_per_query={"retriever": 1.25, "ranker": 80.0, "cascade": 81.25})
+    assert results["cascade"]["mrr@1000"] == 0.625 and json.loads(json.dumps(results)) == dict(results)
+    assert str(results) == ("| stage | MRR@1000 | R@1 | ms/query |\n|---|---|---|---|\n"
+                            "| retriever | 0.5000 | 0.250 | 1.2 |\n| cascade | 0.6250 | 0.500 | 81.2 |")
+    assert markdown_table({"a": {"ndcg@10": 1.0}}) == "| model | NDCG@10 |\n|---|---|\n| a | 1.0000 |"
+
+
+def test_a_retrieval_set_repr_is_one_short_line():
+    from hf_softnce.data import RetrievalSet
+
+    codes = {f"c{i}": "def f():\n    return " + "x" * 200 for i in range(500)}
+    retrieval_set = RetrievalSet({f"q{i}": "a query " * 20 for i in range(500)}, codes,
+                                 {f"q{i}": {f"c{i}"} for i in range(500)}, groups={c: 1 for c in codes}, name="big")
+    assert repr(retrieval_set) == "RetrievalSet('big', 500 queries, 500 codes, 1 duplicate groups)"
+
+
+def test_conala_ids_name_the_record_not_the_local_file(tmp_path):
+    from hf_softnce.data import load_conala
+
+    rows = [{"intent": "how to sort a list in python", "rewritten_intent": None, "snippet": "sorted(x)",
+             "question_id": 1},
+            {"intent": "how to reverse a string in python", "rewritten_intent": "reverse 's'", "snippet": "s[::-1]",
+             "question_id": 2}]
+    (tmp_path / "conala-train.json").write_text(json.dumps(rows))
+    (tmp_path / "conala-test.json").write_text(json.dumps(rows))
+    data = load_conala(data_dir=tmp_path, verbose=False)
+    assert data.train["id"] == ["conala-curated-train-0", "conala-curated-train-1"]
+    assert not any(str(tmp_path) in value for value in data.test.queries | data.test.corpus)
+    assert repr(data.test) == "RetrievalSet('conala-curated-test', 2 queries, 2 codes, 2 duplicate groups)"
+
+
+def test_the_corpus_report_prints_once_per_build(tmp_path, capsys):
+    import sysconfig
+    from pathlib import Path
+
+    from hf_softnce.data import build_python_corpus
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "shlex.py").write_text((Path(sysconfig.get_paths()["stdlib"]) / "shlex.py").read_text())
+    for _ in range(2):
+        build_python_corpus([str(source)], output_dir=tmp_path / "corpus", workers=1)
+    err = capsys.readouterr().err
+    assert err.count("Corpus report") == 1 and "Reusing the corpus saved at" in err
+    build_python_corpus([str(source)], output_dir=tmp_path / "corpus", workers=1, show_report=True)
+    assert "Corpus report (from the saved build)" in capsys.readouterr().err  # on request
+
+
+def test_the_evaluate_module_example_runs_from_any_directory(tmp_path, monkeypatch):
+    import doctest
+    import importlib.util
+    from pathlib import Path
+
+    import evaluate
+
+    from hf_softnce.evaluation import CODE_SEARCH_METRIC_PATH
+
+    script = Path(CODE_SEARCH_METRIC_PATH) / "code_search_metric.py"
+    spec = importlib.util.spec_from_file_location("code_search_metric_docs", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)  # it used to load "hf_softnce/evaluation/code_search_metric", from the root only
+    test = doctest.DocTestParser().get_doctest(module._KWARGS_DESCRIPTION, {"evaluate": evaluate}, "example", None, 0)
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert (runner.failures, runner.tries) == (0, 3)
