@@ -52,8 +52,7 @@ def main(argv=None):
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         for name, result in metrics.items():
-            for stage in ("retriever", "cascade"):
-                print(name, stage, {k: round(v, 4) for k, v in result[stage].items() if "@" in k})
+            print(f"**{name}**\n\n{result}\n")  # retriever vs cascade, a Markdown table
         if repo_id:
             ranker.push_to_hub(repo_id, private=config.hub_private, revision=config.hub_revision,
                                create_pr=config.hub_create_pr, exist_ok=True)

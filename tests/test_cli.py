@@ -166,8 +166,8 @@ def test_train_defaults_are_the_recipes_default_yaml_and_it_says_where_things_we
     assert seen == {"config": expected, "data": "the data"}
     out = capsys.readouterr().out
     assert out.count("| model | MRR@1000 | R@1 | NDCG@10 |") == 1 and "| trained | 0.5000 | 0.250 | 0.6000 |" in out
-    assert out.endswith(f"Model saved to {tmp_path / 'run' / 'final'}\nModel card saved to "
-                        f"{tmp_path / 'run' / 'final' / 'README.md'}\nEvery metric saved to "
+    assert out.endswith(f"Saved the model to {tmp_path / 'run' / 'final'}\nSaved the model card to "
+                        f"{tmp_path / 'run' / 'final' / 'README.md'}\nSaved every metric to "
                         f"{tmp_path / 'run' / 'metrics.json'}\n")
 
 

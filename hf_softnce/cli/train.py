@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from hf_softnce.cli._errors import check_output_dir
 from hf_softnce.cli._parser import add_command
@@ -35,7 +34,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         elif action.dest == "resume_from_checkpoint":
             action.help += " (default: start afresh)"
     train.add_argument("--base", action="store_true",
-                       help="also evaluate the untrained base model and show it beside the trained one")
+                       help="also evaluate the untrained base model and show it beside the trained one "
+                       "(compare_base=true)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=run_train)
     return train
@@ -49,39 +49,16 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.config is None:
         args.config = default_config_path()
+    if args.base:
+        args.overrides = [*args.overrides, "compare_base=true"]
     config = config_from_args(args)
     check_output_dir(config.output_dir, "output_dir")
     resolve_model(config.model, "model")  # a model that cannot be loaded stops here, before the data is built
 
-    from hf_softnce.evaluation.report import markdown_table, split_by_set
     from hf_softnce.training.data import load_task_data
-    from hf_softnce.training.models import load_model
-    from hf_softnce.training.run import evaluate_model, train_retriever
+    from hf_softnce.training.results import print_run
+    from hf_softnce.training.run import train_retriever
 
     data = load_task_data(config, progress=not args.quiet)
-    result = train_retriever(config, data, progress=not args.quiet)
-    runs = split_by_set(result.metrics)
-    base = {}
-    if args.base:
-        base = split_by_set(evaluate_model(load_model(config.model), data, show_progress_bar=not args.quiet))
-    for name, metrics in runs.items():
-        rows = ({"base model": base[name]} if name in base else {}) | {"trained": metrics}
-        extra = {}
-        if name in base and "mrr@1000" in metrics:
-            extra = {"trained": {"Δ MRR vs base": f"{metrics['mrr@1000'] - base[name]['mrr@1000']:+.4f}"}}
-        print(f"**{name}**\n\n{markdown_table(rows, extra=extra)}\n")
-    print(where_it_went(result.output_dir, config.push_to_hub))
+    print_run(train_retriever(config, data, progress=not args.quiet))
     return 0
-
-
-def where_it_went(output_dir: Path, repo_id: str | None) -> str:
-    """The lines saying where the model, its card and the metrics were saved (and pushed)."""
-    final = Path(output_dir) / "final"
-    lines = [f"Model saved to {final}"]
-    card = final / "README.md"
-    if card.is_file():
-        lines.append(f"Model card saved to {card}")
-    lines.append(f"Every metric saved to {Path(output_dir) / 'metrics.json'}")
-    if repo_id:
-        lines.append(f"Pushed to https://huggingface.co/{repo_id}")
-    return "\n".join(lines)

@@ -83,6 +83,7 @@ class TrainConfig:
     # theta = (1 - w) * theta_base + w * theta_tuned. Keeps the base model's robustness on queries unlike the
     # training docstrings (real web queries) while keeping most of the in-domain gain. None: no ensembling.
     wise_ft_weight: float | None = key(None, ge=0, le=1)
+    compare_base: bool = False  # also evaluate the untrained base model at the end, shown beside the trained one
     num_negatives: int = key(0, ge=0)  # mined hard negatives per pair (0: in-batch negatives only)
     # mining (recipes/train_order_infonce.py, recipes/train_ranker.py): RankingHardNegativeMiner settings
     miner_model: str | None = None  # the frozen retriever that ranks the corpus; None: `model`

@@ -36,6 +36,7 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     output_dir: Path | None = None
     per_query: dict[str, dict[str, int]] = field(default_factory=dict)  # {set: {query id: rank}}, for intervals
+    base_metrics: dict[str, float] = field(default_factory=dict)  # the untrained model's, with compare_base
 
 
 def is_main_process() -> bool:
@@ -175,14 +176,19 @@ def train_retriever(
     model.max_seq_length = max(own_max_seq_length or 0, config.max_seq_length)
     per_query: dict = {}
     metrics = evaluate_model(model, data, per_query=per_query, show_progress_bar=progress)
+    base_metrics = {}
+    if config.compare_base:
+        base_metrics = evaluate_model(load_model(config.model), data, show_progress_bar=progress)
     output_dir = Path(config.output_dir)
     if is_main_process():
         final = output_dir / "final"
         model.save(str(final))
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if base_metrics:
+            (output_dir / "base_metrics.json").write_text(json.dumps(base_metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         if repo_id:
             from hf_softnce.training.publish import publish_run
 
             publish_run(model, loss, config, data, metrics, repo_id)
-    return RunResult(config, model, loss, metrics, output_dir, per_query)
+    return RunResult(config, model, loss, metrics, output_dir, per_query, base_metrics)
