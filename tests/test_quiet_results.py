@@ -87,3 +87,54 @@ def test_the_evaluate_module_example_runs_from_any_directory(tmp_path, monkeypat
     runner = doctest.DocTestRunner()
     runner.run(test)
     assert (runner.failures, runner.tries) == (0, 3)
+
+
+def _small_set():
+    from hf_softnce.data import RetrievalSet
+
+    codes = {f"c{i}": f"def f{i}(x):\n    return x + {i}" for i in range(12)}
+    return RetrievalSet({f"q{i}": f"add {i} to x" for i in range(12)}, codes, {f"q{i}": {f"c{i}"} for i in range(12)},
+                        name="small")
+
+
+def test_evaluate_cascade_shows_its_bars_and_the_switch_hides_them(capsys):
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from conftest import build_tiny_model, tiny_model_dir
+    from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+
+    cascade = RetrieverRanker(build_tiny_model(), CrossEncoder(tiny_model_dir(seed=1), num_labels=1, device="cpu"),
+                              top_k=5, cache=False)
+    capsys.readouterr()
+    evaluate_cascade(cascade, _small_set())
+    shown = capsys.readouterr().err
+    bars = [line for line in shown.split("\n") if "Batches" in line]  # a bar's redraws share its line
+    assert len(bars) == 3  # the codebase, the queries, the ranker's re-scoring
+    evaluate_cascade(cascade, _small_set(), show_progress_bar=False)
+    assert "Batches" not in capsys.readouterr().err
+
+
+def test_end_of_run_evaluation_says_what_it_ranks(capsys):
+    from conftest import build_tiny_model
+    from hf_softnce.evaluation import evaluate_retrieval_sets
+
+    model = build_tiny_model()
+    capsys.readouterr()
+    evaluate_retrieval_sets(model, {"small": _small_set()})
+    err = capsys.readouterr().err
+    assert "Evaluating on small: 12 queries against the whole codebase (12 codes)" in err and "Batches" in err
+    evaluate_retrieval_sets(model, {"small": _small_set()}, show_progress_bar=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_label_refinement_shows_progress(capsys):
+    from datasets import Dataset
+
+    from hf_softnce.mining import label_order
+
+    rows = Dataset.from_dict({"query": ["add one", "add two"], "code": ["x + 1", "x + 2"],
+                              "negative_1": ["x + 2", "x + 1"]})
+    label_order(rows, "bm25", refine=["near_duplicate"])
+    assert "Finding near-duplicates" in capsys.readouterr().err
+    label_order(rows, "bm25", refine=["near_duplicate"], show_progress_bar=False)
+    assert "Finding near-duplicates" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hf_softnce.cli._errors import CLIError, check_output_file
@@ -75,6 +76,9 @@ def evaluate_model(model, retrieval_sets, batch_size: int = 32, show_progress_ba
 
     results = {}
     for retrieval_set in retrieval_sets:
+        if show_progress_bar:  # a sign of life before minutes of encoding
+            print(f"Evaluating on {retrieval_set.name}: {len(retrieval_set):,} queries against the whole codebase "
+                  f"({len(retrieval_set.corpus):,} codes)", file=sys.stderr)
         evaluator = CodeSearchEvaluator(retrieval_set, name="", batch_size=batch_size, write_csv=False,
                                         show_progress_bar=show_progress_bar)
         results[retrieval_set.name] = drop_duplicate_keys(evaluator(model))
@@ -104,14 +108,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.data is None and args.cosqa is None:
         raise CLIError("evaluate: give --data PATH and/or --cosqa DIR.")
     check_output_file(args.output, "--output")
-    # Models, data paths and splits are checked before any model is loaded.
-    model_path = resolve_model(args.model, "MODEL")
-    base_path = resolve_model(args.base, "--base") if args.base is not None else None
+    # The data first, then the model names: every input is checked before any model is loaded.
     retrieval_sets = []
     if args.data is not None:
         retrieval_sets.append(data_set(args.data, args.split, args.columns))
     if args.cosqa is not None:
         retrieval_sets.extend(cosqa_sets(args.cosqa))
+    model_path = resolve_model(args.model, "MODEL")
+    base_path = resolve_model(args.base, "--base") if args.base is not None else None
 
     from sentence_transformers import SentenceTransformer
 
