@@ -94,7 +94,8 @@ class RetrieverRanker:
         return [ranking[:depth] for ranking in reranked]
 
     def retrieve(
-        self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int, *, show_progress_bar: bool | None = None
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int, *,
+        show_progress_bar: bool | None = None,
     ) -> list[Ranking]:
         """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query.
 
