@@ -29,3 +29,18 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The recipes' default config: what `hf-softnce train` runs when no --config is given, so the CLI and
+# `python recipes/train_soft_infonce.py` mean the same run (hf_softnce/ -> parents[1] is the checkout root).
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "default.yaml"
+
+
+def default_config_path() -> str:
+    """``recipes/configs/default.yaml`` of the source checkout this package runs from."""
+    if not DEFAULT_CONFIG.is_file():
+        raise FileNotFoundError(
+            f"No --config given and the recipes' default config is not at {DEFAULT_CONFIG} (an install without the "
+            "source checkout); pass --config FILE."
+        )
+    return str(DEFAULT_CONFIG)

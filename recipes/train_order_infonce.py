@@ -22,6 +22,7 @@ from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model, resolve_model_name
 from hf_softnce.training.ranker import mine_negatives
+from hf_softnce.training.results import print_run
 from hf_softnce.training.run import is_main_process, train_retriever
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "order_default.yaml"
@@ -68,9 +69,7 @@ def main(argv=None):
 
     result = train_retriever(config, data)
     if is_main_process():
-        for name, value in sorted(result.metrics.items()):
-            print(f"{name:40s} {value:.4f}")
-        print(f"Saved the model to {result.output_dir / 'final'}")
+        print_run(result)  # the metrics table (beside the base model with evaluate_base=true) and where files went
 
 
 if __name__ == "__main__":

@@ -58,8 +58,7 @@ def main(argv=None):
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         for name, result in metrics.items():
-            for stage in ("retriever", "cascade"):
-                print(name, stage, {k: round(v, 4) for k, v in result[stage].items() if "@" in k})
+            print(f"**{name}**\n\n{result}\n")  # retriever vs cascade, a Markdown table
         if repo_id:
             publish_run(config, repo_id)  # uploads ranker/ and its card, never checkpoints
         print(f"Saved the ranker to {output_dir / 'ranker'}")

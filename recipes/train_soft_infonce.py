@@ -13,6 +13,7 @@ whose access is checked before any data is built.
 from pathlib import Path
 
 from hf_softnce.training.cli_args import parse_recipe_args
+from hf_softnce.training.results import print_run
 from hf_softnce.training.run import is_main_process, train_retriever
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
@@ -22,9 +23,7 @@ def main(argv=None):
     config = parse_recipe_args(argv, description=__doc__.splitlines()[0], default_config=str(DEFAULT_CONFIG))
     result = train_retriever(config)
     if is_main_process():
-        for name, value in sorted(result.metrics.items()):
-            print(f"{name:40s} {value:.4f}")
-        print(f"Saved the model to {result.output_dir / 'final'}")
+        print_run(result)  # the metrics table (beside the base model with evaluate_base=true) and where files went
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_softnce.cli import build_parser, main
+from hf_softnce.cli._errors import CLIError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "datasets", "sentence_transformers", "transformers", "faiss", "huggingface_hub", "pandas")
@@ -58,7 +59,7 @@ def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("hf-softnce: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert str(missing) in err
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CLIError):
         main(["--debug", "mine-negatives", "--data", str(missing), "--output", str(tmp_path / "out")])
 
     assert main(["label-order", "--data", "d", "--output", str(tmp_path / "o"), "--action", "judge"]) == 2
@@ -81,3 +82,99 @@ def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "hf_softnce.cli", "evaluate", "m"], cwd=ROOT, capture_output=True,
                           text=True)
     assert (done.returncode, done.stderr) == (2, "hf-softnce: error: evaluate: give --data PATH and/or --cosqa DIR.\n")
+
+
+def test_version_and_python_dash_m_hf_softnce():
+    from hf_softnce import __version__
+
+    done = subprocess.run([sys.executable, "-m", "hf_softnce", "--version"], cwd=ROOT, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, f"hf-softnce {__version__}\n")
+
+
+def _option_actions():
+    parser = build_parser()
+    yield "hf-softnce", parser
+    yield from parser._subparsers._group_actions[0].choices.items()
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    import argparse
+
+    missing = []
+    for command, parser in _option_actions():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                continue
+            text = formatter._get_help_string(action) if action.help else ""
+            # A switch (--quiet, --quick) is off unless given; a required option has no default to show.
+            needs_default = action.nargs != 0 and not action.required
+            if not text or (needs_default and "default" not in text.lower()):
+                missing.append(f"{command} {action.option_strings[0]}")
+    assert missing == []
+
+
+def test_help_shows_the_defaults_that_were_missing(capsys):
+    with pytest.raises(SystemExit):
+        main(["mine-negatives", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for expected in ("negatives per row (R2PS: 31) (default: 31)", "(default: skip)", "(default: no margin)"):
+        assert expected in text
+    with pytest.raises(SystemExit):
+        main(["label-order", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "or ask --judge (default: raise)" in text and "label increase of a flagged negative (default: 0.1)" in text
+    for command in ("train", "main"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "options:" in capsys.readouterr().out.split("\n\n", 2)[2]  # a description before the options
+
+
+def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypatch):
+    import hf_softnce.training.main_job as job
+
+    monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
+    assert main(["main"]) == 2
+    assert capsys.readouterr().err == (
+        "hf-softnce: error: main: choose a size: --quick (CoNaLa with one mined hard negative, 64 steps, 1 seed: about "
+        "16 min on 2 CPU cores) or --full (CoNaLa + stdlib mix, one epoch, 3 seeds, best checkpoint chosen on CoSQA: "
+        "hours on 2 CPU cores).\n"
+    )
+
+
+def test_train_defaults_are_the_recipes_default_yaml_and_it_says_where_things_went(capsys, monkeypatch, tmp_path):
+    import hf_softnce.training.data as data_module
+    import hf_softnce.training.run as run_module
+    from hf_softnce.training.config import load_config
+
+    seen = {}
+
+    def fake_train(config, data, progress=True):
+        seen["config"], seen["data"] = config, data
+        final = tmp_path / "run" / "final"
+        final.mkdir(parents=True)
+        (final / "README.md").write_text("card")
+        metrics = {"test_mrr@1000": 0.5, "test_cosine_mrr@1000": 0.5, "test_recall@1": 0.25, "test_ndcg@10": 0.6}
+        return run_module.RunResult(config, None, None, metrics, tmp_path / "run")
+
+    monkeypatch.setattr(data_module, "load_task_data", lambda config, progress=True: "the data")
+    monkeypatch.setattr(run_module, "train_retriever", fake_train)
+    argv = ["train", "max_steps=2", "--output-dir", str(tmp_path / "run"), "--resume-from-checkpoint"]
+    assert main(argv) == 0
+    expected = load_config(ROOT / "recipes" / "configs" / "default.yaml",
+                           {"max_steps": 2, "output_dir": str(tmp_path / "run"), "resume_from_checkpoint": "last"})
+    assert seen == {"config": expected, "data": "the data"}
+    out = capsys.readouterr().out
+    assert out.count("| model | MRR@1000 | R@1 | NDCG@10 |") == 1 and "| trained | 0.5000 | 0.250 | 0.6000 |" in out
+    assert out.endswith(f"Saved the model to {tmp_path / 'run' / 'final'}\nSaved the model card to "
+                        f"{tmp_path / 'run' / 'final' / 'README.md'}\nSaved every metric to "
+                        f"{tmp_path / 'run' / 'metrics.json'}\n")
+
+
+def test_train_with_a_model_that_cannot_load_stops_before_the_data(capsys, monkeypatch):
+    import hf_softnce.training.data as data_module
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(data_module, "load_task_data", lambda *a, **k: pytest.fail("the data was built"))
+    assert main(["train", "model=nope-model"]) == 2
+    assert capsys.readouterr().err.startswith("hf-softnce: error: model 'nope-model': no such folder")

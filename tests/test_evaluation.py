@@ -336,8 +336,8 @@ def test_evaluate_command_user_errors_are_one_line_and_status_2(tmp_path, capsys
     DatasetDict({"test": Dataset.from_dict({"query": ["q"], "code": ["c"]})}).save_to_disk(str(tmp_path / "corpus"))
     capsys.readouterr()  # the progress bar of save_to_disk
     assert main(["evaluate", "no-model", "--data", str(tmp_path / "corpus"), "--split", "valid"]) == 2
-    assert capsys.readouterr().err == (f"hf-softnce: error: {tmp_path / 'corpus'} has no split 'valid'; "
-                                       "it has ['test'].\n")
+    assert capsys.readouterr().err == (f"hf-softnce: error: --split 'valid' is not in {tmp_path / 'corpus'} "
+                                       "(splits: ['test']).\n")
     assert main(["evaluate", "no-model"]) == 2
     assert capsys.readouterr().err == "hf-softnce: error: evaluate: give --data PATH and/or --cosqa DIR.\n"
     (tmp_path / "taken").mkdir()

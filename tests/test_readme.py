@@ -1,4 +1,4 @@
-"""The README's Python examples run as printed (Hub model ids swapped for tiny local models, data shrunk)."""
+"""The README's examples run as printed (the packaged model swapped for tiny local models, data shrunk)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypat
     namespace = run_as_printed(
         code,
         {
-            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir()),
-            '"microsoft/unixcoder-base"': repr(tiny_model_dir(seed=1)),
+            "default_model_path()": repr(tiny_model_dir()),
+            "max_length=256": "max_length=64",  # the tiny model has 66 positions
             "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
             "num_negatives=31": "num_negatives=3",
         },
@@ -48,7 +48,8 @@ def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypat
     mined = namespace["mined"]
     assert mined.column_names == ["query", "code", "negative_1", "negative_2", "negative_3", "label"]
     printed = capsys.readouterr().out
-    assert "Mined negatives for" in printed and "'cascade'" in printed
+    assert "Mined negatives for" in printed
+    assert "| stage | MRR@1000 | R@1 | R@5 | R@10 | NDCG@10 | ms/query |" in printed and "\n| cascade | " in printed
 
 
 def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
@@ -56,7 +57,7 @@ def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, mon
     namespace = run_as_printed(
         code,
         {
-            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir()),
+            "default_model_path()": repr(tiny_model_dir()),
             'build_python_corpus()["train"]': f"__import__('datasets').load_from_disk({str(small_corpus)!r})['train'].select(range(64))",
         },
         tmp_path,
@@ -91,7 +92,7 @@ def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, mon
     namespace = run_as_printed(
         code,
         {
-            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir()),
+            "default_model_path()": repr(tiny_model_dir()),
             "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
             "num_negatives=7": "num_negatives=3",
         },
@@ -133,7 +134,7 @@ def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkey
     namespace = run_as_printed(
         code,
         {
-            '"sentence-transformers/all-MiniLM-L6-v2"': repr(tiny_model_dir(max_seq_length=256)),  # the example's 256
+            "default_model_path()": repr(tiny_model_dir(max_seq_length=256)),  # the example's 256
             "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
         },
         tmp_path,
@@ -153,3 +154,58 @@ def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkey
     else:
         expected = f"no measurable difference in MRR@1000 ({difference:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}])"
     assert printed[2] == expected
+
+
+def test_every_example_runs_offline_and_every_training_example_is_bounded_and_timed():
+    """Examples name the packaged model, never a Hub id; a Trainer never runs the default 3 epochs (hours on a CPU)."""
+    blocks = python_blocks()
+    for block in blocks:
+        code = "\n".join(line.split("#")[0] for line in block.splitlines())
+        # A model named by a string literal is a Hub id (or a folder the reader does not have).
+        assert not re.search(r"(SentenceTransformer|CrossEncoder)\(\s*[\"']", code), f"a named model:\n{block}"
+    training = [block for block in blocks if "Trainer(" in block]
+    assert len(training) == 3  # SoftInfoNCE, OrderInfoNCE, the R2PS ranker
+    for block in training:
+        assert "max_steps=" in block and re.search(r"≈ [\d.]+ min on 2 CPU cores", block), block
+
+
+def cli_lines() -> list[str]:
+    section = README.read_text(encoding="utf-8").split("## Command line", 1)[1]
+    block = re.search(r"^```bash\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL).group(1)
+    return [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_command_line_examples_run_as_printed(tmp_path, monkeypatch, capsys):
+    """Each `hf-softnce` line of the Command line block, with the packaged model swapped for a tiny one and the shared
+    data for small files of the same layout. build-corpus, train and main are not run here (minutes to hours);
+    test_cli.py covers what they print."""
+    import json
+
+    from hf_softnce.cli import main
+
+    conala = [{"intent": f"how to {verb} a list", "rewritten_intent": None, "snippet": f"{verb}(x)", "question_id": i}
+              for i, verb in enumerate(["sort", "reverse", "copy", "sum", "shuffle", "flatten", "count", "clear", "pop"])]
+    for name in ("conala-train.json", "conala-test.json"):
+        (tmp_path / name).write_text(json.dumps(conala))
+    swaps = {"default": tiny_model_dir(), "../shared/data/conala": str(tmp_path),
+             "../shared/data/cosqa": str(Path(__file__).parent / "fixtures" / "cosqa")}
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    for argv in cli_lines():
+        assert argv[0] == "hf-softnce"
+        if argv[1] in ("build-corpus", "train", "main"):
+            continue
+        args = [swaps.get(arg, arg) for arg in argv[1:]]
+        args = [arg.replace("../shared/data/conala", str(tmp_path)) for arg in args]
+        if args == ["--version"]:
+            with pytest.raises(SystemExit) as done:
+                main(args)
+            assert done.value.code == 0
+        else:
+            assert main(args) == 0, (argv, capsys.readouterr().err)
+        ran.append(argv[1])
+    assert ran == ["--version", "evaluate", "evaluate", "mine-negatives", "label-order"]
+    out = capsys.readouterr().out
+    assert "**conala-test** (9 queries, 9 codes)" in out and "| model | MRR@1000 |" in out
+    assert json.loads((tmp_path / "runs" / "cosqa-eval.json").read_text())["results"]
+    assert (tmp_path / "runs" / "conala-labelled" / "dataset_info.json").exists()

@@ -108,7 +108,8 @@ def test_train_soft_infonce_recipe(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data)
     # SentenceTransformerTrainingArguments fields hf_softnce has no key of its own for pass straight through
     passed = ("gradient_accumulation_steps=2", "lr_scheduler_type=constant", "report_to=none", "hub_model_id=me/tiny")
-    result = check(run_recipe("train_soft_infonce.py", config, "learning_rate=1e-4", "weighter=bm25", *passed))
+    result = check(run_recipe("train_soft_infonce.py", config, "learning_rate=1e-4", "weighter=bm25", "evaluate_base=true",
+                              *passed))
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test_mrr@1000"] <= 1.0 and "test_ndcg@10" in metrics
@@ -122,6 +123,11 @@ def test_train_soft_infonce_recipe(tmp_path, tiny_model, tiny_data):
     assert (run / "final" / "modules.json").exists()
     assert trainer_state(run / "checkpoint-3")["global_step"] == 3
     assert "Saved the model to" in result.stdout
+    # The end-of-run table: the base model beside the trained one (evaluate_base), each number once.
+    base = json.loads((run / "base_metrics.json").read_text())
+    header = "| model | MRR@1000 | R@1 | R@5 | R@10 | NDCG@10 | Δ MRR vs base |"
+    assert "**test**" in result.stdout and result.stdout.count(header) == 1
+    assert f"| base model | {base['test_mrr@1000']:.4f} |" in result.stdout and "| trained | " in result.stdout
 
 
 def test_save_steps_alone_checkpoints_and_evaluates_every_save_steps(tmp_path, tiny_model, tiny_data):

@@ -15,6 +15,8 @@ import logging
 import sys
 
 from hf_softnce.cli._errors import USER_ERROR_STATUS, one_line, user_error_types
+from hf_softnce.cli._parser import HelpFormatter
+from hf_softnce.cli._quiet import bars_once
 
 PROG = "hf-softnce"
 # Subcommand modules, in the order --help lists them.
@@ -30,10 +32,14 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hf_softnce import __version__
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Negative-aware training, mining, evaluation and Hub upload for code-search embedding models.",
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -48,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with bars_once():
+            return int(args.func(args) or 0)
     except Exception as error:
         if args.debug or not isinstance(error, user_error_types()):
             raise  # a bug, or --debug: the traceback is what is needed

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from hf_softnce.cli._errors import check_output_dir
+from hf_softnce.cli._parser import add_command
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "build-corpus",
         help="Mine (docstring, function) pairs from installed Python source into a train/valid/test DatasetDict.",
         description="Mine CodeSearchNet-style (docstring, function) pairs from Python source with ast (nothing is "
@@ -22,15 +24,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default=None, help="Where to save the DatasetDict (default: the hf_softnce cache).")
     parser.add_argument("--rebuild", action="store_true", help="Parse again even if a saved corpus matches.")
     parser.add_argument("--workers", type=int, default=None, help="Parsing processes (default: all cores).")
-    parser.add_argument("--split-ratios", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VALID", "TEST"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-query-words", type=int, default=3)
-    parser.add_argument("--max-code-lines", type=int, default=100)
+    parser.add_argument("--split-ratios", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VALID", "TEST"),
+                        help="shares of functions per split, assigned by package")
+    parser.add_argument("--seed", type=int, default=0, help="reshuffles equal-size packages between splits")
+    parser.add_argument("--min-query-words", type=int, default=3, help="drop functions whose query is shorter")
+    parser.add_argument("--max-code-lines", type=int, default=100, help="drop functions whose code is longer")
     parser.add_argument("--near-duplicate-threshold", type=float, default=0.8,
-                        help="Token 3-gram Jaccard for near-duplicate groups; 1 groups exact duplicates only.")
+                        help="token 3-gram Jaccard for near-duplicate groups; 1 groups exact duplicates only")
     parser.add_argument("--errors", choices=("skip", "raise"), default="skip",
-                        help="Skip and count unparsable/non-UTF-8 files (default) or stop at the first.")
-    parser.add_argument("--quiet", action="store_true", help="No progress bar.")
+                        help="skip and count unparsable/non-UTF-8 files, or stop at the first")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_build_corpus)
     return parser
 

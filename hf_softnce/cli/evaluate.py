@@ -1,44 +1,56 @@
-"""``hf-softnce evaluate MODEL --data PATH``: MRR, Recall and NDCG of a model on a corpus split and/or CoSQA."""
+"""``hf-softnce evaluate MODEL --data PATH``: MRR, Recall and NDCG of a model on a dataset and/or CoSQA."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hf_softnce.cli._errors import CLIError, check_output_file
+from hf_softnce.cli._inputs import add_data_arguments, load_rows
+from hf_softnce.cli._models import resolve_model
+from hf_softnce.cli._parser import add_command
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``evaluate`` to the console script's subparsers; the parsed args carry ``func`` (returns an exit code)."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
         help="Rank the whole codebase for every query and report MRR@1000, Recall@1/5/10 and NDCG@10.",
-        description="Evaluate a SentenceTransformer (local folder or Hub id) on the held-out split of a corpus "
-        "built by `hf-softnce build-corpus` and/or on the CoSQA dev split.",
+        description="Evaluate a SentenceTransformer (model folder, 'default' or a Hub id) on (query, code) pairs "
+        "(a split of a corpus built by `hf-softnce build-corpus`, a saved Dataset, or a JSON/JSONL file) and/or on "
+        "the CoSQA dev split. Prints a table of the headline metrics; --output writes every metric as JSON.",
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
-    parser.add_argument("--data", default=None, help="a DatasetDict saved by the corpus builder (save_to_disk folder)")
-    parser.add_argument("--split", default="test", help="split of --data to evaluate on (default: test)")
+    parser.add_argument("model", metavar="MODEL",
+                        help="model folder, Hugging Face Hub id, or 'default' (the packaged all-MiniLM-L6-v2)")
+    add_data_arguments(parser, required=False, split="test", what="; each query searches all the codes")
     parser.add_argument(
-        "--cosqa", default=None, metavar="DIR", help="a CoSQA folder (code_idx_map.txt + retrieval dev/test files)"
+        "--cosqa", default=None, metavar="DIR",
+        help="a CoSQA folder (code_idx_map.txt + retrieval dev/test files) (default: none)",
     )
-    parser.add_argument("--output", default=None, help="write the results as JSON to this file")
-    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
+    parser.add_argument("--base", default=None, metavar="MODEL",
+                        help="also evaluate this model and show it beside MODEL, with the difference (default: none)")
+    parser.add_argument("--output", default=None, help="write every metric as JSON to this file (default: none)")
+    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=evaluate_command)
     return parser
 
 
-def corpus_split_set(data_path: str | Path, split: str):
-    """The RetrievalSet of one split of a saved corpus DatasetDict (each query searches all the split's codes)."""
-    from datasets import load_from_disk
-
+def data_set(path: str, split: str, columns: str | None = None):
+    """The RetrievalSet of ``path``'s (query, code) rows: each query searches all their distinct codes."""
     from hf_softnce.data import retrieval_set_from_pairs
+    from hf_softnce.data.schema import standardize_columns
 
-    dataset_dict = load_from_disk(str(data_path))
-    if split not in dataset_dict:
-        raise ValueError(f"{data_path} has no split {split!r}; it has {sorted(dataset_dict)}.")
-    return retrieval_set_from_pairs(dataset_dict[split], name=f"{Path(data_path).name}-{split}")
+    rows = standardize_columns(load_rows(path, split=split, columns=columns), f"--data {path}")
+    folder = Path(path)
+    if folder.is_file():
+        name = folder.stem
+    else:  # a saved DatasetDict names its split; a saved Dataset is its folder
+        name = f"{folder.name}-{split}" if (folder / "dataset_dict.json").exists() else folder.name
+    return retrieval_set_from_pairs(rows, name=name)
 
 
 def cosqa_sets(folder: str | Path) -> list:
@@ -46,6 +58,8 @@ def cosqa_sets(folder: str | Path) -> list:
     from hf_softnce.data import load_cosqa
     from hf_softnce.data.loaders import COSQA_FILES
 
+    if not Path(folder).is_dir():
+        raise CLIError(f"--cosqa {str(folder)!r}: no such folder.")
     splits = [split for split in ("valid", "test") if (Path(folder) / COSQA_FILES[split]).is_file()]
     if not splits:
         names = [COSQA_FILES[split] for split in ("valid", "test")]
@@ -54,36 +68,68 @@ def cosqa_sets(folder: str | Path) -> list:
     return [getattr(data, split) for split in splits]
 
 
-def evaluate_model(model, retrieval_sets, batch_size: int = 32) -> dict[str, dict[str, float]]:
-    """``{set name: metrics}`` (unprefixed metric keys) for a loaded SentenceTransformer."""
+def evaluate_model(model, retrieval_sets, batch_size: int = 32, show_progress_bar: bool = True
+                   ) -> dict[str, dict[str, float]]:
+    """``{set name: metrics}`` (unprefixed metric keys, each number once) for a loaded SentenceTransformer."""
     from hf_softnce.evaluation.evaluator import CodeSearchEvaluator
+    from hf_softnce.evaluation.report import drop_duplicate_keys
 
     results = {}
     for retrieval_set in retrieval_sets:
-        evaluator = CodeSearchEvaluator(retrieval_set, name="", batch_size=batch_size, write_csv=False)
-        results[retrieval_set.name] = evaluator(model)
+        if show_progress_bar:  # a sign of life before minutes of encoding
+            print(f"Evaluating on {retrieval_set.name}: {len(retrieval_set):,} queries against the whole codebase "
+                  f"({len(retrieval_set.corpus):,} codes)", file=sys.stderr)
+        evaluator = CodeSearchEvaluator(retrieval_set, name="", batch_size=batch_size, write_csv=False,
+                                        show_progress_bar=show_progress_bar)
+        results[retrieval_set.name] = drop_duplicate_keys(evaluator(model))
     return results
+
+
+def results_table(retrieval_sets, results: dict, base_results: dict | None = None, model: str = "model",
+                  base: str = "base") -> str:
+    """One Markdown table per set: the model's headline metrics (and the base model's, with the MRR difference)."""
+    from hf_softnce.evaluation.report import headline, markdown_table
+
+    tables = []
+    for retrieval_set in retrieval_sets:
+        name = retrieval_set.name
+        rows = {model: headline(results[name])}
+        extra = {}
+        if base_results is not None:
+            rows = {base: headline(base_results[name]), **rows}
+            difference = results[name]["mrr@1000"] - base_results[name]["mrr@1000"]
+            extra = {model: {"Δ MRR vs base": f"{difference:+.4f}"}}
+        title = f"**{name}** ({len(retrieval_set):,} queries, {len(retrieval_set.corpus):,} codes)"
+        tables.append(f"{title}\n\n{markdown_table(rows, extra=extra)}")
+    return "\n\n".join(tables)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.data is None and args.cosqa is None:
         raise CLIError("evaluate: give --data PATH and/or --cosqa DIR.")
     check_output_file(args.output, "--output")
-    # The data first: a bad path or split is reported before the model is loaded.
+    # The data first, then the model names: every input is checked before any model is loaded.
     retrieval_sets = []
     if args.data is not None:
-        retrieval_sets.append(corpus_split_set(args.data, args.split))
+        retrieval_sets.append(data_set(args.data, args.split, args.columns))
     if args.cosqa is not None:
         retrieval_sets.extend(cosqa_sets(args.cosqa))
+    model_path = resolve_model(args.model, "MODEL")
+    base_path = resolve_model(args.base, "--base") if args.base is not None else None
 
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(args.model)
-    results = evaluate_model(model, retrieval_sets, batch_size=args.batch_size)
-    for name, metrics in results.items():
-        size = next(len(s) for s in retrieval_sets if s.name == name)
-        print(f"{name} ({size} queries): " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items()))
+    progress = not args.quiet
+    results = evaluate_model(SentenceTransformer(model_path), retrieval_sets, args.batch_size, progress)
+    base_results = None
+    if base_path is not None:
+        base_results = evaluate_model(SentenceTransformer(base_path), retrieval_sets, args.batch_size, progress)
+    print(results_table(retrieval_sets, results, base_results, model=args.model, base=args.base or "base"))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps({"model": args.model, "results": results}, indent=2) + "\n")
+        saved = {"model": args.model, "results": results}
+        if base_results is not None:
+            saved.update(base=args.base, base_results=base_results)
+        Path(args.output).write_text(json.dumps(saved, indent=2) + "\n")
+        print(f"Saved every metric to {args.output}")
     return 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from hf_softnce.cli._parser import add_command
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``push`` to the console script's subparsers; the parsed args carry ``func`` (returns an exit code)."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "push",
         help="Upload a trained model (its final/ folder with the card, evaluation results, training config) to the Hub.",
         description="Upload a recipe's or `hf-softnce train`'s output folder (only its final/ is uploaded: never "
@@ -18,12 +21,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run's output folder, or the saved model folder itself")
     parser.add_argument("repo_id", metavar="REPO_ID", help="namespace/name (a bare name means your user namespace)")
     parser.add_argument("--private", action="store_true", help="create the repository as private")
-    parser.add_argument("--revision", default=None, help="branch to push to (created if missing)")
+    parser.add_argument("--revision", default=None, help="branch to push to, created if missing (default: main)")
     parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     parser.add_argument(
         "--token",
         default=None,
-        help="Hub token; prefer HF_TOKEN or `hf auth login`, which keep it out of shell history",
+        help="Hub token; prefer HF_TOKEN or `hf auth login`, which keep it out of shell history (default: theirs)",
     )
     parser.set_defaults(func=push_command)
     return parser

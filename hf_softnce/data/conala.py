@@ -69,9 +69,12 @@ def load_conala(
         rows = []
         if isinstance(records, Path):
             records = read_json_records(records, f"CoNaLa {split}", errors, data.report)
-        for where, record in records:
+        for index, (where, record) in enumerate(records):
             row = _row(record, where, config, query_field, min_prob, errors, data.report)
             if row is not None:
+                # The id names the record, never where it was read from (a local path would leak into datasets
+                # and cards): the same row has the same id from the Hub and from a local copy.
+                row["id"] = f"conala-{config}-{split}-{index}"
                 rows.append(row)
         if not rows:
             raise ValueError(f"load_conala: no usable rows in the {split} split of {data.name} ({source}).")
@@ -142,7 +145,7 @@ def _row(record, where, config, query_field, min_prob, errors, report) -> dict |
         if not isinstance(prob, (int, float)) or prob < min_prob:
             report.filter(f"mined pair with prob < {min_prob}", where)
             return None
-    return {"query": " ".join(query.split()), "code": code.strip(), "id": where, "dup_group": int(question),
+    return {"query": " ".join(query.split()), "code": code.strip(), "dup_group": int(question),
             "question_id": int(question)}
 
 

@@ -94,7 +94,8 @@ def build_python_corpus(
         errors: ``"skip"`` (default: installed code contains Python-2 files and templates) counts
             non-UTF-8 and unparsable files in the report; ``"raise"`` stops at the first, naming file and line.
         progress: show progress bars.
-        show_report: print the filtered/skipped report at the end (default: same as ``progress``).
+        show_report: print the filtered/skipped report. Default: once, when the corpus is built (with
+            ``progress``); a corpus reused from the cache prints it only with ``show_report=True``.
         report: a :class:`SkipReport` to add this build's filtered/skipped counts to (also filled on a
             cache hit, from the saved build's report).
 
@@ -104,7 +105,6 @@ def build_python_corpus(
     """
     start = time.perf_counter()
     check_errors_mode(errors)
-    show_report = progress if show_report is None else show_report
     report = report if report is not None else SkipReport()
     build_report = SkipReport()
     options = ExtractionOptions(min_query_words=min_query_words, max_code_lines=max_code_lines, errors=errors)
@@ -134,7 +134,7 @@ def build_python_corpus(
         report.merge(saved_report)
         if progress:
             print(f"Reusing the corpus saved at {path} (same sources, options and files).", file=sys.stderr)
-        if show_report:
+        if show_report:  # None: the report was printed when this corpus was built
             saved_report.print("Corpus report (from the saved build)")
         return load_from_disk(str(path))
 
@@ -174,7 +174,7 @@ def build_python_corpus(
     report.merge(build_report)
     if progress:
         print(f"Built the corpus from {len(files)} files in {seconds:.1f} s; saved at {path}.", file=sys.stderr)
-    if show_report:
+    if progress if show_report is None else show_report:
         build_report.print("Corpus report")
     return load_from_disk(str(path))
 

@@ -162,6 +162,11 @@ class RetrievalSet:
     def __len__(self) -> int:
         return len(self.queries)
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print every query and code (~100 KB for CoNaLa's test split).
+        groups = f", {len(set(self.groups.values())):,} duplicate groups" if self.groups is not None else ""
+        return f"RetrievalSet({self.name!r}, {len(self.queries):,} queries, {len(self.corpus):,} codes{groups})"
+
     def subset(self, qids) -> "RetrievalSet":
         """The same corpus searched by a subset of the queries (e.g. for a quick run)."""
         qids = list(qids)

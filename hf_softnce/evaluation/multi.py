@@ -6,19 +6,25 @@ ranking their queries together halves the dominant cost, the corpus encoding.
 
 from __future__ import annotations
 
+import sys
+
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.evaluator import CodeSearchEvaluator
 from hf_softnce.evaluation.metrics import code_search_metrics, first_relevant_rank
 
 
 def evaluate_retrieval_sets(
-    model, sets: dict[str, RetrievalSet], *, batch_size: int = 64, per_query: dict | None = None
+    model, sets: dict[str, RetrievalSet], *, batch_size: int = 64, per_query: dict | None = None,
+    show_progress_bar: bool = True,
 ) -> dict[str, float]:
     """``{f"{name}_{metric}": value}`` for every named set, as :class:`CodeSearchEvaluator` would report them.
 
     ``per_query``: a dict to fill with ``{name: {query_id: rank of the first relevant code}}`` (0 when it is not
     in the top ``max(mrr_at_k)``), the per-query values that paired bootstrap intervals
     (:mod:`hf_softnce.evaluation.bootstrap`) resample.
+
+    ``show_progress_bar``: say which sets are ranked and show the encoding bars (the whole codebase can take
+    minutes on a CPU).
     """
     by_corpus: dict[int, list[str]] = {}
     for name, retrieval_set in sets.items():
@@ -33,7 +39,11 @@ def evaluate_retrieval_sets(
             groups=first.groups,
             name="union",
         )
-        evaluator = CodeSearchEvaluator(union, batch_size=batch_size, write_csv=False)
+        if show_progress_bar:
+            print(f"Evaluating on {', '.join(names)}: {len(union.queries):,} queries against the whole codebase "
+                  f"({len(union.corpus):,} codes)", file=sys.stderr)
+        evaluator = CodeSearchEvaluator(union, batch_size=batch_size, write_csv=False,
+                                        show_progress_bar=show_progress_bar)
         ranking_of = dict(zip(evaluator.query_ids, evaluator.rank(model)))
         for name in names:
             qids = [f"{name}\x00{q}" for q in sets[name].queries]

@@ -140,7 +140,8 @@ def label_order(
         gmm_posterior: posterior of the high component above which the GMM threshold lies.
         seed: the mixture's ``random_state``.
         language: language of the codes for normalization, unless the dataset has a ``language`` column.
-        batch_size, cache, query_prompt_name, corpus_prompt_name, show_progress_bar: teacher encoding settings.
+        batch_size, cache, query_prompt_name, corpus_prompt_name: teacher encoding settings.
+        show_progress_bar: bars for the teacher's encoding, the near-duplicate search and the judge's calls.
 
     Returns:
         ``(dataset, report)``: the dataset with ``label`` (list of floats, ``[code, negative_1..k]``) after the
@@ -172,7 +173,7 @@ def label_order(
         raise ValueError(f"The teacher produced NaN or infinite scores for rows {bad[:10].tolist()}.")
     return _refine_and_output(
         dataset, queries, columns, negative_names, scores.astype(np.float64), teacher_name, reasons, action,
-        raise_by, judge, near_duplicate_threshold, gmm_posterior, seed, language,
+        raise_by, judge, near_duplicate_threshold, gmm_posterior, seed, language, show_progress_bar,
     )
 
 
@@ -187,6 +188,7 @@ def refine_order_labels(
     gmm_posterior: float = 0.5,
     seed: int = 0,
     language: str = "python",
+    show_progress_bar: bool = True,
 ):
     """:func:`label_order`'s refinement alone, on a dataset that already has a ``label`` column
     ``[code, negative_1..k]`` (e.g. the miner's ``output_scores=True`` scores, or labels from elsewhere).
@@ -202,13 +204,13 @@ def refine_order_labels(
     labels = _read_labels(dataset[LABEL_COLUMN], len(columns))
     return _refine_and_output(
         dataset, queries, columns, negative_names, labels, "label column", reasons, action, raise_by, judge,
-        near_duplicate_threshold, gmm_posterior, seed, language,
+        near_duplicate_threshold, gmm_posterior, seed, language, show_progress_bar,
     )
 
 
 def _refine_and_output(
     dataset, queries, columns, negative_names, labels, teacher_name, reasons, action, raise_by, judge,
-    near_duplicate_threshold, gmm_posterior, seed, language,
+    near_duplicate_threshold, gmm_posterior, seed, language, show_progress_bar=True,
 ):
     report = OrderLabelReport(
         rows=len(queries), negatives=len(queries) * len(negative_names), teacher=teacher_name, action=action,
@@ -216,8 +218,10 @@ def _refine_and_output(
     )
     if reasons and negative_names:
         languages = list(dataset["language"]) if "language" in dataset.column_names else [language] * len(queries)
-        flags = _flag(labels, columns, languages, reasons, near_duplicate_threshold, gmm_posterior, seed, report)
-        columns = _act(flags, labels, queries, columns, negative_names, action, raise_by, judge, report)
+        flags = _flag(labels, columns, languages, reasons, near_duplicate_threshold, gmm_posterior, seed, report,
+                      show_progress_bar)
+        columns = _act(flags, labels, queries, columns, negative_names, action, raise_by, judge, report,
+                       show_progress_bar)
     if report.gmm_note:
         logger.warning("label_order: %s", report.gmm_note)
     logger.info(report.summary())
@@ -395,7 +399,8 @@ def _bm25_scores(weighter, queries, columns) -> np.ndarray:
 
 
 # ----- refinement -----------------------------------------------------------------------------------------
-def _flag(labels, columns, languages, reasons, near_threshold, gmm_posterior, seed, report) -> np.ndarray:
+def _flag(labels, columns, languages, reasons, near_threshold, gmm_posterior, seed, report, progress=False
+          ) -> np.ndarray:
     """``(rows, k)`` bit sets of the reasons each negative is flagged for (bit ``i`` = ``REASONS[i]``)."""
     negatives = labels[:, 1:]
     flags = np.zeros(negatives.shape, dtype=np.int64)
@@ -406,7 +411,7 @@ def _flag(labels, columns, languages, reasons, near_threshold, gmm_posterior, se
         if threshold is not None:
             flags |= (negatives >= threshold).astype(np.int64) << REASONS.index("gmm")
     if "near_duplicate" in reasons:
-        flags |= _near_duplicates(columns, languages, near_threshold).astype(np.int64) << REASONS.index(
+        flags |= _near_duplicates(columns, languages, near_threshold, progress).astype(np.int64) << REASONS.index(
             "near_duplicate"
         )
     for bit, reason in enumerate(REASONS):
@@ -444,8 +449,9 @@ def _gmm_threshold(scores: np.ndarray, posterior: float, seed: int, report: Orde
     return report.gmm_threshold
 
 
-def _near_duplicates(columns, languages, threshold) -> np.ndarray:
+def _near_duplicates(columns, languages, threshold, progress=False) -> np.ndarray:
     from rapidfuzz.distance import Levenshtein
+    from tqdm.auto import tqdm
 
     from hf_softnce.data.duplicates import normalize_code
 
@@ -459,7 +465,9 @@ def _near_duplicates(columns, languages, threshold) -> np.ndarray:
 
     positives, negatives = columns[0], columns[1:]
     flags = np.zeros((len(positives), len(negatives)), dtype=bool)
-    for row, (positive, language) in enumerate(zip(positives, languages)):
+    rows = tqdm(enumerate(zip(positives, languages)), total=len(positives), desc="Finding near-duplicates",
+                unit="row", disable=not progress)
+    for row, (positive, language) in rows:
         reference = tokens_of(positive, language or "python")
         for j, column in enumerate(negatives):
             similarity = Levenshtein.normalized_similarity(reference, tokens_of(column[row], language or "python"))
@@ -467,11 +475,17 @@ def _near_duplicates(columns, languages, threshold) -> np.ndarray:
     return flags
 
 
-def _act(flags, labels, queries, columns, negative_names, action, raise_by, judge, report) -> list[list[str]]:
+def _act(flags, labels, queries, columns, negative_names, action, raise_by, judge, report, progress=False
+         ) -> list[list[str]]:
     """Apply ``action`` to every flagged negative (labels in place); returns the candidate columns."""
+    from tqdm.auto import tqdm
+
     columns = [list(column) for column in columns]
     rows, negative_index = np.nonzero(flags)
-    for row, j in zip(rows.tolist(), negative_index.tolist()):
+    flagged = zip(rows.tolist(), negative_index.tolist())
+    # A judge may be an LLM call per negative: show its progress (raising and dropping are instant).
+    for row, j in tqdm(flagged, total=len(rows), desc="Judging flagged negatives", unit="negative",
+                       disable=not (progress and action == "judge")):
         column = j + 1
         if len(report.examples) < 10:
             why = tuple(reason for bit, reason in enumerate(REASONS) if flags[row, j] >> bit & 1)

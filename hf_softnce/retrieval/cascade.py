@@ -33,6 +33,8 @@ class RetrieverRanker:
             Pass ``ranker.activation_fn`` to use the CrossEncoder's own.
         use_faiss: passed to ``top_k_search``.
         cache: ``encode_cached``'s ``cache`` (``True``, a folder, or ``False``).
+        show_progress_bar: bars for encoding and re-ranking in :meth:`search` (off by default: a search is
+            usually a few queries; :func:`evaluate_cascade` has its own switch, on by default).
 
     The re-ranked candidates come first, ordered by their new score; candidates beyond ``top_k`` follow in
     the retriever's order with their retriever scores (so scores are not comparable across that boundary
@@ -90,19 +92,26 @@ class RetrieverRanker:
         self.last_latency_ms = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(queries))
         return [ranking[:depth] for ranking in reranked]
 
-    def retrieve(self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int) -> list[Ranking]:
-        """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query."""
+    def retrieve(
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], top_k: int, *,
+        show_progress_bar: bool | None = None,
+    ) -> list[Ranking]:
+        """The retriever's own ranking: top ``top_k`` ``(code_id, score)`` per query.
+
+        ``show_progress_bar``: ``None`` uses the cascade's own setting.
+        """
+        progress = self.show_progress_bar if show_progress_bar is None else show_progress_bar
         corpus = _as_corpus_dict(corpus)
         self._depth(top_k, len(corpus))
         if not queries:
             return []
         ids = list(corpus)
         query_embeddings = self.retriever.encode_query(
-            list(queries), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+            list(queries), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=progress
         )
         scores, indices = top_k_search(
             query_embeddings,
-            self._corpus_embeddings([corpus[cid] for cid in ids]),
+            self._corpus_embeddings([corpus[cid] for cid in ids], show_progress_bar=progress),
             top_k,
             score=search_score(self.retriever),
             use_faiss=self.use_faiss,
@@ -113,9 +122,11 @@ class RetrieverRanker:
         ]
 
     def rerank(
-        self, queries: Sequence[str], corpus: Mapping[Hashable, str], candidates: list[Ranking]
+        self, queries: Sequence[str], corpus: Mapping[Hashable, str], candidates: list[Ranking], *,
+        show_progress_bar: bool | None = None,
     ) -> list[Ranking]:
         """Re-score the first ``self.top_k`` candidates of each query; the rest keep the retriever's order."""
+        progress = self.show_progress_bar if show_progress_bar is None else show_progress_bar
         if len(queries) != len(candidates):
             raise ValueError(f"Got {len(queries)} queries but {len(candidates)} candidate lists.")
         heads = [ranking[: self.top_k] for ranking in candidates]
@@ -124,7 +135,7 @@ class RetrieverRanker:
             return [list(ranking) for ranking in candidates]
         # One predict call for every query's pairs: the ranker batches across queries.
         ranker_scores = self.ranker.predict(
-            pairs, batch_size=self.batch_size, activation_fn=self.activation_fn, show_progress_bar=False
+            pairs, batch_size=self.batch_size, activation_fn=self.activation_fn, show_progress_bar=progress
         ).tolist()
         reranked, start = [], 0
         for head, ranking in zip(heads, candidates):
@@ -149,7 +160,7 @@ class RetrieverRanker:
             raise ValueError(f"top_k={depth!r} must be an int between 1 and the corpus size ({corpus_size}).")
         return depth
 
-    def _corpus_embeddings(self, codes: list[str]):
+    def _corpus_embeddings(self, codes: list[str], show_progress_bar: bool | None = None):
         # Fingerprinting the texts is cheaper than encode_cached's fingerprint of the retriever's weights.
         key = texts_fingerprint(codes)
         if self._corpus_memo is None or self._corpus_memo[0] != key:
@@ -160,15 +171,15 @@ class RetrieverRanker:
                 batch_size=self.batch_size,
                 prompt_name=prompt_name,
                 cache=self.cache,
-                show_progress_bar=self.show_progress_bar,
+                show_progress_bar=self.show_progress_bar if show_progress_bar is None else show_progress_bar,
             )
             self._corpus_memo = (key, embeddings)
         return self._corpus_memo[1]
 
     @staticmethod
-    def _timed(function, *args):
+    def _timed(function, *args, **kwargs):
         start = time.perf_counter()
-        result = function(*args)
+        result = function(*args, **kwargs)
         return result, (time.perf_counter() - start) * 1000.0
 
 

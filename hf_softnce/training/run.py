@@ -44,14 +44,16 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None) -> dict[str, float]:
+def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None,
+                   show_progress_bar: bool = True) -> dict[str, float]:
     """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks.
 
     ``per_query`` (main process only): filled with ``{set: {query id: rank of the gold code}}``.
     """
     metrics = None
     if is_main_process():
-        metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query)
+        metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query,
+                                          show_progress_bar=show_progress_bar)
     if torch.distributed.is_initialized():
         shared = [metrics]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -195,7 +197,7 @@ def train_retriever(
     model.max_seq_length = max(own_max_seq_length or 0, config.max_seq_length)
     per_query: dict = {}
     # The saved weights' numbers (after WiSE-FT): the only ones the card reports.
-    metrics = evaluate_model(model, data, per_query=per_query)
+    metrics = evaluate_model(model, data, per_query=per_query, show_progress_bar=progress)
     base_metrics = base_model_metrics(config, data, base_model) if config.evaluate_base else {}
     output_dir = Path(config.output_dir)
     if is_main_process():
@@ -208,6 +210,8 @@ def train_retriever(
                                      selected=chosen.name if chosen is not None else None)
         write_run_card(output_dir, model, summary)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if base_metrics:
+            (output_dir / "base_metrics.json").write_text(json.dumps(base_metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         if repo_id:
             publish_run(config, repo_id)

@@ -34,7 +34,8 @@ Args:
 Returns:
     `dict` with `mrr@1000`, `recall@1`, `recall@5`, `recall@10`, `ndcg@10` (one key per cut-off).
 Examples:
-    >>> metric = evaluate.load("hf_softnce/evaluation/code_search_metric")
+    >>> from hf_softnce.evaluation import CODE_SEARCH_METRIC_PATH  # this folder, wherever hf_softnce is installed
+    >>> metric = evaluate.load(CODE_SEARCH_METRIC_PATH)
     >>> metric.compute(predictions=[["c2", "c1"]], references=[["c1"]], mrr_at_k=10, recall_at_k=[1], ndcg_at_k=[2])
     {'mrr@10': 0.5, 'recall@1': 0.0, 'ndcg@2': 0.6309297535714575}
 """
