@@ -136,9 +136,9 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
-        "hf-softnce: error: main: choose a size: --quick (CoNaLa with one mined hard negative, 64 steps, 1 seed: about "
-        "16 min on 2 CPU cores) or --full (CoNaLa + stdlib mix, one epoch, 3 seeds, best checkpoint chosen on CoSQA: "
-        "hours on 2 CPU cores).\n"
+        "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 120 steps, "
+        "1 seed: about 20 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
+        "cascade, 1 seed: about 100 min on 2 CPU cores (estimated)).\n"
     )
 
 

@@ -9,8 +9,9 @@ from hf_softnce.cli._parser import add_command
 
 # A size is required: the full size takes hours on a CPU, too long to start by leaving out a flag.
 SIZES = {
-    "quick": "CoNaLa with one mined hard negative, 64 steps, 1 seed: about 16 min on 2 CPU cores",
-    "full": "CoNaLa + stdlib mix, one epoch, 3 seeds, best checkpoint chosen on CoSQA: hours on 2 CPU cores",
+    "quick": "CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 120 steps, 1 seed: about 20 min on 2 CPU cores",
+    "full": "CoSQA train, one epoch, every seed method and the R2PS cascade, 1 seed: about 100 min on 2 CPU cores "
+    "(estimated)",
 }
 
 
@@ -19,15 +20,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         subparsers,
         "main",
         help="The main job: base model vs InfoNCE vs hf_softnce's losses, same data, seeds and steps.",
-        description="Train every method of the comparison on the same data, seeds and steps, evaluate each on "
-        "held-out code and on real CoSQA queries with paired bootstrap intervals, and write the table (Markdown), "
-        "JSON, a plot and the model card. Choose a size: --quick or --full.",
+        description="Train every method of the comparison on CoSQA's training split (real web queries) with the "
+        "same data, seeds and steps, rank the whole CoSQA codebase for every dev query with paired bootstrap "
+        "intervals, and write the table (Markdown), JSON, a plot and the model card. Choose a size: --quick or --full.",
     )
     size = main.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="size", action="store_const", const="quick", help=SIZES["quick"])
     size.add_argument("--full", dest="size", action="store_const", const="full", help=SIZES["full"])
     main.add_argument("--output-dir", default="runs/main", help="where the results and models go")
-    main.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the size's: 42, or 42 43 44)")
+    main.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: 42)")
     main.add_argument("--methods", nargs="+", help="subset of the table's rows (default: the size's methods)")
     main.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the default method's model (default: no upload)")
     main.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the shared training settings")
