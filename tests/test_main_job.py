@@ -53,6 +53,8 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert (got["low"], got["high"]) == pytest.approx((boot.low, boot.high), abs=1e-12)
     assert "vs_infonce" in payload["comparison"]["cosqa-dev"][CASCADE]
     assert set(payload["latency_ms_per_query"]) == {"InfoNCE", CASCADE}
+    ranker_card = (tmp_path / "r2ps-ranker" / "seed-1" / "final" / "README.md").read_text()
+    assert "R2PS" in ranker_card and "sentence_transformers_model_id" not in ranker_card
     # The cascade's top_k/combine: the best of the grid on the selection half, one choice per seed.
     for choice in payload["cascade_settings"]:
         best = max(choice["tried"], key=lambda t: t["select_mrr"])
@@ -150,8 +152,8 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
 
 
 def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(tmp_path, monkeypatch, small_corpus):
-    """The default data: CoSQA train (here the fixture folder), negatives mined from its codebase, never the
-    positive's group; a run without CoSQA train falls back and says what it left out."""
+    """The default data: CoSQA train (here the fixture folder); mined negatives come from its whole codebase, never
+    the positive's group; a run without CoSQA train falls back and says what it left out."""
     import shutil
 
     folder = tmp_path / "cosqa"
@@ -171,8 +173,9 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
         return mined["out"]
 
     monkeypatch.setattr(main_job, "mine_negatives", spy)
+    # num_negatives=1: the default trains on in-batch negatives (README, "Choosing the levers"); mining is an option.
     overrides = dict(model=tiny_model_dir(), cosqa_dir=str(folder), max_steps=1, batch_size=2, max_seq_length=32,
-                     use_cpu=True, wise_ft_weight=None)
+                     use_cpu=True, wise_ft_weight=None, num_negatives=1)
     payload = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides)
     assert payload["data"]["sources"] == ["cosqa-retrieval-train"] and payload["data"]["train_pairs"] == 2
     codebase = json.loads((folder / "code_idx_map.txt").read_text())

@@ -292,7 +292,6 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
                                progress=False)
         retriever = load_model(retriever_dir)  # back at its own length for searching
     ranker = train_ranker(config, mined)
-    ranker.save(str(Path(config.output_dir) / "final"))
     # One cascade for every setting: the codebase is encoded once and kept in memory.
     cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
     choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine}
@@ -307,16 +306,24 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
         choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
                   "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
         cascade.top_k, cascade.combine = best[1], best[2]
-    per_query, latency = {}, {}
+    per_query, latency, metrics = {}, {}, {}
     for name in ("cosqa-select", "cosqa-report"):
         retrieval_set = {"cosqa-select": data.real_select, "cosqa-report": data.real_report}[name]
         if retrieval_set is None:
             continue
         ranks: dict = {}
-        result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
+        metrics[name] = result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
         per_query[name] = ranks["cascade"]
         latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
                    CASCADE: result["latency_ms_per_query"]["cascade"]}
+    # The ranker's folder carries hf_softnce's card (retriever alone vs the cascade), never the stock one.
+    from hf_softnce.losses import R2PSRankerLoss
+    from hf_softnce.training.publish import ranker_summary, write_run_card
+
+    ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
+    chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
+    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)  # describes the training on the card
+    write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
     return per_query, latency, choice
 
 
