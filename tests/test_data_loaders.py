@@ -84,7 +84,8 @@ def test_cosqa_real_dev_files(cosqa_dir):
     assert valid.relevant["cosqa-train-8333"] == {"1640"}
     assert valid.corpus["1640"].startswith("def is_iterable_but_not_string(obj):")
     assert all(len(cids) == 1 and next(iter(cids)) in valid.corpus for cids in valid.relevant.values())
-    assert not data.report
+    assert not data.report.skipped  # nothing bad; only the train split's label-0 pairs are filtered, by rule
+    assert dict(data.report.filtered) == {"CoSQA pair labelled 0 (code does not answer the query)": 10584}
 
 
 # -- bad input ------------------------------------------------------------------------------------------

@@ -109,7 +109,8 @@ def test_order_term_alone_equals_cosent_loss(model, across_batch):
     assert abs(value.item() - reference.item()) < 1e-6
     # The reference embeds the 72 (query, candidate) pairs padded differently, so gradients summed over every
     # token (token-type embeddings) differ by a few float32 ulps of the largest term.
-    assert_same_gradients(grads, reference_grads, atol=5e-6)
+    # 2B x 2B pairs summed in another order (and split across threads differently): a few ulps of the largest term.
+    assert_same_gradients(grads, reference_grads, atol=2e-5)
 
 
 def test_order_term_uses_the_raw_cosine_times_order_scale(model):

@@ -101,7 +101,8 @@ def test_evaluate_cascade_shows_its_bars_and_the_switch_hides_them(capsys):
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from conftest import build_tiny_model, tiny_model_dir
-    from hf_softnce.retrieval import RetrieverRanker, evaluate_cascade
+    from hf_softnce.evaluation import evaluate_cascade
+    from hf_softnce.retrieval import RetrieverRanker
 
     cascade = RetrieverRanker(build_tiny_model(), CrossEncoder(tiny_model_dir(seed=1), num_labels=1, device="cpu"),
                               top_k=5, cache=False)
