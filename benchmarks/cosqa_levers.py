@@ -5,9 +5,10 @@ Each run: all-MiniLM-L6-v2, sentence-transformers' MultipleNegativesRankingLoss 
 SentenceTransformerTrainer (batch 32, NO_DUPLICATES sampler, warmup 10%, seed 42) on CoSQA's retrieval training
 pairs (label 1); then every query of CoSQA dev ranks the whole 6,267-function codebase at 256 tokens.
 
-    python benchmarks/cosqa_levers.py run --name lr5e-5_s150 --lr 5e-5 --steps 150
-    python benchmarks/cosqa_levers.py run --name len64_s200 --max-seq-length 64 --steps 200 --wise 1.0,0.75,0.5
-    python benchmarks/cosqa_levers.py compare      # table: select / report half / dev-500, paired 95% intervals
+    python -m benchmarks.cosqa_levers run --name lr5e-5_s150 --lr 5e-5 --steps 150
+    python -m benchmarks.cosqa_levers run --name len64_s200 --max-seq-length 64 --steps 200 --wise 1.0,0.75,0.5
+    python -m benchmarks.cosqa_levers compare      # table: select / report half / dev-500, paired 95% intervals
+    python -m benchmarks.cosqa_levers compare --against lr5e-5_s150   # Δ of every run against that one
 
 Results (per-query ranks, seconds) go to benchmarks/results/cosqa_levers/<name>.json. The data is read from
 ../shared/data/cosqa (or $HF_SOFTNCE_DATA_DIR/cosqa) at run time, never copied here.
@@ -112,15 +113,16 @@ def halves(qids: list[str]) -> dict[str, list[str]]:
     return {"select": sorted(shuffled[:half]), "report": sorted(shuffled[half:]), "dev-500": sorted(qids)}
 
 
-def compare(_args) -> None:
+def compare(args) -> None:
     from hf_softnce.evaluation.bootstrap import PairedBootstrap
 
-    base = json.loads((OUT / "base.json").read_text())["wise1.0"]["ranks"]
+    # Δ against the base model, or against one run (without averaging) for paired run-to-run differences.
+    base = json.loads((OUT / f"{args.against}.json").read_text())["wise1.0"]["ranks"]
     sets = halves(list(base))
     print("| run | WiSE-FT | train s | " + " | ".join(f"{name} MRR | Δ {name} [95% CI]" for name in sets) + " |")
     print("|---" * (3 + 2 * len(sets)) + "|")
     for path in sorted(OUT.glob("*.json")):
-        if path.name == "base.json":
+        if path.stem in ("base", args.against):
             continue
         result = json.loads(path.read_text())
         for key in (k for k in result if k.startswith("wise")):
@@ -145,7 +147,8 @@ def main() -> None:
     one.add_argument("--window-start", type=int, default=0, help="first eligible rank negatives come from")
     one.add_argument("--window-end", type=int, default=1, help="end of that window (exclusive)")
     one.add_argument("--wise", default="1.0", help="comma-separated WiSE-FT weights on the tuned model (1.0: none)")
-    commands.add_parser("compare", help="print the table of every saved run")
+    against = commands.add_parser("compare", help="print the table of every saved run")
+    against.add_argument("--against", default="base", help="the run every Δ is taken against (default: base)")
     args = parser.parse_args()
     (run if args.command == "run" else compare)(args)
 

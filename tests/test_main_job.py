@@ -183,6 +183,12 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
     for row in mined["out"]:
         assert row["negative_1"] in codebase and row["negative_1"] != row["code"]
     assert payload["data"]["cosqa-report"]["codes"] == len(codebase)
+    # The protocol is stated where the numbers are: the printed summary, results.md and the card.
+    assert payload["protocol"].startswith("Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's "
+                                          "retrieval training split (2 real web queries")
+    assert payload["protocol"].endswith("the training codes are functions of that codebase, as in the published "
+                                        "protocol, and no dev query is in training.")
+    assert (tmp_path / "run" / "results.md").read_text().startswith(payload["protocol"])
 
     (folder / "cosqa-retrieval-train-19604.json").unlink()
     (folder / "cosqa-train.json").unlink()

@@ -210,3 +210,18 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
     if data.real_report is None:
         data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)
     return data
+
+
+def protocol_statement(data: TaskData) -> str:
+    """One sentence saying what a run trained on and what its real-query numbers were ranked against."""
+    if data.real_report is None:
+        return f"Trained on {', '.join(data.sources)} ({len(data.train):,} pairs); no CoSQA dev evaluation."
+    queries = len(data.real_report) + (len(data.real_select) if data.real_select is not None else 0)
+    evaluated = (f"evaluated on CoSQA dev ({queries:,} real web queries), each query ranked against the whole "
+                 f"{len(data.real_report.corpus):,}-function codebase")
+    if data.name == "cosqa":
+        return (f"Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's retrieval training split "
+                f"({len(data.train):,} real web queries with a human 'answers the query' label), {evaluated}; the "
+                f"training codes are functions of that codebase, as in the published protocol, and no dev query is "
+                f"in training.")
+    return f"Trained on {', '.join(data.sources)} ({len(data.train):,} pairs); {evaluated}."

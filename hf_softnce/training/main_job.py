@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import load_task_data
+from hf_softnce.training.data import load_task_data, protocol_statement
 from hf_softnce.training.models import display_name, load_model
 from hf_softnce.training.methods import METHODS, run_slug as _slug
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
@@ -233,14 +233,17 @@ def run_main_job(
         "comparison": to_json(comparison),
         "per_query_ranks": per_query_runs,
         "verdicts": sentences,
+        "protocol": protocol_statement(data),
         "latency_ms_per_query": latency,
         "cascade_settings": cascade_choices,
         "elapsed_s": elapsed,
     }
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
-    (output_dir / "results.md").write_text(table + "\n" + "\n".join(f"- {s}" for s in sentences) + "\n")
+    protocol = protocol_statement(data)
+    report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
+    (output_dir / "results.md").write_text(report + "\n")
     plot(comparison, output_dir / "results.png")
-    print("\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences))
+    print("\n" + report)
     print(f"\nfinished in {elapsed / 60:.1f} min; wrote {output_dir}/results.json, results.md, results.png")
 
     if DEFAULT_METHOD in results:

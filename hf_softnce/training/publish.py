@@ -28,7 +28,7 @@ from hf_softnce.hub import (
 from hf_softnce.hub.public import is_local_path
 from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import TaskData
+from hf_softnce.training.data import TaskData, protocol_statement
 from hf_softnce.training.losses import build_loss
 from hf_softnce.training.models import display_name, load_model
 
@@ -260,7 +260,8 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         base_row=BASE_ROW if BASE_ROW in results else None,
         seeds=seeds,
         repo_id=repo_id,
-        description=_comparison_paragraph(comparison or {}, method),
+        description="\n\n".join(filter(None, [protocol_statement(data),
+                                                _comparison_paragraph(comparison or {}, method)])),
         interval_rows=_interval_rows(comparison or {}),
     )
 
