@@ -137,7 +137,7 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
         "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 120 steps, "
-        "1 seed: about 20 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
+        "1 seed: about 18 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
         "cascade, 1 seed: about 100 min on 2 CPU cores (estimated)).\n"
     )
 

@@ -116,14 +116,14 @@ def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch
         code,
         {
             "build_python_corpus()": f"__import__('datasets').load_from_disk({str(small_corpus)!r})",
-            'data_dir="dataset/python"': f"data_dir={str(fixtures / 'codesearchnet' / 'python')!r}",
             'data_dir="../shared/data/cosqa"': f"data_dir={str(fixtures / 'cosqa')!r}",
         },
         tmp_path,
         monkeypatch,
     )
     assert namespace["test_set"].name == "stdlib-test" and len(namespace["test_set"]) > 0
-    assert namespace["csn"].train is not None and namespace["cosqa"].valid is not None
+    assert "csn" not in namespace  # commented out: it needs files a fresh clone does not have
+    assert namespace["cosqa"].valid is not None
 
 
 def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):

@@ -1,7 +1,7 @@
 """The main job: base model vs InfoNCE vs hf_softnce's losses, same data, negatives, seeds and steps, on real web
 queries. Writes a table (Markdown), JSON, a PNG plot and the model card folder.
 
-    hf-softnce main --quick          # <= 20 minutes on 2 CPU cores: base, InfoNCE and the default row
+    hf-softnce main --quick          # 18 minutes on 2 CPU cores: base, InfoNCE and the default row
     hf-softnce main --full           # every seed method (see SIZES for its time)
 
 The protocol is CoSQA's published one (CoCLR, R2PS, CoIR): train on CoSQA's retrieval training split (real Bing
@@ -60,7 +60,7 @@ SIZES = {
 RANKER_NEGATIVES = 7
 # Expected minutes on 2 CPU cores, printed before a run: quick measured (README), full estimated from its step
 # and evaluation costs (4 retrievers x 282 steps x 2.9 s, 6 codebase encodings x 2.3 min, the ranker).
-EXPECTED_MINUTES = {"quick": 20, "full": 100}
+EXPECTED_MINUTES = {"quick": 18, "full": 100}
 DEFAULT_METHOD = "SoftInfoNCE (BM25)"
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_SET = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
