@@ -106,11 +106,10 @@ def run(args) -> None:
 
 
 def halves(qids: list[str]) -> dict[str, list[str]]:
-    # The main job's fixed halves (hf_softnce.training.data.split_halves): sorted ids shuffled with seed 0.
-    shuffled = sorted(qids)
-    random.Random(0).shuffle(shuffled)
-    half = len(shuffled) // 2
-    return {"select": sorted(shuffled[:half]), "report": sorted(shuffled[half:]), "dev-500": sorted(qids)}
+    from hf_softnce.training.data import half_query_ids  # the main job's fixed halves
+
+    select, report = half_query_ids(qids)
+    return {"select": select, "report": report, "dev-500": sorted(qids)}
 
 
 def compare(args) -> None:

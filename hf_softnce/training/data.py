@@ -86,16 +86,22 @@ def cosqa_folder(cosqa_dir: str | None) -> Path | None:
     return Path(cosqa_dir)
 
 
+def half_query_ids(query_ids) -> tuple[list[str], list[str]]:
+    """The fixed (selection, report) halves of a set of query ids: sorted, shuffled with seed 0, cut in two."""
+    qids = sorted(query_ids)
+    random.Random(0).shuffle(qids)
+    half = len(qids) // 2
+    return sorted(qids[:half]), sorted(qids[half:])
+
+
 def split_halves(dev: RetrievalSet, corpus_size: int | None = None) -> tuple[RetrievalSet, RetrievalSet]:
     """CoSQA dev in two fixed halves over one codebase: one to select on, one only ever reported.
 
     Selecting and reporting on the same 500 queries would overstate the result; the halves are fixed by query id.
     """
     dev = _shrink_corpus(dev, corpus_size)
-    qids = sorted(dev.queries)
-    random.Random(0).shuffle(qids)
-    half = len(qids) // 2
-    select, report = dev.subset(sorted(qids[:half])), dev.subset(sorted(qids[half:]))
+    select_ids, report_ids = half_query_ids(dev.queries)
+    select, report = dev.subset(select_ids), dev.subset(report_ids)
     select.name, report.name = "cosqa-select", "cosqa-report"
     return select, report
 

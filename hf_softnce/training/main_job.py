@@ -222,6 +222,7 @@ def run_main_job(
     table = comparison_markdown(comparison, REAL_TITLES, latency) + "\n" + markdown_table(summary, HELD_OUT_SET, len(seeds))
     sentences = verdicts(comparison)
     elapsed = time.perf_counter() - started
+    protocol = protocol_statement(data)
     payload = {
         "size": size,
         "seeds": seeds,
@@ -233,13 +234,12 @@ def run_main_job(
         "comparison": to_json(comparison),
         "per_query_ranks": per_query_runs,
         "verdicts": sentences,
-        "protocol": protocol_statement(data),
+        "protocol": protocol,
         "latency_ms_per_query": latency,
         "cascade_settings": cascade_choices,
         "elapsed_s": elapsed,
     }
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
-    protocol = protocol_statement(data)
     report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
     (output_dir / "results.md").write_text(report + "\n")
     plot(comparison, output_dir / "results.png")
@@ -290,10 +290,10 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     mined = data.train
     if "negative_1" not in mined.column_names:
         # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase.
-        retriever.max_seq_length = config.max_seq_length
+        own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
         mined = mine_negatives(config, data.train, retriever, num_negatives=RANKER_NEGATIVES, corpus=data.codebase,
                                progress=False)
-        retriever = load_model(retriever_dir)  # back at its own length for searching
+        retriever.max_seq_length = own_length  # back at its own length for searching
     ranker = train_ranker(config, mined)
     # One cascade for every setting: the codebase is encoded once and kept in memory.
     cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
