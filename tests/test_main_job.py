@@ -197,3 +197,31 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
     assert payload["data"]["sources"] == [str(small_corpus)]
     assert payload["data"]["left_out"][0].startswith("CoSQA train (CoSQA: missing ['cosqa-retrieval-train-19604.json']")
     assert payload["data"]["left_out"][0].endswith(f"trained on {small_corpus} instead")
+
+
+def test_cascade_grid_scores_each_pair_once_with_the_rankers_own_values():
+    """The grid's memo returns exactly what ``CrossEncoder.predict`` returns, scoring each distinct pair once."""
+    from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
+    from hf_softnce.training.main_job import _memoized_predict
+
+    ranker = r2ps_ranker(tiny_model_dir(), max_length=32)
+    seen: list = []
+
+    def counting(pairs, **kwargs):
+        seen.extend(pairs)
+        return ranker.predict(pairs, **kwargs)
+
+    memoized = _memoized_predict(counting)
+    top20 = [("read a file", f"def f{i}(): pass") for i in range(6)]
+    first = memoized(top20, batch_size=4, show_progress_bar=False)
+    again = memoized(top20[:3] + [("read a file", "def g(): pass")], batch_size=4, show_progress_bar=False)
+    direct = ranker.predict(top20 + [("read a file", "def g(): pass")], batch_size=4, show_progress_bar=False)
+    assert len(seen) == 7 and len(set(seen)) == 7
+    np.testing.assert_allclose(first, direct[:6], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(again, np.concatenate([direct[:3], direct[6:]]), rtol=0, atol=1e-6)
+
+
+def test_codebase_encoding_batch_follows_the_device(tiny_model):
+    from hf_softnce.training.run import encode_batch_size
+
+    assert encode_batch_size(tiny_model) == 16  # measured fastest on 2 CPU cores (README)

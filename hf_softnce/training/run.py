@@ -44,12 +44,24 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def evaluate_model(model, data: TaskData, batch_size: int = 64, per_query: dict | None = None,
+def encode_batch_size(model) -> int:
+    """The batch size for encoding a codebase: 16 on a CPU, 64 on an accelerator.
+
+    Measured on 2 CPU cores (MiniLM-L6, CoSQA codes at 256 tokens): batches of 16 encode 20% faster than 64
+    (20.3 s vs 25.3 s for 1,200 codes; 12 and 24 within 1 s of 16), which saves ~30 s on every ranking of the
+    6,267-code codebase. Accelerators want large batches.
+    """
+    return 16 if model.device.type == "cpu" else 64
+
+
+def evaluate_model(model, data: TaskData, batch_size: int | None = None, per_query: dict | None = None,
                    show_progress_bar: bool = True) -> dict[str, float]:
     """Metrics on every evaluation set of ``data``, computed once on the main process and shared with all ranks.
 
+    ``batch_size``: encoding batch size, :func:`encode_batch_size` when None.
     ``per_query`` (main process only): filled with ``{set: {query id: rank of the gold code}}``.
     """
+    batch_size = batch_size or encode_batch_size(model)
     metrics = None
     if is_main_process():
         metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query,
@@ -177,7 +189,7 @@ def train_retriever(
         groups = dict(zip(data.train["code"], data.train["dup_group"]))
     loss = build_loss(config, model, data.train, duplicate_groups=groups)
     chosen = selection_set(config, data)
-    evaluator = CodeSearchEvaluator(chosen, name=chosen.name, batch_size=64) if chosen is not None else None
+    evaluator = CodeSearchEvaluator(chosen, name=chosen.name, batch_size=encode_batch_size(model)) if chosen is not None else None
     args = training_arguments(config, evaluator is not None, evaluator.primary_metric if evaluator else None)
     trainer = SentenceTransformerTrainer(
         model=model,
