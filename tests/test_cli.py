@@ -136,9 +136,9 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
-        "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 120 steps, "
-        "1 seed: about 18 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
-        "cascade, 1 seed: about 100 min on 2 CPU cores (estimated)).\n"
+        "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 140 steps, "
+        "1 seed: about 19 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
+        "cascade, 1 seed: about 90 min on 2 CPU cores (estimated)).\n"
     )
 
 

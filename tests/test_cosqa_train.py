@@ -3,6 +3,8 @@ the evaluation sets, evaluation-leak filtering by idx and text, and CoIR's Hub l
 
 from __future__ import annotations
 
+from hf_softnce.data import all_columns
+
 import json
 import shutil
 from collections import Counter
@@ -38,7 +40,7 @@ def test_qa_file_rows_holding_dev_queries_are_dropped_counted_and_warned(tmp_pat
     with pytest.warns(UserWarning, match=r"^CoSQA: dropped 2 training rows of cosqa-train\.json whose query is a "
                                          r"dev/test query"):
         data = load_cosqa(data_dir=folder, report=report, verbose=False)
-    assert data.train["query"] == ["python flatten list of lists", "python string to integer"]
+    assert all_columns(data.train)["query"] == ["python flatten list of lists", "python string to integer"]
     assert report.filtered[LEAK] == 2
 
 
@@ -50,13 +52,13 @@ def test_retrieval_train_file_is_preferred_to_the_qa_file(tmp_path):
              "code": "def flatten(lists):\n    return [x for l in lists for x in l]", "label": "1", "retrieval_idx": "2"}]
     (folder / "cosqa-retrieval-train-19604.json").write_text(json.dumps(rows))
     data = load_cosqa(data_dir=folder, verbose=False)
-    assert data.train["id"] == ["cosqa-train-10", "cosqa-train-11"]
+    assert all_columns(data.train)["id"] == ["cosqa-train-10", "cosqa-train-11"]
     # the flatten code is codebase entry "2": the pair carries that entry's duplicate group; rev() is not in the
     # codebase and gets a group of its own past the codebase's
-    assert data.train["dup_group"][1] == data.valid.groups["2"]
-    assert data.train["dup_group"][0] not in set(data.valid.groups.values())
+    assert all_columns(data.train)["dup_group"][1] == data.valid.groups["2"]
+    assert all_columns(data.train)["dup_group"][0] not in set(data.valid.groups.values())
     qa = load_cosqa(data_dir=folder, train_file="cosqa-train.json", splits=("train",), verbose=False)
-    assert qa.train["id"] == ["cosqa-train-3", "cosqa-train-4"]
+    assert all_columns(qa.train)["id"] == ["cosqa-train-3", "cosqa-train-4"]
 
 
 def test_real_retrieval_train_split(cosqa_dir):
@@ -69,10 +71,10 @@ def test_real_retrieval_train_split(cosqa_dir):
     assert LEAK not in report.filtered  # the retrieval split was built without the dev/test queries
     # Every training code is a codebase entry, and its pair carries that entry's group.
     cid_of = {code: str(i) for code, i in json.loads((cosqa_dir / "code_idx_map.txt").read_text()).items()}
-    assert all(data.train["dup_group"][i] == data.valid.groups[cid_of[r["code"]]] for i, r in enumerate(positives))
+    assert all(all_columns(data.train)["dup_group"][i] == data.valid.groups[cid_of[r["code"]]] for i, r in enumerate(positives))
     # Codes repeat across queries: 4,187 distinct codes answer 9,020 queries.
-    assert len(set(data.train["code"])) == 4187
-    by_code = Counter(data.train["code"])
+    assert len(set(all_columns(data.train)["code"])) == 4187
+    by_code = Counter(all_columns(data.train)["code"])
     assert sum(1 for n in by_code.values() if n > 1) == 2062
 
 
@@ -97,6 +99,6 @@ def test_coir_layout_maps_to_the_coclr_shapes(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", lambda repo, revision=None: hub[repo])
     monkeypatch.setattr("hf_softnce.data.loaders._default_dir", lambda name: tmp_path / name)
     data = load_cosqa(hub_id="CoIR-Retrieval/cosqa", verbose=False)
-    assert data.train["query"] == ["python sort a list"]  # q2 is labelled 0
+    assert all_columns(data.train)["query"] == ["python sort a list"]  # q2 is labelled 0
     assert data.valid.queries == {"q3": "python sort list"} and data.valid.relevant == {"q3": {"0"}}
     assert len(data.valid.corpus) == 2

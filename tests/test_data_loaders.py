@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_softnce.data import CodeSearchData, DataFormatError, RetrievalSet, SkipReport
+from hf_softnce.data import CodeSearchData, all_columns, DataFormatError, RetrievalSet, SkipReport
 from hf_softnce.data import load_advtest, load_codesearchnet, load_cosqa
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,7 +25,7 @@ def copy_fixture(name: str, tmp_path: Path) -> Path:
 def test_codesearchnet_pairs_and_codebase_evaluation():
     data = load_codesearchnet("python", data_dir=CSN, verbose=False)
     assert isinstance(data, CodeSearchData) and data.name == "codesearchnet-python"
-    train = data.train
+    train = all_columns(data.train)  # the identity columns, read by name
     assert len(train) == 4
     assert train[0]["query"] == "Add two numbers ."
     assert train[0]["code"] == "def add ( a , b ) : return a + b"

@@ -115,7 +115,7 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
 
     import torch
 
-    from hf_softnce.data import load_cosqa
+    from hf_softnce.data import all_columns, load_cosqa
     from hf_softnce.training.losses import build_loss
     from hf_softnce.training.methods import METHODS
     from hf_softnce.training.main_job import SIZES
@@ -123,7 +123,7 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
     assert method in SIZES["quick"]["methods"]
     config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **dict(METHODS)[method])
     assert config.data == "cosqa" and config.mask_duplicates
-    train = load_cosqa(data_dir=cosqa_dir, splits=("train",), verbose=False).train
+    train = all_columns(load_cosqa(data_dir=cosqa_dir, splits=("train",), verbose=False).train)
     rows_of: dict[int, list[int]] = {}
     for i, group in enumerate(train["dup_group"]):
         rows_of.setdefault(group, []).append(i)

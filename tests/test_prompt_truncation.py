@@ -95,3 +95,27 @@ def test_a_real_trainer_step_with_prompts_on_every_column_and_a_length_change(tm
             assert trainer.state.global_step == 2
             assert all(torch.isfinite(torch.tensor(log["loss"])) for log in trainer.state.log_history if "loss" in log)
             assert loss._prompt_lengths == expected  # it saw (and hashed for) each column's prompt
+
+
+# No trailing separator: the prompt's last word and the text's first one become other tokens ("codedef", "querys").
+GLUED_PROMPTS = {"query": "query", "code": "Represent this code", "negative_1": "python"}
+
+
+@pytest.mark.parametrize("kind", ["bm25", "order"])
+def test_prompts_without_a_trailing_separator_are_found_in_every_column(kind):
+    model = build_tiny_model()
+    loss = make_loss(kind, model)
+    columns = {"query": LONG_QUERIES, "code": LONG_CODES, "negative_1": LONG_NEGATIVES}
+    feats = [model.preprocess(texts, prompt=GLUED_PROMPTS[name]) for name, texts in columns.items()]
+    # The glued prompt changes the text's own tokens: the text alone at the shortened length differs.
+    alone = model.preprocess(LONG_CODES[:1], max_length=model.max_seq_length - (feats[1]["prompt_length"] - 1))
+    start = int(feats[1]["prompt_length"])
+    assert feats[1]["input_ids"][0, start:start + 3].tolist() != alone["input_ids"][0, 1:4].tolist()
+    loss.sync_tokenization(feats)
+    embeddings = [model(f)["sentence_embedding"] for f in feats]
+    _, batch = loss.candidate_batch(embeddings, loss.column_hashes(feats), None)
+    source = loss.estimators()[0]
+    assert source.query_rows(batch).tolist() == list(range(6))
+    assert source.candidate_code_rows(batch).tolist() == list(range(12))
+    mask = batch.negative_mask
+    assert not mask[0, 1] and not mask[1, 0] and int(mask.sum()) == 6 * 11 - 2

@@ -38,7 +38,7 @@ def test_a_retrieval_set_repr_is_one_short_line():
 
 
 def test_conala_ids_name_the_record_not_the_local_file(tmp_path):
-    from hf_softnce.data import load_conala
+    from hf_softnce.data import all_columns, load_conala
 
     rows = [{"intent": "how to sort a list in python", "rewritten_intent": None, "snippet": "sorted(x)",
              "question_id": 1},
@@ -47,7 +47,7 @@ def test_conala_ids_name_the_record_not_the_local_file(tmp_path):
     (tmp_path / "conala-train.json").write_text(json.dumps(rows))
     (tmp_path / "conala-test.json").write_text(json.dumps(rows))
     data = load_conala(data_dir=tmp_path, verbose=False)
-    assert data.train["id"] == ["conala-curated-train-0", "conala-curated-train-1"]
+    assert all_columns(data.train)["id"] == ["conala-curated-train-0", "conala-curated-train-1"]
     assert not any(str(tmp_path) in value for value in data.test.queries | data.test.corpus)
     assert repr(data.test) == "RetrievalSet('conala-curated-test', 2 queries, 2 codes, 2 duplicate groups)"
 

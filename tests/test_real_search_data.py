@@ -10,7 +10,7 @@ import pytest
 from datasets import Dataset
 
 from conftest import SHARED_DATA
-from hf_softnce.data import load_conala, repository_style, search_style_query
+from hf_softnce.data import all_columns, load_conala, repository_style, search_style_query
 from hf_softnce.data.augment import code_with_docstring, docstring_rest
 
 CODE = "def is_readonly(path,\n                mode=0):\n    st = os.stat(path)\n    return not st.st_mode & 0o200"
@@ -94,7 +94,7 @@ def conala_dir(tmp_path):
 
 def test_load_conala_groups_answers_of_one_question_and_identical_snippets(conala_dir):
     data = load_conala(data_dir=conala_dir, verbose=False)
-    train = data.train
+    train = all_columns(data.train)
     assert train["query"][0] == "How to sum a list?" and train["code"][0] == "sum(x)"
     # Question 10's two answers share a group; questions 20 and 30 share the snippet s.strip(), so one group.
     assert train["dup_group"] == [10, 10, 20, 20, 40]
@@ -137,7 +137,7 @@ def test_task_data_mixes_conala_at_the_asked_share_with_groups_kept_apart(monkey
     data = load_task_data(config, progress=False)
     from_conala = [code for code in data.train["code"] if code in ("sum(x)", "functools.reduce(add, x)", "s.strip()", "x[::-1]")]
     assert len(data.train) == 20 and len(from_conala) == 5  # 15 own pairs + 5 = 25% CoNaLa
-    groups = dict(zip(data.train["code"], data.train["dup_group"]))
+    groups = dict(zip(data.train["code"], all_columns(data.train)["dup_group"]))
     assert groups["sum(x)"] == groups["functools.reduce(add, x)"] == 2 * 10 + 1  # odd: CoNaLa; even: the corpus
     assert all(g % 2 == 0 for c, g in groups.items() if c not in from_conala)
     alone = load_task_data(TrainConfig.from_dict(dict(data=str(small_corpus), conala_mix=1.0, cosqa_dir=None)), progress=False)

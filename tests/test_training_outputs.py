@@ -7,6 +7,8 @@ and `label_order` used to hand them `id` (`ValueError: Unsupported input type: i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import build_tiny_model, tiny_model_dir
@@ -20,6 +22,7 @@ from hf_softnce.losses import OrderInfoNCELoss, R2PSRankerLoss, SoftInfoNCELoss
 from hf_softnce.mining import RankingHardNegativeMiner, label_order
 from loss_helpers import CODES, NEGATIVES, QUERIES
 
+FIXTURES = Path(__file__).parent / "fixtures"
 IDENTITY = ["id", "dup_group", "package", "path", "func_name", "language", "license"]
 
 
@@ -124,3 +127,52 @@ def test_mined_with_identity_columns_trains_a_cross_encoder(tmp_path):
     trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=mined, loss=R2PSRankerLoss(ranker))
     trainer.train()
     assert trainer.state.global_step == 2 and torch.isfinite(torch.tensor(trainer.state.log_history[-1]["train_loss"]))
+
+
+def _codesearchnet_train():
+    from hf_softnce.data import load_codesearchnet
+
+    return load_codesearchnet("python", data_dir=FIXTURES / "codesearchnet" / "python", splits=("train",),
+                              verbose=False).train
+
+
+def _cosqa_train():
+    import warnings
+
+    from hf_softnce.data import load_cosqa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fixture's QA file holds dev queries: dropped with a warning
+        return load_cosqa(data_dir=FIXTURES / "cosqa", splits=("train", "valid"), verbose=False).train
+
+
+def _python_corpus_train(tmp_path):
+    import shutil
+    import sysconfig
+
+    from hf_softnce.data import build_python_corpus
+
+    source = tmp_path / "src"
+    for name in ("textwrap.py", "shlex.py", "calendar.py", "fractions.py"):
+        (source / name.removesuffix(".py")).mkdir(parents=True)
+        shutil.copy(Path(sysconfig.get_paths()["stdlib"]) / name, source / name.removesuffix(".py") / name)
+    corpus = build_python_corpus(sources=[str(source)], output_dir=tmp_path / "corpus", cache=False, progress=False,
+                                 workers=1)
+    return corpus["train"]
+
+
+@pytest.mark.parametrize("loader", ["codesearchnet", "cosqa", "python_corpus"])
+def test_every_loaders_training_pairs_train_as_they_are(loader, tmp_path):
+    """The loaders' pairs carry id, dup_group, package, ... Handed to the trainer as is they used to stop it
+    (``Unsupported input type: int``) or train on ``"python"`` and paths as extra negatives; now two text columns."""
+    loaded = {"codesearchnet": _codesearchnet_train, "cosqa": _cosqa_train,
+              "python_corpus": lambda: _python_corpus_train(tmp_path)}[loader]()
+    identity = [c for c in loaded.column_names if c not in ("query", "code")]
+    assert "id" in identity and "dup_group" in identity  # still there, out of the rows
+    assert list(loaded[0]) == ["query", "code"]
+    assert len(all_columns(loaded)["dup_group"]) == len(loaded)
+    model = build_tiny_model()
+    loss = SoftInfoNCELoss(model, duplicate_groups=loaded)
+    recording = Recording(loss)
+    trainer = train(model, loaded.select(range(min(len(loaded), 8))), loss, tmp_path / "run")
+    assert trainer.state.global_step == 2 and recording.seen == [(2, None), (2, None)]

@@ -41,6 +41,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run_build_corpus(args: argparse.Namespace) -> int:
     check_output_dir(args.output_dir, "--output-dir")
     from hf_softnce.data.corpus import build_python_corpus
+    from hf_softnce.data.schema import all_columns
     from hf_softnce.data.report import SkipReport
 
     report = SkipReport()
@@ -59,6 +60,7 @@ def run_build_corpus(args: argparse.Namespace) -> int:
         show_report=False,
         report=report,
     )
+    corpus = {name: all_columns(split) for name, split in corpus.items()}  # its identity columns, to count them
     groups = {group for split in corpus.values() for group in split["dup_group"]}
     for name, split in corpus.items():
         print(f"{name:<6} {len(split):>7} pairs  {len(set(split['package'])):>4} packages")

@@ -26,7 +26,7 @@ from datasets import Dataset
 from hf_softnce.data.loaders import CodeSearchData
 from hf_softnce.data.records import field, read_json_records
 from hf_softnce.data.report import SkipReport, check_errors_mode
-from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.data.schema import RetrievalSet, identity_out_of_rows
 
 CONALA_HUB_ID = "neulab/conala"
 CONALA_FILES = {"train": "conala-train.json", "test": "conala-test.json"}
@@ -80,7 +80,9 @@ def load_conala(
             raise ValueError(f"load_conala: no usable rows in the {split} split of {data.name} ({source}).")
         _merge_groups(rows)
         if split == "train":
-            data.train = Dataset.from_dict({key: [row[key] for row in rows] for key in ("query", "code", "id", "dup_group")})
+            data.train = identity_out_of_rows(
+                Dataset.from_dict({key: [row[key] for row in rows] for key in ("query", "code", "id", "dup_group")})
+            )
         else:
             data.test = _retrieval_set(rows, f"{data.name}-test")
     if report is not None:

@@ -29,6 +29,7 @@ from hf_softnce.data import python_functions
 from hf_softnce.data.duplicates import assign_duplicate_groups, normalize_code
 from hf_softnce.data.python_functions import ExtractionOptions, SourceFile
 from hf_softnce.data.report import SkipReport, check_errors_mode
+from hf_softnce.data.schema import identity_out_of_rows
 from hf_softnce.data.sources import resolve_sources
 from hf_softnce.data.splits import SPLIT_NAMES, assign_package_splits
 from hf_softnce.defaults import cache_dir
@@ -136,7 +137,7 @@ def build_python_corpus(
             print(f"Reusing the corpus saved at {path} (same sources, options and files).", file=sys.stderr)
         if show_report:  # None: the report was printed when this corpus was built
             saved_report.print("Corpus report (from the saved build)")
-        return load_from_disk(str(path))
+        return _training_view(load_from_disk(str(path)))
 
     timings = {"resolve_seconds": round(time.perf_counter() - start, 2)}
     rows = _extract_all(files, options, workers, progress, build_report)
@@ -176,8 +177,15 @@ def build_python_corpus(
         print(f"Built the corpus from {len(files)} files in {seconds:.1f} s; saved at {path}.", file=sys.stderr)
     if progress if show_report is None else show_report:
         build_report.print("Corpus report")
-    return load_from_disk(str(path))
+    return _training_view(load_from_disk(str(path)))
 
+
+
+def _training_view(corpus: DatasetDict) -> DatasetDict:
+    """Each split with its identity columns (id, package, path, license, dup_group, ...) out of the rows it hands
+    to a trainer, so ``SentenceTransformerTrainer(train_dataset=corpus["train"])`` trains on query and code alone;
+    ``all_columns(corpus["train"])`` reads every column."""
+    return DatasetDict({name: identity_out_of_rows(split) for name, split in corpus.items()})
 
 def corpus_cache_key(settings: dict, files: list[SourceFile]) -> str:
     """sha256 over the settings and every file's identity, size and modification time."""

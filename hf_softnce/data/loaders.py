@@ -36,7 +36,7 @@ from hf_softnce.data.records import (
     read_jsonl,
 )
 from hf_softnce.data.report import DataFormatError, SkipReport, check_errors_mode
-from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.data.schema import RetrievalSet, all_columns, identity_out_of_rows
 from hf_softnce.defaults import cache_dir
 
 CODESEARCHNET_LANGUAGES = ("go", "java", "javascript", "php", "python", "ruby")
@@ -139,7 +139,8 @@ def _pairs_dataset(rows: list[dict], duplicate_groups: bool, threshold, language
             if column in ("query", "code", "id") or any(value is not None for value in values)}
     if duplicate_groups:
         data["dup_group"] = assign_duplicate_groups(data["code"], threshold, language=language)
-    return Dataset.from_dict(data)
+    # Handed to a trainer as is, the pairs train on query and code alone; all_columns(train)["id"] reads the rest.
+    return identity_out_of_rows(Dataset.from_dict(data))
 
 
 def _retrieval_set(name, queries, corpus, relevant, duplicate_groups, threshold, language, metadata) -> RetrievalSet:
@@ -604,8 +605,8 @@ def _cosqa_pairs(rows: list[dict], groups, corpus, duplicate_groups: bool, thres
         unique = list(dict.fromkeys(outside))
         for code, group in zip(unique, assign_duplicate_groups(unique, threshold, language="python")):
             group_of_code[code] = offset + group
-    dataset = _pairs_dataset(rows, False, threshold, "python")
-    return dataset.add_column("dup_group", [group_of_code[row["code"]] for row in rows])
+    dataset = all_columns(_pairs_dataset(rows, False, threshold, "python"))
+    return identity_out_of_rows(dataset.add_column("dup_group", [group_of_code[row["code"]] for row in rows]))
 
 
 def _cosqa_record(record, where, errors, report, need_index: bool):

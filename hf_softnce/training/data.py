@@ -12,6 +12,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 
 from hf_softnce.data import (
     RetrievalSet,
+    all_columns,
     build_python_corpus,
     load_conala,
     repository_style,
@@ -142,7 +143,7 @@ def _mix_conala(data: TaskData, config: TrainConfig) -> Dataset:
     if not 0.0 < config.conala_mix <= 1.0:
         raise ValueError(f"conala_mix must be in [0, 1], got {config.conala_mix}.")
     try:
-        conala = load_conala(config.conala_config, verbose=False).train
+        conala = all_columns(load_conala(config.conala_config, verbose=False).train)
     except FileNotFoundError as error:
         logger.warning("conala_mix=%s: CoNaLa left out, training on %s alone (%s)", config.conala_mix, data.name,
                        str(error).splitlines()[0])
@@ -205,7 +206,9 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
             f"Unknown data={config.data!r}: use python, codesearchnet:<language>, cosqa, advtest, "
             "or the path of a saved DatasetDict."
         )
-    data.train = _limit(data.train, config.max_train_pairs, config.seed)
+    # The job reads identity columns (dup_group for the losses and the card) and hands the trainer
+    # to_training_dataset(data.train) itself.
+    data.train = all_columns(_limit(data.train, config.max_train_pairs, config.seed))
     data.train = repository_style(data.train, docstring_rate=config.docstring_rate,
                                   docstring_part=config.docstring_part, query_style_rate=config.query_style_rate,
                                   seed=config.seed)

@@ -171,6 +171,7 @@ def run_main_job(
     def stamp() -> str:
         return f"[{time.perf_counter() - started:6.0f}s]"
 
+    print(f"main job, {size} size: about {EXPECTED_MINUTES[size]} min on 2 CPU cores")
     data, base = _load_data(base)
     print(f"data: {len(data.train)} training pairs from {', '.join(data.sources)}; " + ", ".join(
         f"{name}: {len(s)} queries x {len(s.corpus)} codes" for name, s in data.eval_sets().items()))

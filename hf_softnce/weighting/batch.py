@@ -64,16 +64,23 @@ def text_hashes(features: dict[str, Tensor]) -> Tensor:
     return (hashes[0] * _MODULI[1] + hashes[1]) ^ (lengths << 40)
 
 
-def hash_texts(model, texts: Sequence[str], batch_size: int = 512, *, prompt_length: int | None = None) -> Tensor:
+def hash_texts(model, texts: Sequence[str], batch_size: int = 512, *, prompt_length: int | None = None,
+                prompt: str | None = None) -> Tensor:
     """Hashes of raw texts as the trainer will see them: tokenized by ``model.preprocess``.
 
     ``prompt_length``: hash the texts as they are when the trainer puts a prompt of that many tokens (its
     ``prompt_length``, leading special token included) before them. The prompt itself is left out of every hash,
     but it takes ``prompt_length - 1`` places of ``max_seq_length``, so a long text keeps that many fewer tokens
     of its own: tokenizing it without the prompt at a ``max_length`` shorter by as much gives the same tokens.
+
+    ``prompt``: the prompt itself, when known: the texts are tokenized exactly as the trainer's collator does
+    (``model.preprocess(texts, prompt=prompt)``), so a prompt whose last token merges with a text's first one (no
+    trailing space: ``"Represent this code"`` + ``"def f"``) hashes as it does in the batch.
     """
     kwargs = {}
-    if prompt_length:
+    if prompt is not None:
+        kwargs["prompt"] = prompt
+    elif prompt_length:
         max_seq_length = getattr(_unwrap(model), "max_seq_length", None)
         if max_seq_length is not None:
             kwargs["max_length"] = max(max_seq_length - (prompt_length - 1), 1)
@@ -109,12 +116,39 @@ def text_index(model, texts: Sequence[str], rows: Tensor | None = None, prompt_l
     rows = torch.arange(len(texts)) if rows is None else rows
     base = hash_texts(model, texts)
     hashes, all_rows = [base], [rows]
+    known = known_prompts(model)
     for length in prompt_lengths:
-        prompted = hash_texts(model, texts, prompt_length=length)
-        truncated = prompted != base
-        hashes.append(prompted[truncated])
-        all_rows.append(rows[truncated])
+        # The prompts of that length the trainer used, tokenized with the texts as the collator does; without
+        # them (a loss called outside a trainer), the truncation a prompt of that length causes.
+        prompts = [prompt for prompt, prompt_length in known.items() if prompt_length == length] or [None]
+        for prompt in prompts:
+            prompted = hash_texts(model, texts, prompt_length=length, prompt=prompt)
+            changed = prompted != base
+            hashes.append(prompted[changed])
+            all_rows.append(rows[changed])
     return HashIndex(torch.cat(hashes), torch.cat(all_rows))
+
+
+def known_prompts(model) -> dict[str, int]:
+    """``{prompt: prompt_length}`` of every prompt ``model`` has tokenized (trainer ``prompts=`` included).
+
+    sentence-transformers measures each prompt once and caches its length by prompt string on the Transformer
+    module (``_prompt_length_mapping``, keyed by ``(prompt, *kwargs)``); the batch carries only the length. Read
+    here so that fitted texts are tokenized with the prompt itself. Empty when the module keeps no such cache.
+    """
+    found: dict[str, int] = {}
+    modules = _unwrap(model).modules() if hasattr(_unwrap(model), "modules") else ()
+    for module in modules:
+        mapping = getattr(module, "_prompt_length_mapping", None)
+        if isinstance(mapping, dict):
+            for key, length in mapping.items():
+                if isinstance(key, tuple):
+                    if len(key) != 1:
+                        continue  # measured under other tokenizer arguments than the collator's
+                    key = key[0]
+                if isinstance(key, str) and isinstance(length, int):
+                    found[key] = length
+    return found
 
 
 def _unwrap(model):
