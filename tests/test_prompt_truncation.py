@@ -50,15 +50,7 @@ def make_loss(kind: str, model):
     return SoftInfoNCELoss(model, fitted, duplicate_groups=GROUPS)
 
 
-@pytest.mark.parametrize("kind", ["bm25", "embedding", "trained", "order"])
-@pytest.mark.parametrize("max_seq_length", [24, 32])
-def test_prompted_truncated_texts_are_found_in_every_column(kind, max_seq_length):
-    model = build_tiny_model()
-    loss = make_loss(kind, model)
-    model.max_seq_length = max_seq_length  # changed after the loss was built
-    feats = prompted_features(model)
-    truncated = [bool((f["attention_mask"].sum(dim=1) == max_seq_length).all()) for f in feats]
-    assert truncated == [True, True, True]  # every text of every column lost tokens to its prompt
+def assert_every_text_found(loss, model, feats):
     loss.sync_tokenization(feats)
     embeddings = [model(f)["sentence_embedding"] for f in feats]
     _, batch = loss.candidate_batch(embeddings, loss.column_hashes(feats), None)
@@ -70,6 +62,18 @@ def test_prompted_truncated_texts_are_found_in_every_column(kind, max_seq_length
     mask = batch.negative_mask
     assert not mask[0, 1] and not mask[1, 0] and int(mask.sum()) == 6 * 11 - 2
     assert torch.isfinite(loss(feats, None))
+
+
+@pytest.mark.parametrize("kind", ["bm25", "embedding", "trained", "order"])
+@pytest.mark.parametrize("max_seq_length", [24, 32])
+def test_prompted_truncated_texts_are_found_in_every_column(kind, max_seq_length):
+    model = build_tiny_model()
+    loss = make_loss(kind, model)
+    model.max_seq_length = max_seq_length  # changed after the loss was built
+    feats = prompted_features(model)
+    truncated = [bool((f["attention_mask"].sum(dim=1) == max_seq_length).all()) for f in feats]
+    assert truncated == [True, True, True]  # every text of every column lost tokens to its prompt
+    assert_every_text_found(loss, model, feats)
 
 
 def test_a_real_trainer_step_with_prompts_on_every_column_and_a_length_change(tmp_path):
@@ -111,11 +115,4 @@ def test_prompts_without_a_trailing_separator_are_found_in_every_column(kind):
     alone = model.preprocess(LONG_CODES[:1], max_length=model.max_seq_length - (feats[1]["prompt_length"] - 1))
     start = int(feats[1]["prompt_length"])
     assert feats[1]["input_ids"][0, start:start + 3].tolist() != alone["input_ids"][0, 1:4].tolist()
-    loss.sync_tokenization(feats)
-    embeddings = [model(f)["sentence_embedding"] for f in feats]
-    _, batch = loss.candidate_batch(embeddings, loss.column_hashes(feats), None)
-    source = loss.estimators()[0]
-    assert source.query_rows(batch).tolist() == list(range(6))
-    assert source.candidate_code_rows(batch).tolist() == list(range(12))
-    mask = batch.negative_mask
-    assert not mask[0, 1] and not mask[1, 0] and int(mask.sum()) == 6 * 11 - 2
+    assert_every_text_found(loss, model, feats)
