@@ -116,3 +116,13 @@ def test_prompts_without_a_trailing_separator_are_found_in_every_column(kind):
     start = int(feats[1]["prompt_length"])
     assert feats[1]["input_ids"][0, start:start + 3].tolist() != alone["input_ids"][0, 1:4].tolist()
     assert_every_text_found(loss, model, feats)
+
+
+def test_a_collator_truncating_at_its_own_max_length_is_named_in_the_error():
+    """sentence-transformers' collator may truncate at its own ``max_length`` (it reaches the loss only as token
+    ids): the lookup cannot see that length, so the error names it and the fix."""
+    model = build_tiny_model()
+    loss = make_loss("bm25", model)
+    feats = [model.preprocess(texts, max_length=16) for texts in (LONG_QUERIES, LONG_CODES, LONG_NEGATIVES)]
+    with pytest.raises(KeyError, match=r"data collator with its own max_length .*set model.max_seq_length"):
+        loss(feats, None)

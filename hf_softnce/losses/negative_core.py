@@ -279,7 +279,8 @@ class NegativeAwareLoss(nn.Module):
                         "positive codes of the batch are not in duplicate_groups, so their duplicates cannot be "
                         "masked. Pass duplicate_groups for every training code (e.g. the dataset's code/dup_group "
                         "columns); texts are matched by their token ids (prompts removed) at the model's "
-                        "max_seq_length."
+                        "max_seq_length: a data collator with its own max_length truncates otherwise (set "
+                        "model.max_seq_length instead)."
                     ),
                     KeyError,
                 )

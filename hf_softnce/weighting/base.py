@@ -110,7 +110,8 @@ class FittedTextEstimator(RelevanceEstimator):
                 f"{type(self).__name__}: {int((rows < 0).sum())} of {len(rows)} {what} texts were not seen by "
                 "fit(). Fit the estimator on the data you train on (its query, code and negative_* columns). "
                 "Texts are matched by their token ids (prompts removed, at every truncation a prompt causes): "
-                "a tokenizer change also makes a fitted text unknown."
+                "a tokenizer change, or a data collator with its own max_length (set model.max_seq_length "
+                "instead), also makes a fitted text unknown."
             ),
             KeyError,
         )
