@@ -180,12 +180,12 @@ def build_python_corpus(
     return _training_view(load_from_disk(str(path)))
 
 
-
 def _training_view(corpus: DatasetDict) -> DatasetDict:
     """Each split with its identity columns (id, package, path, license, dup_group, ...) out of the rows it hands
     to a trainer, so ``SentenceTransformerTrainer(train_dataset=corpus["train"])`` trains on query and code alone;
     ``all_columns(corpus["train"])`` reads every column."""
     return DatasetDict({name: identity_out_of_rows(split) for name, split in corpus.items()})
+
 
 def corpus_cache_key(settings: dict, files: list[SourceFile]) -> str:
     """sha256 over the settings and every file's identity, size and modification time."""

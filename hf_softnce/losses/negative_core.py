@@ -18,7 +18,15 @@ from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim
 
 from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, check_on_device, hash_texts, prompt_lengths, text_hashes, text_index
+from hf_softnce.weighting.batch import (
+    CandidateBatch,
+    check_on_device,
+    hash_texts,
+    known_prompts,
+    prompt_lengths,
+    text_hashes,
+    text_index,
+)
 
 
 def soft_negative_weights(
@@ -73,9 +81,11 @@ def check_finite(loss_name: str, **values: float) -> None:
 
 
 def tokenization_key(model, prompt_lengths: tuple[int, ...] = ()) -> tuple:
-    """What decides a text's token ids (and so its hashes): the tokenizer, ``max_seq_length`` and the lengths of
-    the trainer's prompts, which take places of ``max_seq_length`` from long texts."""
-    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None), prompt_lengths)
+    """What decides a text's token ids (and so its hashes): the tokenizer, ``max_seq_length``, the lengths of
+    the trainer's prompts, which take places of ``max_seq_length`` from long texts, and the prompts themselves (a
+    new prompt of a length already seen may change the tokens of the texts after it)."""
+    prompts = tuple(sorted(known_prompts(model))) if prompt_lengths else ()
+    return (id(getattr(model, "tokenizer", None)), getattr(model, "max_seq_length", None), prompt_lengths, prompts)
 
 
 def _duplicate_group_index(model, duplicate_groups, prompt_lengths: tuple[int, ...] = ()):

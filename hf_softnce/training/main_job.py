@@ -59,7 +59,8 @@ SIZES = {
 # window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
 # measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
 # step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
-# negatives and RANKER_STEPS steps (2,560 queries, ~14 min); a GPU affords R2PS's own sizes (overrides).
+# negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
+# they are these two constants, not yet config keys.
 RANKER_NEGATIVES = 3
 RANKER_STEPS = 80
 # Expected minutes on 2 CPU cores, printed before a run: quick measured (README); full estimated from its

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from hf_softnce.data import all_columns
 from hf_softnce.hub import (
     CARD_FILE,
     DATASET_IDS,
@@ -70,7 +71,7 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
         counts["duplicate groups"] = int(loss_config["duplicate_groups"])
     if "dup_group" in data.train.column_names:
         # Groups of two or more training rows: the duplicates the losses mask (a singleton masks nothing).
-        sizes = Counter(data.train["dup_group"])
+        sizes = Counter(all_columns(data.train)["dup_group"])
         shared = sum(1 for group, size in sizes.items() if group is not None and size > 1)
         counts["duplicate groups with two or more rows" if counts else "duplicate groups"] = shared
     parts = []
@@ -273,7 +274,9 @@ def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskDat
     with the whole comparison on its card."""
     config = replace(base, seed=seeds[0], **config_overrides)
     model = load_model(str(model_dir))
-    groups = dict(zip(data.train["code"], data.train["dup_group"])) if "dup_group" in data.train.column_names else None
+    groups = None
+    if "dup_group" in data.train.column_names:
+        groups = dict(zip(data.train["code"], all_columns(data.train)["dup_group"]))
     # For its config (with the duplicate groups training used) and citation on the card.
     loss = build_loss(config, model, data.train, duplicate_groups=groups)
     summary = run_summary(config, loss, data, results, seeds, method, repo_id, comparison)

@@ -17,7 +17,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from sentence_transformers.base.sampler import BatchSamplers
 from transformers import set_seed
 
-from hf_softnce.data import to_training_dataset
+from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
 from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
@@ -186,10 +186,12 @@ def train_retriever(
     model.max_seq_length = config.max_seq_length
     groups = None
     if "dup_group" in data.train.column_names:
-        groups = dict(zip(data.train["code"], data.train["dup_group"]))
+        groups = dict(zip(data.train["code"], all_columns(data.train)["dup_group"]))  # a loader's pairs hide it
     loss = build_loss(config, model, data.train, duplicate_groups=groups)
     chosen = selection_set(config, data)
-    evaluator = CodeSearchEvaluator(chosen, name=chosen.name, batch_size=encode_batch_size(model)) if chosen is not None else None
+    evaluator = None
+    if chosen is not None:
+        evaluator = CodeSearchEvaluator(chosen, name=chosen.name, batch_size=encode_batch_size(model))
     args = training_arguments(config, evaluator is not None, evaluator.primary_metric if evaluator else None)
     trainer = SentenceTransformerTrainer(
         model=model,

@@ -118,9 +118,10 @@ def text_index(model, texts: Sequence[str], rows: Tensor | None = None, prompt_l
     hashes, all_rows = [base], [rows]
     known = known_prompts(model)
     for length in prompt_lengths:
-        # The prompts of that length the trainer used, tokenized with the texts as the collator does; without
-        # them (a loss called outside a trainer), the truncation a prompt of that length causes.
-        prompts = [prompt for prompt, prompt_length in known.items() if prompt_length == length] or [None]
+        # The prompts of that length the trainer used, tokenized with the texts as the collator does; and the
+        # truncation a prompt of that length causes (a prompt the model's cache does not name, or a loss called
+        # outside a trainer).
+        prompts = [prompt for prompt, prompt_length in known.items() if prompt_length == length] + [None]
         for prompt in prompts:
             prompted = hash_texts(model, texts, prompt_length=length, prompt=prompt)
             changed = prompted != base
