@@ -126,3 +126,15 @@ def test_a_collator_truncating_at_its_own_max_length_is_named_in_the_error():
     feats = [model.preprocess(texts, max_length=16) for texts in (LONG_QUERIES, LONG_CODES, LONG_NEGATIVES)]
     with pytest.raises(KeyError, match=r"data collator with its own max_length .*set model.max_seq_length"):
         loss(feats, None)
+
+
+def test_a_new_prompt_of_a_length_already_seen_is_hashed_too():
+    """Per-dataset prompts may share a token count; the second, glued to the text, must still be found."""
+    model = build_tiny_model()
+    loss = make_loss("bm25", model)
+    columns = (LONG_QUERIES, LONG_CODES, LONG_NEGATIVES)
+    spaced = [model.preprocess(texts, prompt="python ") for texts in columns]
+    assert_every_text_found(loss, model, spaced)
+    glued = [model.preprocess(texts, prompt="python") for texts in columns]  # a prompt first seen after a step
+    assert int(spaced[1]["prompt_length"]) == int(glued[1]["prompt_length"])  # one length, two prompts
+    assert_every_text_found(loss, model, glued)
