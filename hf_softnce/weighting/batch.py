@@ -138,7 +138,10 @@ def known_prompts(model) -> dict[str, int]:
     here so that fitted texts are tokenized with the prompt itself. Empty when the module keeps no such cache.
     """
     found: dict[str, int] = {}
-    modules = _unwrap(model).modules() if hasattr(_unwrap(model), "modules") else ()
+    # Called at every step with prompts (the loss's tokenization key): look only at the model's own modules (the
+    # Transformer is one of them), not at every layer below them.
+    model = _unwrap(model)
+    modules = model.children() if hasattr(model, "children") else ()
     for module in modules:
         mapping = getattr(module, "_prompt_length_mapping", None)
         if isinstance(mapping, dict):
