@@ -55,11 +55,18 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert set(payload["latency_ms_per_query"]) == {"InfoNCE", CASCADE}
     ranker_card = (tmp_path / "r2ps-ranker" / "seed-1" / "final" / "README.md").read_text()
     assert "R2PS" in ranker_card and "sentence_transformers_model_id" not in ranker_card
-    # The cascade's top_k/combine: the best of the grid on the selection half, one choice per seed.
-    for choice in payload["cascade_settings"]:
+    # The cascade's top_k/combine: the best of the grid on the selection half, one choice per seed; the retriever
+    # alone (top_k 0) is tried first, so the chosen cascade never ranks below its retriever there.
+    for seed, choice in zip([1, 2], payload["cascade_settings"]):
         best = max(choice["tried"], key=lambda t: t["select_mrr"])
         assert (choice["top_k"], choice["combine"], choice["select_mrr"]) == (best["top_k"], best["combine"], best["select_mrr"])
-        assert {t["combine"] for t in choice["tried"]} == {"add", "replace"}
+        assert choice["tried"][0] == {"top_k": 0, "combine": None, "select_mrr": choice["retriever_select_mrr"]}
+        assert {t["combine"] for t in choice["tried"][1:]} == {"add", "replace"}
+        assert choice["select_mrr"] >= choice["retriever_select_mrr"]
+        if choice["top_k"] == 0:  # the cascade row is then its retriever, query by query, on both halves
+            assert ranks[CASCADE][seed - 1] == {h: ranks["InfoNCE"][seed - 1][h] for h in ("cosqa-select", "cosqa-report")}
+        else:
+            assert choice["select_mrr"] > choice["retriever_select_mrr"]
     # Every sentence the job prints claims only what its interval supports.
     for sentence in payload["verdicts"]:
         assert ("no measurable difference" in sentence) or ("better by" in sentence) or ("worse by" in sentence)

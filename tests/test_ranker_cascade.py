@@ -335,6 +335,18 @@ def test_candidates_beyond_top_k_keep_the_retriever_order(trained_ranker, retrie
     assert sorted(cid for cid, _ in as_list) == list(range(10))
 
 
+def test_top_k_zero_is_the_retriever_alone_and_never_calls_the_ranker(trained_ranker, retriever, tmp_path):
+    """What the main job's selection falls back to when no ranker setting beats the retriever."""
+    ranker, _ = trained_ranker
+    cascade = RetrieverRanker(retriever, ranker, top_k=0, combine="add", cache=tmp_path)
+    calls = []
+    cascade.ranker = type("Counting", (), {"predict": lambda self, pairs, **kw: calls.append(pairs)})()
+    assert cascade.search(QUERIES, CORPUS, top_k=10) == cascade.retrieve(QUERIES, CORPUS, 10)
+    assert calls == []
+    cascade.top_k, cascade.ranker = 3, ranker  # the same cascade re-ranks again once top_k is set
+    assert cascade.search(QUERIES, CORPUS, top_k=10) != cascade.retrieve(QUERIES, CORPUS, 10)
+
+
 def test_cascade_bad_input_gives_clear_errors(trained_ranker, retriever, tmp_path):
     ranker, _ = trained_ranker
     cascade = RetrieverRanker(retriever, ranker, top_k=5, cache=tmp_path)
@@ -349,5 +361,7 @@ def test_cascade_bad_input_gives_clear_errors(trained_ranker, retriever, tmp_pat
     with pytest.raises(ValueError, match="combine"):
         RetrieverRanker(retriever, ranker, combine="multiply")
     with pytest.raises(ValueError, match="top_k"):
-        RetrieverRanker(retriever, ranker, top_k=0)
+        RetrieverRanker(retriever, ranker, top_k=-1)
+    with pytest.raises(ValueError, match="pass the list length"):
+        RetrieverRanker(retriever, ranker, top_k=0).search(QUERIES, CORPUS)
     assert cascade.search([], CORPUS) == []

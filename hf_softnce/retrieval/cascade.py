@@ -22,7 +22,8 @@ class RetrieverRanker:
         retriever: a SentenceTransformer (cosine or dot similarity); frozen while the cascade is used, since
             its corpus embeddings are computed once and cached (``encode_cached``: on disk and for the last corpus).
         ranker: a CrossEncoder scoring (query, code) pairs, e.g. trained with ``R2PSRankerLoss``.
-        top_k: how many of the retriever's best candidates the ranker re-scores (R2PS: 10).
+        top_k: how many of the retriever's best candidates the ranker re-scores (R2PS: 10); 0 re-scores none,
+            which is the retriever alone (what a selection falls back to when no setting beats the retriever).
         combine: ``"replace"``: a re-ranked candidate's score is the ranker score (R2PS on CodeSearchNet);
             ``"add"``: retriever score + ranker score (R2PS on CoSQA: cosine + ``tanh(logit)``).
         batch_size: encoding and ranking batch size.
@@ -58,8 +59,8 @@ class RetrieverRanker:
         _check_models(retriever, ranker)
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}.")
-        if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
+        if not isinstance(top_k, int) or top_k < 0:
+            raise ValueError(f"top_k must be an int >= 0 (0: the retriever alone), got {top_k!r}.")
         self.retriever = retriever
         self.ranker = ranker
         self.top_k = top_k
@@ -155,6 +156,9 @@ class RetrieverRanker:
             raise ValueError(
                 f"The ranker re-scores top_k={self.top_k} candidates but the corpus has only {corpus_size} codes."
             )
+        if top_k is None and self.top_k == 0:
+            raise ValueError("top_k=None returns the re-ranked top_k candidates, and this cascade re-ranks none "
+                             "(top_k=0): pass the list length, e.g. search(queries, corpus, top_k=10).")
         depth = self.top_k if top_k is None else top_k
         if not isinstance(depth, int) or not 1 <= depth <= corpus_size:
             raise ValueError(f"top_k={depth!r} must be an int between 1 and the corpus size ({corpus_size}).")

@@ -96,7 +96,7 @@ class TrainConfig:
     ranker_model: str = "default"  # base of the CrossEncoder (num_labels=1, new head); "default" = packaged MiniLM
     ranker_head: str = key("stock", choices=("stock", "released"))  # released: R2PS's mean pool, dense-gelu-LN-linear
     ranker_temperature: float = key(20.0, gt=0)  # R2PSRankerLoss: tanh(logit) * temperature (R2PS uses 20-40)
-    ranker_top_k: int = key(10, ge=1)  # candidates of the retriever the ranker re-scores (R2PS: 10)
+    ranker_top_k: int = key(10, ge=0)  # candidates of the retriever the ranker re-scores (R2PS: 10; 0: none)
     ranker_combine: str = key("replace", choices=("replace", "add"))  # replace (R2PS on CodeSearchNet) | add (R2PS on CoSQA)
     # optimisation
     batch_size: int = key(32, ge=1)

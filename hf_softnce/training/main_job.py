@@ -220,8 +220,9 @@ def run_main_job(
             per_query_runs.setdefault(CASCADE, []).append(cascade_per_query)
             latency = cascade_latency
             cascade_choices.append(choice)
-            print(f"{stamp()} {CASCADE} seed {seed}: top_k={choice['top_k']}, combine={choice['combine']} "
-                  f"(chosen on the selection half); {cascade_latency}")
+            chosen = (f"top_k={choice['top_k']}, combine={choice['combine']}" if choice["top_k"] else
+                      "top_k=0, the retriever alone: no ranker setting beat it")
+            print(f"{stamp()} {CASCADE} seed {seed}: {chosen} (chosen on the selection half); {cascade_latency}")
 
     summary = summarize(results)
     comparison = compare_rows(per_query_runs)
@@ -286,7 +287,8 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top k on the real queries.
 
     ``top_k`` and ``combine`` are chosen on the selection half (:data:`CASCADE_GRID`), by MRR; when no setting
-    ranks better than the retriever alone there, the cascade is reported as it is, and the choice says so.
+    ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
+    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR).
     """
     from hf_softnce.evaluation import evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
@@ -316,10 +318,15 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
             result = evaluate_cascade(cascade, data.real_select)
             tried.append((result["cascade"]["mrr@1000"], top_k, combine, result["retriever"]["mrr@1000"]))
         tried.sort(key=lambda t: list(grid).index((t[1], t[2])))  # the grid's order in the JSON
+        # The retriever alone (top_k 0) is a setting too, tried first so a tie keeps it: the cascade never ranks
+        # below its own retriever on the selection half (issue #16), and the ranker's cost must buy something.
+        tried.insert(0, (tried[0][3], 0, None, tried[0][3]))
         best = max(tried, key=lambda t: t[0])
         choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
                   "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
-        cascade.top_k, cascade.combine = best[1], best[2]
+        cascade.top_k = best[1]
+        if best[2] is not None:
+            cascade.combine = best[2]
     per_query, latency, metrics = {}, {}, {}
     for name in ("cosqa-select", "cosqa-report"):
         retrieval_set = {"cosqa-select": data.real_select, "cosqa-report": data.real_report}[name]

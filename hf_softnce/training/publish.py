@@ -177,8 +177,11 @@ def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: d
         model_name=f"{short_model_name(display_name(config.ranker_model))} R2PS code-search ranker",
         baseline=RETRIEVER_ROW, seeds=[config.seed], repo_id=repo_id or config.push_to_hub, kind="ranker",
         retriever=retriever,
-        description=f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
-                    f"{config.ranker_top_k} (`combine={config.ranker_combine}`).",
+        description=(f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
+                     f"{config.ranker_top_k} (`combine={config.ranker_combine}`)." if config.ranker_top_k else
+                     "Numbers: the retriever ranks the whole corpus and this ranker re-scores none of it "
+                     "(`ranker_top_k=0`): no setting tried beat the retriever alone, so the cascade is the "
+                     "retriever."),
     )
 
 
