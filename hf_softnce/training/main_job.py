@@ -60,9 +60,11 @@ SIZES = {
 # measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
 # step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
 # negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
-# they are these two constants, not yet config keys.
+# they are these constants, not yet config keys. The ranker's batch stays at the 32 queries it was measured with
+# whatever batch the retrievers train at (a cross-encoder step scales with queries x candidates).
 RANKER_NEGATIVES = 3
 RANKER_STEPS = 80
+RANKER_BATCH = 32
 # Minutes on 2 CPU cores, printed before a run: both measured in a fresh clone (README): quick 19.0 (1,140 s),
 # full 81.8 (4,920 s: 4 retrievers x 282 steps x 2.7 s, 6 codebase rankings x 2.2 min, the ranker's 80 steps x 9.4 s).
 EXPECTED_MINUTES = {"quick": 19, "full": 82}
@@ -294,7 +296,8 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     from hf_softnce.retrieval import RetrieverRanker
 
     steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
-    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"), max_steps=steps)
+    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"), max_steps=steps,
+                     batch_size=min(RANKER_BATCH, base.batch_size))
     retriever = load_model(retriever_dir)
     mined = data.train
     if "negative_1" not in mined.column_names:
