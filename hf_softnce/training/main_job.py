@@ -60,8 +60,8 @@ SIZES = {
 # measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
 # step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
 # negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
-# they are these constants, not yet config keys. The ranker's batch stays at the 32 queries it was measured with
-# whatever batch the retrievers train at (a cross-encoder step scales with queries x candidates).
+# they are these constants, not yet config keys. The ranker's batch is at most the 32 queries it was measured with,
+# however large the retrievers' batch (a cross-encoder step scales with queries x candidates).
 RANKER_NEGATIVES = 3
 RANKER_STEPS = 80
 RANKER_BATCH = 32
@@ -219,6 +219,10 @@ def run_main_job(
             print(f"{stamp()} {name} seed {seed}: {_headline(result.metrics)}")
         if CASCADE in methods:
             cascade_per_query, cascade_latency, choice = _run_cascade(base, data, seed, trained["InfoNCE"], output_dir)
+            if choice["top_k"] == 0:
+                # The cascade is then the InfoNCE retriever itself: its row is that row's ranking, not a second
+                # encoding at another batch size whose padding could swap near-ties.
+                cascade_per_query = per_query_runs["InfoNCE"][-1]
             per_query_runs.setdefault(CASCADE, []).append(cascade_per_query)
             latency = cascade_latency
             cascade_choices.append(choice)
@@ -246,6 +250,8 @@ def run_main_job(
         "protocol": protocol,
         "latency_ms_per_query": latency,
         "cascade_settings": cascade_choices,
+        "ranker_budget": {"negatives": RANKER_NEGATIVES, "steps": RANKER_STEPS,
+                          "batch_size": min(RANKER_BATCH, base.batch_size)} if CASCADE in methods else None,
         "elapsed_s": elapsed,
     }
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
@@ -328,8 +334,7 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
         choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
                   "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
         cascade.top_k = best[1]
-        if best[2] is not None:
-            cascade.combine = best[2]
+        cascade.combine = best[2] or config.ranker_combine  # top_k 0: not the grid loop's last value
     per_query, latency, metrics = {}, {}, {}
     for name in ("cosqa-select", "cosqa-report"):
         retrieval_set = {"cosqa-select": data.real_select, "cosqa-report": data.real_report}[name]

@@ -180,8 +180,7 @@ def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: d
         description=(f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
                      f"{config.ranker_top_k} (`combine={config.ranker_combine}`)." if config.ranker_top_k else
                      "Numbers: the retriever ranks the whole corpus and this ranker re-scores none of it "
-                     "(`ranker_top_k=0`): no setting tried beat the retriever alone, so the cascade is the "
-                     "retriever."),
+                     "(`ranker_top_k=0`), so the cascade is the retriever alone."),
     )
 
 
