@@ -137,8 +137,8 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
         "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 140 steps, "
-        "1 seed: about 19 min on 2 CPU cores) or --full (CoSQA train, one epoch, every seed method and the R2PS "
-        "cascade, 1 seed: about 82 min on 2 CPU cores).\n"
+        "1 seed: about 19 min on 2 CPU cores) or --full (CoSQA train, one epoch at batch 64, every seed method and "
+        "the R2PS cascade, 1 seed: about 85 min on 2 CPU cores).\n"
     )
 
 

@@ -10,7 +10,7 @@ from hf_softnce.cli._parser import add_command
 # A size is required: the full size takes about 1.5 hours on a CPU, too long to start by leaving out a flag.
 SIZES = {
     "quick": "CoSQA train, base + InfoNCE + SoftInfoNCE (BM25), 140 steps, 1 seed: about 19 min on 2 CPU cores",
-    "full": "CoSQA train, one epoch, every seed method and the R2PS cascade, 1 seed: about 82 min on 2 CPU cores",
+    "full": "CoSQA train, one epoch at batch 64, every seed method and the R2PS cascade, 1 seed: about 85 min on 2 CPU cores",
 }
 
 
