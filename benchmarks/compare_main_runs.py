@@ -13,15 +13,15 @@ import sys
 
 import numpy as np
 
-from hf_softnce.evaluation.bootstrap import PairedBootstrap
+from hf_softnce.evaluation.bootstrap import PairedBootstrap, per_query_values
 
 ROWS = ["InfoNCE", "SoftInfoNCE (BM25)", "SoftInfoNCE (trained model)", "OrderInfoNCE (InfoNCE teacher)"]
 HALVES = ("cosqa-select", "cosqa-report")
 
 
 def reciprocal_ranks(run: dict, halves=HALVES) -> dict[str, float]:
-    """``{half/query: 1/rank}`` (0 beyond rank 1000) of one seed's per-query ranks."""
-    return {f"{h}/{q}": (1.0 / r if 0 < r <= 1000 else 0.0) for h in halves for q, r in run[h].items()}
+    """``{half/query: reciprocal rank@1000}`` of one seed's per-query ranks (the library's own cut-off)."""
+    return {f"{h}/{q}": rr for h in halves for q, rr in per_query_values(run[h], "mrr@1000").items()}
 
 
 def main(old_path: str, new_path: str) -> None:

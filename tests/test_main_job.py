@@ -82,7 +82,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
         assert (choice["top_k"], choice["combine"]) == (0, None)  # a tie keeps the retriever alone
         assert ranks[CASCADE][seed - 1] == ranks["InfoNCE"][seed - 1]  # the cascade row is its retriever
     assert "re-scores none of it (`ranker_top_k=0`)" in ranker_card
-    assert payload["ranker_budget"] == {"negatives": main_job.RANKER_NEGATIVES, "steps": main_job.RANKER_STEPS,
+    assert payload["ranker_budget"] == {"negatives": main_job.RANKER_NEGATIVES, "steps": 3,  # the run's max_steps
                                         "batch_size": 4}
     assert '"batch_size": 4,' in ranker_card and '"ranker_top_k": 0,' in ranker_card
     # Every sentence the job prints claims only what its interval supports.

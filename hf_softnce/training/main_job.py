@@ -254,8 +254,7 @@ def run_main_job(
         "protocol": protocol,
         "latency_ms_per_query": latency,
         "cascade_settings": cascade_choices,
-        "ranker_budget": {"negatives": RANKER_NEGATIVES, "steps": RANKER_STEPS,
-                          "batch_size": min(RANKER_BATCH, base.batch_size)} if CASCADE in methods else None,
+        "ranker_budget": _ranker_budget(base) if CASCADE in methods else None,
         "elapsed_s": elapsed,
     }
     (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
@@ -305,15 +304,15 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     from hf_softnce.evaluation import evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
 
-    steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
-    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"), max_steps=steps,
-                     batch_size=min(RANKER_BATCH, base.batch_size))
+    budget = _ranker_budget(base)
+    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"),
+                     max_steps=budget["steps"], batch_size=budget["batch_size"])
     retriever = load_model(retriever_dir)
     mined = data.train
     if "negative_1" not in mined.column_names:
         # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase.
         own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
-        mined = mine_negatives(config, data.train, retriever, num_negatives=RANKER_NEGATIVES, corpus=data.codebase,
+        mined = mine_negatives(config, data.train, retriever, num_negatives=budget["negatives"], corpus=data.codebase,
                                progress=False)
         retriever.max_seq_length = own_length  # back at its own length for searching
     ranker = train_ranker(config, mined)
@@ -360,6 +359,13 @@ def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_
     loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)  # describes the training on the card
     write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
     return per_query, latency, choice
+
+
+def _ranker_budget(base: TrainConfig) -> dict[str, int]:
+    """The R2PS ranker's negatives, steps and batch: the CPU budget, never more steps or a larger batch than the
+    retrievers' own settings; one place for the training and for ``results.json``."""
+    steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
+    return {"negatives": RANKER_NEGATIVES, "steps": steps, "batch_size": min(RANKER_BATCH, base.batch_size)}
 
 
 def _memoized_predict(predict):
