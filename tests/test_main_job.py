@@ -36,6 +36,9 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
 
     monkeypatch.setattr(main_job, "train_ranker", constant_ranker)
     monkeypatch.setattr(main_job, "RANKER_BATCH", 4)  # the ranker's batch is capped below the retrievers' 8
+    # A size's own setting for one row (as the full size's alpha/beta for SoftInfoNCE (BM25)) reaches that row's
+    # training, its card and results.json, and no other row.
+    monkeypatch.setitem(main_job.SIZES["quick"], "row_settings", {"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)})
     overrides = dict(
         model=tiny_model_dir(), ranker_model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA),
         max_train_pairs=None, max_steps=3, batch_size=8, max_seq_length=64, use_cpu=True, conala_mix=0.0,
@@ -50,6 +53,9 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     # The trained-model estimator is that seed's InfoNCE model, loaded as a separate frozen copy.
     trained_config = json.loads((tmp_path / "softinfonce-trained-model" / "seed-2" / "config.json").read_text())
     assert trained_config["weighter_model"] == str(tmp_path / "infonce" / "seed-2" / "final")
+    bm25_config = json.loads((tmp_path / "softinfonce-bm25" / "seed-2" / "config.json").read_text())
+    assert (bm25_config["alpha"], bm25_config["beta"]) == (1.3, 0.7) and trained_config["alpha"] is None
+    assert payload["row_settings"]["SoftInfoNCE (BM25)"] == dict(alpha=1.3, beta=0.7, loss="soft_infonce", weighter="bm25")
     # Every row's interval is a paired bootstrap over the whole dev set (both halves), seeds averaged per query:
     # recompute the BM25 row's difference against the base model directly from the saved per-query ranks.
     ranks = payload["per_query_ranks"]
@@ -110,6 +116,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert COSQA_DATASET_ID not in (card.data.datasets or [])  # evaluation data is not training data
     assert str(tmp_path) not in card.content and "sentence_transformers_model_id" not in card.content
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
+    assert (config["loss"]["config"]["alpha"], config["loss"]["config"]["beta"]) == (1.3, 0.7)
     assert f"| duplicate groups | {config['loss']['config']['duplicate_groups']:,} |" in card.text
     # The folder holds the saved (WiSE-FT-averaged) weights that were evaluated.
     reloaded = SentenceTransformer(str(folder), device="cpu")
@@ -128,7 +135,7 @@ def _main_job_config(size: str, **overrides):
     from hf_softnce.training.config import TrainConfig
     from hf_softnce.training.main_job import SIZES
 
-    settings = {k: v for k, v in SIZES[size].items() if k not in ("seeds", "methods")}
+    settings = {k: v for k, v in SIZES[size].items() if k not in ("seeds", "methods", "row_settings")}
     return TrainConfig.from_dict({**settings, **overrides})
 
 
@@ -174,6 +181,32 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
 
         kept[torch.arange(4), torch.arange(4)] = True
         assert loss(feats, None).item() == pytest.approx(direct_infonce_over(direct_scores(tiny_model, feats), kept).item(), abs=1e-5)
+
+
+def test_a_sizes_row_settings_reach_that_row_only_and_a_users_key_wins(tiny_model):
+    """The full size's measured alpha/beta for SoftInfoNCE (BM25) reach that row's loss, not the trained-model row
+    (the paper's 1.3/0.7/t=5 of its own estimator) nor the quick size; a KEY=VALUE of the same name replaces it."""
+    from dataclasses import replace
+
+    from hf_softnce.data import all_columns, load_cosqa
+    from hf_softnce.training.losses import build_loss
+    from hf_softnce.training.main_job import SIZES, _row_settings
+    from hf_softnce.training.methods import METHODS
+
+    train = all_columns(load_cosqa(data_dir=FIXTURE_COSQA, splits=("train",), verbose=False).train)
+    full = _row_settings(SIZES["full"]["row_settings"], {})
+    assert full["SoftInfoNCE (BM25)"] == dict(alpha=1.3, beta=0.7, loss="soft_infonce", weighter="bm25")
+    assert full["SoftInfoNCE (trained model)"] == dict(METHODS)["SoftInfoNCE (trained model)"]
+    assert "row_settings" not in SIZES["quick"]
+
+    def bm25_loss(size, rows, **overrides):
+        config = replace(_main_job_config(size, **overrides), **rows["SoftInfoNCE (BM25)"])
+        return build_loss(config, tiny_model, train).get_config_dict()
+
+    assert (bm25_loss("full", full)["alpha"], bm25_loss("full", full)["beta"]) == (1.3, 0.7)
+    assert (bm25_loss("quick", _row_settings({}, {}))["alpha"], bm25_loss("quick", _row_settings({}, {}))["beta"]) == (1.5, 0.5)
+    user = _row_settings(SIZES["full"]["row_settings"], {"alpha": 2.0})
+    assert (bm25_loss("full", user, alpha=2.0)["alpha"], bm25_loss("full", user, alpha=2.0)["beta"]) == (2.0, 0.7)
 
 
 def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(tmp_path, monkeypatch, small_corpus):
