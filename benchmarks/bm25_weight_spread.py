@@ -16,7 +16,7 @@ import json
 import numpy as np
 import torch
 
-from benchmarks.cosqa_levers import OUT
+from benchmarks.cosqa_levers import OUT, cosqa_folder
 from hf_softnce.losses.negative_core import soft_negative_weights
 
 SETTINGS = {"paper (alpha 1.5, beta 0.5, t 1)": (1.5, 0.5, 1.0), "t 3 (alpha 1.5, beta 0.5)": (1.5, 0.5, 3.0),
@@ -29,28 +29,27 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     from hf_softnce.data import all_columns, load_cosqa
-    from hf_softnce.data.locate import find_shared_data_dir
     from hf_softnce.weighting import BM25Weighter
 
-    folder = find_shared_data_dir("cosqa", marker="cosqa-retrieval-train-19604.json")
-    if folder is None:
-        raise SystemExit("bm25_weight_spread: no cosqa-retrieval-train-19604.json in ../shared/data/cosqa or $HF_SOFTNCE_DATA_DIR")
-    train = all_columns(load_cosqa(data_dir=folder, splits=("train",), verbose=False).train)
+    train = all_columns(load_cosqa(data_dir=cosqa_folder("bm25_weight_spread"), splits=("train",), verbose=False).train)
     queries, codes, groups = train["query"], train["code"], np.asarray(train["dup_group"])
     weighter = BM25Weighter().fit(queries, codes)
     # The estimator's precomputed (queries x vocab) and (vocab x codes) BM25 matrices: the relevance the loss looks up.
     query_row = {text: i for i, text in enumerate(weighter.queries)}
     code_row = {text: i for i, text in enumerate(weighter.codes)}
     rng = np.random.default_rng(0)
-    batches = [rng.choice(len(queries), args.batch_size, replace=False) for _ in range(args.batches)]
+    batches = []  # (relevance, negative mask) of each batch, shared by every setting
+    for _ in range(args.batches):
+        rows = rng.choice(len(queries), args.batch_size, replace=False)
+        relevance = weighter._query_terms[[query_row[queries[r]] for r in rows]] @ \
+            weighter._code_documents[:, [code_row[codes[r]] for r in rows]]
+        batches.append((torch.from_numpy(relevance.toarray()),
+                        torch.from_numpy(groups[rows][:, None] != groups[rows][None, :])))
     results = {}
     for name, (alpha, beta, temperature) in SETTINGS.items():
         below, clipped, lowest = [], [], []
-        for rows in batches:
-            relevance = weighter._query_terms[[query_row[queries[r]] for r in rows]] @ \
-                weighter._code_documents[:, [code_row[codes[r]] for r in rows]]
-            mask = torch.from_numpy(groups[rows][:, None] != groups[rows][None, :])
-            weights = soft_negative_weights(torch.from_numpy(relevance.toarray()), mask, alpha, beta, temperature)
+        for relevance, mask in batches:
+            weights = soft_negative_weights(relevance, mask, alpha, beta, temperature)
             for row_weights, row_mask in zip(weights, mask):
                 kept = row_weights[row_mask]
                 below.append(int((kept < 0.5).sum()))

@@ -30,12 +30,17 @@ from benchmarks.common import RESULTS
 OUT = RESULTS / "cosqa_levers"
 
 
-def cosqa_files():
+def cosqa_folder(benchmark: str = "cosqa_levers"):
     from hf_softnce.data.locate import find_shared_data_dir
 
     folder = find_shared_data_dir("cosqa", marker="cosqa-retrieval-train-19604.json")
     if folder is None:
-        raise SystemExit("cosqa_levers: no cosqa-retrieval-train-19604.json in ../shared/data/cosqa or $HF_SOFTNCE_DATA_DIR")
+        raise SystemExit(f"{benchmark}: no cosqa-retrieval-train-19604.json in ../shared/data/cosqa or $HF_SOFTNCE_DATA_DIR")
+    return folder
+
+
+def cosqa_files():
+    folder = cosqa_folder()
     codebase = json.loads((folder / "code_idx_map.txt").read_text())
     dev = json.loads((folder / "cosqa-retrieval-dev-500.json").read_text())
     train = [r for r in json.loads((folder / "cosqa-retrieval-train-19604.json").read_text()) if str(r["label"]) == "1"]
