@@ -44,10 +44,10 @@ def test_describe_claims_only_what_the_interval_supports(difference, words):
     assert difference.supported == (not words.startswith("no measurable"))
 
 
-def test_compare_rows_uses_both_halves_and_averages_seeds_per_query():
-    base = {"cosqa-select": {"1": 1, "2": 2}, "cosqa-report": {"3": 0, "4": 4}}
-    seed1 = {"cosqa-select": {"1": 1, "2": 1}, "cosqa-report": {"3": 2, "4": 4}}
-    seed2 = {"cosqa-select": {"1": 2, "2": 1}, "cosqa-report": {"3": 0, "4": 1}}
+def test_compare_rows_keeps_selection_and_report_sets_apart_and_averages_seeds_per_query():
+    base = {"cosqa-heldout": {"1": 1, "2": 2}, "cosqa-dev": {"1": 1, "2": 2, "3": 0, "4": 4}}
+    seed1 = {"cosqa-heldout": {"1": 1, "2": 1}, "cosqa-dev": {"1": 1, "2": 1, "3": 2, "4": 4}}
+    seed2 = {"cosqa-heldout": {"1": 2, "2": 1}, "cosqa-dev": {"1": 2, "2": 1, "3": 0, "4": 1}}
     table = compare_rows({BASE_ROW: [base], "InfoNCE": [seed1, seed2]}, n_resamples=100)
     dev = table["cosqa-dev"]
     # Reciprocal ranks averaged over the two seeds, query by query, then the mean difference with the base.
@@ -56,7 +56,8 @@ def test_compare_rows_uses_both_halves_and_averages_seeds_per_query():
     assert dev["InfoNCE"]["vs_base"].value == pytest.approx(np.mean(np.subtract(tuned, base_rr)))
     assert dev[BASE_ROW]["metrics"] == rank_metrics([{"a": 1, "b": 2, "c": 0, "d": 4}])
     assert dev[BASE_ROW]["metrics"]["recall@1"] == 0.25 and dev[BASE_ROW]["metrics"]["mrr@1000"] == pytest.approx(1.75 / 4)
-    assert table["cosqa-report"]["InfoNCE"]["queries"] == 2
+    assert table["cosqa-heldout"]["InfoNCE"]["queries"] == 2 and dev["InfoNCE"]["queries"] == 4
+    assert list(table) == ["cosqa-heldout", "cosqa-dev"]
 
 
 def close_models() -> tuple[dict[str, int], dict[str, int]]:

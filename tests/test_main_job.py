@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +14,22 @@ from huggingface_hub import ModelCard
 from sentence_transformers import SentenceTransformer
 
 from conftest import tiny_model_dir
+from hf_softnce.defaults import default_model_path
 from hf_softnce.evaluation.bootstrap import PairedBootstrap
 from hf_softnce.hub import COSQA_DATASET_ID
-from hf_softnce.training.main_job import CASCADE, run_main_job
+from hf_softnce.training.main_job import run_main_job
+from hf_softnce.training.plan import CASCADE, ROW, SIZES, PlanError, row_config_values
 
 FIXTURE_COSQA = Path(__file__).parent / "fixtures" / "cosqa"
 
 
 def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_averaged_model(tmp_path, small_corpus,
                                                                                       monkeypatch):
-    from hf_softnce.training import main_job
+    from dataclasses import replace
 
-    real_train_ranker = main_job.train_ranker
+    from hf_softnce.training import cascade_row
+
+    real_train_ranker = cascade_row.train_ranker
 
     def constant_ranker(*args, **kwargs):
         # A real trained ranker with its classifier's weight zeroed: every pair scores tanh(bias), so no setting
@@ -34,11 +39,11 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
             ranker.model.classifier.weight.zero_()
         return ranker
 
-    monkeypatch.setattr(main_job, "train_ranker", constant_ranker)
-    monkeypatch.setattr(main_job, "RANKER_BATCH", 4)  # the ranker's batch is capped below the retrievers' 8
+    monkeypatch.setattr(cascade_row, "train_ranker", constant_ranker)
+    monkeypatch.setattr(cascade_row, "RANKER_BATCH", 4)  # the ranker's batch is capped below the retrievers' 8
     # A size's own setting for one row (as the full size's alpha/beta for SoftInfoNCE (BM25)) reaches that row's
     # training, its card and results.json, and no other row.
-    monkeypatch.setitem(main_job.SIZES["quick"], "row_settings", {"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)})
+    monkeypatch.setitem(SIZES, "quick", replace(SIZES["quick"], row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)}))
     overrides = dict(
         model=tiny_model_dir(), ranker_model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA),
         max_train_pairs=None, max_steps=3, batch_size=8, max_seq_length=64, use_cpu=True, conala_mix=0.0,
@@ -56,13 +61,15 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     bm25_config = json.loads((tmp_path / "softinfonce-bm25" / "seed-2" / "config.json").read_text())
     assert (bm25_config["alpha"], bm25_config["beta"]) == (1.3, 0.7) and trained_config["alpha"] is None
     assert payload["row_settings"]["SoftInfoNCE (BM25)"] == dict(alpha=1.3, beta=0.7, loss="soft_infonce", weighter="bm25")
-    # Every row's interval is a paired bootstrap over the whole dev set (both halves), seeds averaged per query:
-    # recompute the BM25 row's difference against the base model directly from the saved per-query ranks.
+    assert (payload["selection_set"], payload["report_set"]) == ("cosqa-heldout", "cosqa-dev")
+    assert payload["losses"]["InfoNCE"]["loss"] == "SoftInfoNCELoss" and payload["losses"]["InfoNCE"]["negatives"] == "in-batch"
+    assert payload["losses"]["SoftInfoNCE (trained model)"]["teacher"] == "InfoNCE"
+    # Every row's interval is a paired bootstrap over the whole dev set, seeds averaged per query: recompute the
+    # BM25 row's difference against the base model directly from the saved per-query ranks.
     ranks = payload["per_query_ranks"]
 
     def rr(run):
-        return {f"{half}/{q}": (1.0 / r if r else 0.0) for half in ("cosqa-select", "cosqa-report")
-                for q, r in run[half].items()}
+        return {f"cosqa-dev/{q}": (1.0 / r if r else 0.0) for q, r in run["cosqa-dev"].items()}
 
     base = rr(ranks["base model (zero-shot)"][0])
     soft = [rr(run) for run in ranks["SoftInfoNCE (BM25)"]]
@@ -88,7 +95,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
         assert (choice["top_k"], choice["combine"]) == (0, None)  # a tie keeps the retriever alone
         assert ranks[CASCADE][seed - 1] == ranks["InfoNCE"][seed - 1]  # the cascade row is its retriever
     assert "re-scores none of it (`ranker_top_k=0`)" in ranker_card
-    assert payload["ranker_budget"] == {"negatives": main_job.RANKER_NEGATIVES, "steps": 3,  # the run's max_steps
+    assert payload["ranker_budget"] == {"negatives": cascade_row.RANKER_NEGATIVES, "steps": 3,  # the run's max_steps
                                         "batch_size": 4}
     assert '"batch_size": 4,' in ranker_card and '"ranker_top_k": 0,' in ranker_card
     # Every sentence the job prints claims only what its interval supports.
@@ -103,13 +110,10 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert "SoftInfoNCELoss" in card.text and "WiSE-FT" in card.text
     cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
     assert {r.metric_type for r in cosqa} >= {"mrr@1000"}
-    mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000")
-    # The model-index holds the saved weights' numbers: the first seed's model, on both dev halves together.
-    soft = payload["results"]["SoftInfoNCE (BM25)"]
-    sizes = {half: payload["data"][half]["queries"] for half in ("cosqa-select", "cosqa-report")}
-    first_seed = sum(soft[f"{half}_mrr@1000"][0] * n for half, n in sizes.items()) / sum(sizes.values())
-    assert mrr == pytest.approx(first_seed, abs=1e-12)
-    assert all(r.dataset_args["corpus_size"] == payload["data"]["cosqa-report"]["codes"] for r in cosqa)
+    # The model-index holds the saved weights' numbers: the first seed's model, on CoSQA dev.
+    dev_mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000" and r.dataset_split == "dev")
+    assert dev_mrr == payload["results"]["SoftInfoNCE (BM25)"]["cosqa-dev_mrr@1000"][0]
+    assert all(r.dataset_args["corpus_size"] == payload["data"]["cosqa-dev"]["codes"] for r in cosqa)
     # The table shows the seeds' mean, which is the comparison's (reciprocal ranks averaged per query).
     mean = payload["comparison"]["cosqa-dev"]["SoftInfoNCE (BM25)"]["metrics"]["mrr@1000"]
     assert f"{mean:.4f} ± " in card.text and "Side by side with the `InfoNCE` baseline" in card.text
@@ -124,19 +128,37 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert (reloaded.encode(["parse a csv file"]) == trained.encode(["parse a csv file"])).all()
 
 
-def test_main_job_rejects_unknown_methods_and_sizes(tmp_path):
+def test_main_job_rejects_unknown_methods_sizes_and_missing_teachers_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="Unknown method"):
         run_main_job("quick", tmp_path, methods=["SoftInfoNCE (magic)"])
     with pytest.raises(ValueError, match="size must be one of"):
         run_main_job("medium", tmp_path)
+    # A row whose teacher is left out is refused before the data is read or a model loaded (nothing written).
+    for row, teacher in (("SoftInfoNCE (trained model)", "InfoNCE"), (CASCADE, "InfoNCE"),
+                         ("GISTEmbedLoss (guide: InfoNCE) + mined negatives", "InfoNCE")):
+        with pytest.raises(PlanError, match=f"^'{re.escape(row)}' needs the '{teacher}' row of the same seed"):
+            run_main_job("quick", tmp_path / "never", methods=[row])
+    assert not (tmp_path / "never").exists()
+
+
+def test_cli_names_a_missing_teacher_in_one_line_within_seconds(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "hf_softnce", "main", "--quick", "--output-dir", str(tmp_path / "run"),
+                           "--methods", "SoftInfoNCE (trained model)"], capture_output=True, text=True)
+    assert time.perf_counter() - started < 10
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("hf-softnce: error: main: 'SoftInfoNCE (trained model)' needs the 'InfoNCE' row of the "
+                           "same seed: add it to --methods.\n")
 
 
 def _main_job_config(size: str, **overrides):
     from hf_softnce.training.config import TrainConfig
-    from hf_softnce.training.main_job import SIZES
 
-    settings = {k: v for k, v in SIZES[size].items() if k not in ("seeds", "methods", "row_settings")}
-    return TrainConfig.from_dict({**settings, **overrides})
+    return TrainConfig.from_dict({**SIZES[size].settings, **overrides})
 
 
 @pytest.mark.parametrize("method", ["InfoNCE", "SoftInfoNCE (BM25)"])
@@ -149,11 +171,9 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
 
     from hf_softnce.data import all_columns, load_cosqa
     from hf_softnce.training.losses import build_loss
-    from hf_softnce.training.methods import METHODS
-    from hf_softnce.training.main_job import SIZES
 
-    assert method in SIZES["quick"]["methods"]
-    config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **dict(METHODS)[method])
+    assert method in SIZES["quick"].rows
+    config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **ROW[method].settings)
     assert config.data == "cosqa" and config.mask_duplicates
     train = all_columns(load_cosqa(data_dir=cosqa_dir, splits=("train",), verbose=False).train)
     rows_of: dict[int, list[int]] = {}
@@ -190,14 +210,19 @@ def test_a_sizes_row_settings_reach_that_row_only_and_a_users_key_wins(tiny_mode
 
     from hf_softnce.data import all_columns, load_cosqa
     from hf_softnce.training.losses import build_loss
-    from hf_softnce.training.main_job import SIZES, _row_settings
-    from hf_softnce.training.methods import METHODS
 
     train = all_columns(load_cosqa(data_dir=FIXTURE_COSQA, splits=("train",), verbose=False).train)
-    full = _row_settings(SIZES["full"]["row_settings"], {})
+
+    def _row_settings(size_rows, overrides):
+        trained = {"InfoNCE": "runs/infonce/final"}
+        return {name: row_config_values(ROW[name], size_rows, overrides, trained, "default")
+                for name in ("SoftInfoNCE (BM25)", "SoftInfoNCE (trained model)")}
+
+    full = _row_settings(SIZES["full"].row_settings, {})
     assert full["SoftInfoNCE (BM25)"] == dict(alpha=1.3, beta=0.7, loss="soft_infonce", weighter="bm25")
-    assert full["SoftInfoNCE (trained model)"] == dict(METHODS)["SoftInfoNCE (trained model)"]
-    assert "row_settings" not in SIZES["quick"]
+    assert full["SoftInfoNCE (trained model)"] == dict(ROW["SoftInfoNCE (trained model)"].settings,
+                                                         weighter_model="runs/infonce/final")
+    assert not SIZES["quick"].row_settings
 
     def bm25_loss(size, rows, **overrides):
         config = replace(_main_job_config(size, **overrides), **rows["SoftInfoNCE (BM25)"])
@@ -205,20 +230,24 @@ def test_a_sizes_row_settings_reach_that_row_only_and_a_users_key_wins(tiny_mode
 
     assert (bm25_loss("full", full)["alpha"], bm25_loss("full", full)["beta"]) == (1.3, 0.7)
     assert (bm25_loss("quick", _row_settings({}, {}))["alpha"], bm25_loss("quick", _row_settings({}, {}))["beta"]) == (1.5, 0.5)
-    user = _row_settings(SIZES["full"]["row_settings"], {"alpha": 2.0})
+    user = _row_settings(SIZES["full"].row_settings, {"alpha": 2.0})
     assert (bm25_loss("full", user, alpha=2.0)["alpha"], bm25_loss("full", user, alpha=2.0)["beta"]) == (2.0, 0.7)
 
 
-def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(tmp_path, monkeypatch, small_corpus):
-    """The default data: CoSQA train (here the fixture folder); mined negatives come from its whole codebase, never
-    the positive's group; a run without CoSQA train falls back and says what it left out."""
+def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_aware_negatives(tmp_path, monkeypatch,
+                                                                                                 small_corpus):
+    """The default data: CoSQA train (here the fixture folder) less the held-out selection queries; mined negatives
+    come from its whole codebase, never the positive's group, never above the margin; a run without CoSQA train
+    falls back and says what it left out."""
     import shutil
 
     folder = tmp_path / "cosqa"
     shutil.copytree(FIXTURE_COSQA, folder)
+    codebase = json.loads((folder / "code_idx_map.txt").read_text())
+    queries = ["python check if an object is iterable", "python parse an int from a string",
+               "python flatten a list of lists", "python get the size of a file"]
     rows = [{"idx": f"cosqa-train-{20 + i}", "doc": q, "code": c, "label": 1, "retrieval_idx": i}
-            for i, (q, c) in enumerate(zip(["python flatten list", "python parse int"],
-                                           json.loads((folder / "code_idx_map.txt").read_text())))]
+            for i, (q, c) in enumerate(zip(queries, codebase))]
     (folder / "cosqa-retrieval-train-19604.json").write_text(json.dumps(rows))
     from hf_softnce.training import main_job
 
@@ -226,24 +255,41 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
     real_mine = main_job.mine_negatives
 
     def spy(config, train, retriever, **kwargs):
-        mined["corpus"] = kwargs["corpus"]
-        mined["out"] = real_mine(config, train, retriever, **kwargs)
-        return mined["out"]
+        mined["corpus"], mined["config"] = kwargs["corpus"], config
+        mined["out"], report = real_mine(config, train, retriever, **kwargs)
+        return mined["out"], report
 
     monkeypatch.setattr(main_job, "mine_negatives", spy)
-    # num_negatives=1: the default trains on in-batch negatives (README, "Choosing the levers"); mining is an option.
-    overrides = dict(model=tiny_model_dir(), cosqa_dir=str(folder), max_steps=1, batch_size=2, max_seq_length=32,
-                     use_cpu=True, wise_ft_weight=None, num_negatives=1)
-    payload = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides)
+    # The packaged all-MiniLM-L6-v2: real scores, so the margin keeps what a real model would keep.
+    overrides = dict(model="default", cosqa_dir=str(folder), max_steps=1, batch_size=2, max_seq_length=32,
+                     use_cpu=True, wise_ft_weight=None)
+    payload = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE + mined negatives"],
+                                    overrides=overrides)
+    # Half of four queries (at most 1,500) are held out: the other two train, and none of the held-out ones.
+    held = payload["per_query_ranks"]["base model (zero-shot)"][0]["cosqa-heldout"]
     assert payload["data"]["sources"] == ["cosqa-retrieval-train"] and payload["data"]["train_pairs"] == 2
-    codebase = json.loads((folder / "code_idx_map.txt").read_text())
+    assert payload["data"]["cosqa-heldout"] == {"queries": 2, "codes": len(codebase)}
+    trained_queries = set(mined["out"]["query"])
+    assert len(trained_queries) == 2 and not trained_queries & {rows[int(q[-2:]) - 20]["doc"] for q in held}
     assert set(mined["corpus"]) == set(codebase)  # the whole codebase, not the two training codes
+    assert mined["config"].mining_relative_margin == 0.05 and mined["config"].num_negatives == 1
+    base = SentenceTransformer(str(default_model_path()), device="cpu")
+    base.max_seq_length = 32  # mined at the training length
     for row in mined["out"]:
         assert row["negative_1"] in codebase and row["negative_1"] != row["code"]
-    assert payload["data"]["cosqa-report"]["codes"] == len(codebase)
+        query, code, negative = base.encode([row["query"], row["code"], row["negative_1"]], convert_to_tensor=True)
+        positive_score = torch.cosine_similarity(query, code, dim=0).item()
+        assert torch.cosine_similarity(query, negative, dim=0).item() <= positive_score * (1 - 0.05) + 1e-6
+    assert payload["mining"]["settings"] == dict(num_negatives=1, mining_strategy="top", mining_relative_margin=0.05)
+    assert payload["mining"]["pairs"] == 2 and (payload["mining"]["mined"], payload["mining"]["skipped"]) == (2, 0)
+    assert payload["losses"]["InfoNCE + mined negatives"]["negatives"] == "mined"
+    saved = json.loads((tmp_path / "run" / "infonce-mined-negatives" / "seed-42" / "config.json").read_text())
+    assert (saved["num_negatives"], saved["mining_relative_margin"]) == (1, 0.05)
+    assert payload["data"]["cosqa-dev"]["codes"] == len(codebase)
     # The protocol is stated where the numbers are: the printed summary, results.md and the card.
     assert payload["protocol"].startswith("Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's "
                                           "retrieval training split (2 real web queries")
+    assert "every choice is made on cosqa-heldout (2 CoSQA training queries no row trains on" in payload["protocol"]
     assert payload["protocol"].endswith("the training codes are functions of that codebase, as in the published "
                                         "protocol, and no dev query is in training.")
     assert (tmp_path / "run" / "results.md").read_text().startswith(payload["protocol"])
@@ -252,7 +298,7 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
     (folder / "cosqa-train.json").unlink()
     monkeypatch.setattr(main_job, "FALLBACK_DATA", dict(data=str(small_corpus)))
     payload = main_job.run_main_job("quick", tmp_path / "run2", methods=["InfoNCE"], overrides=overrides)
-    assert payload["data"]["sources"] == [str(small_corpus)]
+    assert payload["data"]["sources"] == [str(small_corpus)] and payload["selection_set"] is None
     assert payload["data"]["left_out"][0].startswith("CoSQA train (CoSQA: missing ['cosqa-retrieval-train-19604.json']")
     assert payload["data"]["left_out"][0].endswith(f"trained on {small_corpus} instead")
 
@@ -260,7 +306,7 @@ def test_main_job_trains_on_cosqa_train_with_negatives_from_the_whole_codebase(t
 def test_cascade_grid_scores_each_pair_once_with_the_rankers_own_values():
     """The grid's memo returns exactly what ``CrossEncoder.predict`` returns, scoring each distinct pair once."""
     from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
-    from hf_softnce.training.main_job import _memoized_predict
+    from hf_softnce.training.cascade_row import memoized_predict as _memoized_predict
 
     ranker = r2ps_ranker(tiny_model_dir(), max_length=32)
     seen: list = []

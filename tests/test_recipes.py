@@ -470,8 +470,9 @@ def test_recipe_run_carries_a_true_card_with_the_saved_weights_numbers(cosqa_run
     data = load_task_data(load_config(config_path), progress=False)
     codebase = len(json.loads((cosqa_format_dir / "code_idx_map.txt").read_text()))
     saved = evaluate_model(SentenceTransformer(str(run / "final"), device="cpu"), data)
-    # data=cosqa: CoSQA train to train on; its dev split, in two halves over the whole codebase, to evaluate on.
-    sets = {"CoSQA dev, selection half": "cosqa-select", "CoSQA dev, report half": "cosqa-report"}
+    # data=cosqa: CoSQA train less its held-out queries to train on; those queries and the dev split, each over the
+    # whole codebase, to evaluate on.
+    sets = {"CoSQA train, held-out queries": "cosqa-heldout", "CoSQA dev-500": "cosqa-dev"}
     results = card.data.eval_results
     assert {r.metric_type for r in results} >= {"mrr@1000", "ndcg@10", "recall@1"}
     assert not [r for r in results if r.metric_type.startswith("cosine_")]

@@ -45,6 +45,8 @@ class MiningReport:
     dropped_by_absolute_margin: int = 0
     dropped_by_relative_margin: int = 0
     max_search_depth: int = 0
+    # Codes never eligible: each row's positive, its duplicate group and the other positives of its query.
+    excluded: int = 0
 
     @property
     def skipped(self) -> int:
@@ -55,6 +57,8 @@ class MiningReport:
             f"Mined negatives for {self.mined:,} of {self.rows:,} rows against {self.corpus_size:,} unique codes "
             f"(strategy={self.strategy}, window_start={self.window_start}, deepest search={self.max_search_depth})."
         )
+        if self.excluded:
+            text += f" Excluded {self.excluded:,} (row, code) pairs: positives, their duplicate groups and co-positives."
         if self.dropped_by_absolute_margin or self.dropped_by_relative_margin:
             text += (
                 f" Margins dropped {self.dropped_by_absolute_margin:,} (absolute) and "
@@ -239,7 +243,7 @@ class RankingHardNegativeMiner:
         margins = self.absolute_margin is not None or self.relative_margin is not None
         excluded_counts = mining_corpus.excluded_counts(excluded_groups)
         generator = torch.Generator().manual_seed(self.seed)
-        report = MiningReport(len(queries), 0, corpus_size, self.strategy, start)
+        report = MiningReport(len(queries), 0, corpus_size, self.strategy, start, excluded=int(excluded_counts.sum()))
 
         negatives, scores, positive_scores, mined = [], [], [], []
         row_chunks = range(0, len(queries), self.rows_per_search)
@@ -276,6 +280,9 @@ class RankingHardNegativeMiner:
         mined_rows = torch.cat(mined)
         report.mined = int(mined_rows.numel())
         self.last_report = report
+        if not report.mined:
+            raise ValueError(f"No row has {self.num_negatives} eligible negative(s): {report.summary()} Loosen the "
+                             "margins, or rank a larger corpus.")
         if report.skipped:
             logger.warning(report.summary())
         else:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, Difference, PairedBootstrap, per_query_values
+from hf_softnce.training.data import DEV, HELDOUT
 
 BASE_ROW = "base model (zero-shot)"
 INFONCE_ROW = "InfoNCE"
-# The real-query sets of the table: the whole CoSQA dev (both halves) and the half never used for a choice.
-REAL_SETS = {"cosqa-dev": ("cosqa-select", "cosqa-report"), "cosqa-report": ("cosqa-report",)}
+# The real-query sets of the table: the selection set every choice is made on, then the report set.
+REAL_SETS = {HELDOUT: (HELDOUT,), DEV: (DEV,)}
 
 
 def merged_ranks(per_query: dict[str, dict[str, int]], halves: tuple[str, ...]) -> dict[str, int] | None:

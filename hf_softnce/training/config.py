@@ -65,7 +65,9 @@ class TrainConfig:
     select_on: str = key("auto", choices=("valid", "cosqa", "auto", "none"))  # the set the best checkpoint is chosen on: valid | cosqa | auto (cosqa when present) | none
     cosqa_corpus_size: int | None = key(None, ge=1)  # search a fixed subset (all gold codes + random distractors); None: all 6,267
     # loss
-    loss: str = key("soft_infonce", choices=("infonce", "soft_infonce", "order_infonce"))
+    # infonce: MultipleNegativesRankingLoss with hf_softnce's duplicate masking; mnrl and gist: sentence-transformers'
+    # own MultipleNegativesRankingLoss and GISTEmbedLoss as their docs build them (the peers hf_softnce is held against)
+    loss: str = key("soft_infonce", choices=("infonce", "soft_infonce", "order_infonce", "mnrl", "gist"))
     weighter: str = key("bm25", choices=("none", "bm25", "embedding", "trained_model", "precomputed"))
     weighter_model: str | None = None  # the frozen encoder of the embedding / trained_model weighters
     alpha: float | None = None
@@ -77,6 +79,15 @@ class TrainConfig:
     order_scale: float = key(20.0, gt=0)
     scale: float = key(20.0, gt=0)
     mini_batch_size: int | None = key(None, ge=1)  # set to use the GradCache (Cached*) variant
+    # loss=mnrl: MultipleNegativesRankingLoss's hardness weighting (adds strength * stop_grad(cos) to negative logits)
+    hardness_mode: str | None = key(None, choices=("in_batch_negatives", "hard_negatives", "all_negatives"))
+    hardness_strength: float = key(0.0, ge=0)
+    # loss=gist: GISTEmbedLoss's frozen guide ("default": the packaged base model) masks candidates it scores above
+    # the positive (minus the margin); GISTEmbedLoss's own defaults otherwise
+    guide_model: str | None = None
+    gist_margin_strategy: str = key("absolute", choices=("absolute", "relative"))
+    gist_margin: float = key(0.0, ge=0)
+    gist_temperature: float = key(0.01, gt=0)
     gather_across_devices: bool = False
     mask_duplicates: bool = True
     # Weight-space ensemble with the base model after training (WiSE-FT, Wortsman et al. 2022):
@@ -89,6 +100,10 @@ class TrainConfig:
     miner_model: str | None = None  # the frozen retriever that ranks the corpus; None: `model`
     mining_strategy: str = key("window", choices=("window", "top", "probabilistic"))  # window | top | probabilistic (R2PS: a fixed window of ranks)
     mining_window_start: int = key(0, ge=0)  # first rank used; R2PS's floor(lambda*N) with lambda=0 on CodeSearchNet/CoSQA
+    # positive-aware mining (NV-Retriever's TopK-PercPos): candidates scoring above the positive's score times
+    # (1 - relative margin), or above it minus the absolute margin, are likely true answers and never negatives
+    mining_relative_margin: float | None = key(None, ge=0, lt=1)
+    mining_absolute_margin: float | None = key(None, ge=0)
     # order labels (recipes/train_order_infonce.py): label_order's teacher when the data has no `label` column
     order_teacher: str = "bm25"  # bm25 | default | a SentenceTransformer path/Hub id | cross-encoder:<path or id>
     order_refine: bool = True  # OASIS refinement of likely false negatives (above positive, GMM, near-duplicate)

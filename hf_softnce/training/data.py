@@ -22,10 +22,14 @@ from hf_softnce.data import (
     retrieval_set_from_pairs,
     standardize_columns,
 )
+from hf_softnce.data.loaders import _query_key
 from hf_softnce.data.locate import find_shared_data_dir
 from hf_softnce.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
+# The real-query sets: the selection set (CoSQA training queries held out from every run) and the report set.
+HELDOUT, DEV = "cosqa-heldout", "cosqa-dev"
+HELDOUT_SIZE, HELDOUT_SEED = 1500, 2024
 
 
 @dataclass
@@ -36,8 +40,10 @@ class TaskData:
     train: Dataset
     valid: RetrievalSet | None
     test: RetrievalSet | None
-    real_select: RetrievalSet | None = None  # real queries for model selection (half of CoSQA dev)
-    real_report: RetrievalSet | None = None  # the other half, only ever reported
+    # Real queries over CoSQA's whole codebase: every choice is made on ``real_select`` (cosqa-heldout, 1,500 CoSQA
+    # train queries no row trains on); ``real_report`` (cosqa-dev, the whole dev-500) is only ever reported.
+    real_select: RetrievalSet | None = None
+    real_report: RetrievalSet | None = None
     sources: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # data a run wanted but could not have (no Hub, no copy)
     # {code: duplicate group} of the codebase the real queries search (CoSQA's 6,267 functions): what hard
@@ -45,9 +51,8 @@ class TaskData:
     codebase: dict[str, int] | None = None
 
     def eval_sets(self) -> dict[str, RetrievalSet]:
-        # Both CoSQA halves share one codebase, so the select half costs only its queries' encoding; together
-        # they are the whole dev-500 the tables report beside the never-selected-on half.
-        sets = {"test": self.test, "cosqa-select": self.real_select, "cosqa-report": self.real_report}
+        # Both real-query sets rank one codebase, so the held-out set costs only its queries' encoding.
+        sets = {"test": self.test, HELDOUT: self.real_select, DEV: self.real_report}
         return {name: s for name, s in sets.items() if s is not None}
 
 
@@ -87,34 +92,64 @@ def cosqa_folder(cosqa_dir: str | None) -> Path | None:
     return Path(cosqa_dir)
 
 
-def half_query_ids(query_ids) -> tuple[list[str], list[str]]:
-    """The fixed (selection, report) halves of a set of query ids: sorted, shuffled with seed 0, cut in two."""
-    qids = sorted(query_ids)
-    random.Random(0).shuffle(qids)
-    half = len(qids) // 2
-    return sorted(qids[:half]), sorted(qids[half:])
+def heldout_query_ids(query_ids, size: int = HELDOUT_SIZE, seed: int = HELDOUT_SEED) -> list[str]:
+    """The selection set's query ids among ``query_ids``: sorted, shuffled with ``seed``, the first ``size`` kept (at
+    most half of them, for a small copy of CoSQA): the same set for every run, size and row."""
+    ids = sorted(set(query_ids))
+    random.Random(seed).shuffle(ids)
+    return sorted(ids[:min(size, len(ids) // 2)])
 
 
-def split_halves(dev: RetrievalSet, corpus_size: int | None = None) -> tuple[RetrievalSet, RetrievalSet]:
-    """CoSQA dev in two fixed halves over one codebase: one to select on, one only ever reported.
+def hold_out(train: Dataset, codebase: RetrievalSet, size: int = HELDOUT_SIZE,
+             seed: int = HELDOUT_SEED) -> tuple[Dataset, RetrievalSet]:
+    """CoSQA's training pairs without the selection set, and the selection set (``cosqa-heldout``).
 
-    Selecting and reporting on the same 500 queries would overstate the result; the halves are fixed by query id.
+    The held-out queries rank the same whole codebase as dev (``codebase``: CoSQA dev's :class:`RetrievalSet`,
+    whose corpus holds every training code of the published protocol); each query's gold is its own code, so only
+    queries whose code is in the codebase can be held out. No training row keeps a held-out query, by ``id`` or by
+    text (up to case and spacing), so nothing chosen on this set was trained on.
     """
-    dev = _shrink_corpus(dev, corpus_size)
-    select_ids, report_ids = half_query_ids(dev.queries)
-    select, report = dev.subset(select_ids), dev.subset(report_ids)
-    select.name, report.name = "cosqa-select", "cosqa-report"
-    return select, report
+    columns = all_columns(train)
+    cid_of_code = {code: cid for cid, code in codebase.corpus.items()}
+    held = set(heldout_query_ids([qid for qid, code in zip(columns["id"], columns["code"]) if code in cid_of_code],
+                                 size, seed))
+    queries, relevant = {}, {}
+    for qid, query, code in zip(columns["id"], columns["query"], columns["code"]):
+        if qid in held:
+            queries[qid] = query
+            relevant.setdefault(qid, set()).add(cid_of_code[code])
+    texts = {_query_key(query) for query in queries.values()}
+    keep = [i for i, (qid, query) in enumerate(zip(columns["id"], columns["query"]))
+            if qid not in held and _query_key(query) not in texts]
+    heldout = RetrievalSet(queries, codebase.corpus, relevant, groups=codebase.groups, name=HELDOUT,
+                           metadata={**codebase.metadata, "held_out_from": "cosqa-retrieval-train", "seed": seed})
+    return train.select(keep), heldout
 
 
-def cosqa_halves(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple[RetrievalSet | None, RetrievalSet | None]:
-    """CoSQA dev split in two fixed halves over the whole 6,267-function codebase (:func:`split_halves`)."""
+def cosqa_sets(cosqa_dir: str | None, corpus_size: int | None = None) -> tuple[RetrievalSet | None, RetrievalSet | None]:
+    """(cosqa-heldout, cosqa-dev) for a run that does not train on CoSQA: the selection set when CoSQA's training
+    split is present (none of it is trained on), and the whole dev-500 over the 6,267-function codebase."""
     folder = cosqa_folder(cosqa_dir)
     if folder is None:
         return None, None
     if not (folder / "cosqa-retrieval-dev-500.json").exists():
         raise FileNotFoundError(f"No CoSQA dev split (cosqa-retrieval-dev-500.json) in {folder}.")
-    return split_halves(load_cosqa(data_dir=folder, splits=("valid",), verbose=False).valid, corpus_size)
+    # Without a training file there is no selection set (CoCLR's QA file is read in its place, leaks filtered).
+    has_train = any((folder / name).exists() for name in ("cosqa-retrieval-train-19604.json", "cosqa-train.json"))
+    loaded = load_cosqa(data_dir=folder, splits=("train", "valid") if has_train else ("valid",), verbose=False)
+    return _real_sets(loaded, corpus_size)[1:]
+
+
+def _real_sets(loaded, corpus_size: int | None):
+    """(training pairs without the held-out queries, cosqa-heldout, cosqa-dev) of a loaded CoSQA."""
+    dev = _shrink_corpus(loaded.valid, corpus_size)
+    dev.name = DEV
+    if loaded.train is None:
+        return None, None, dev
+    train, heldout = hold_out(loaded.train, loaded.valid)
+    if not heldout.queries:
+        return train, None, dev
+    return train, _shrink_corpus(heldout, corpus_size), dev
 
 
 def _load_cosqa_train(config: TrainConfig) -> TaskData:
@@ -128,9 +163,10 @@ def _load_cosqa_train(config: TrainConfig) -> TaskData:
     folder = config.data_dir or cosqa_folder(config.cosqa_dir)
     loaded = load_cosqa(data_dir=folder, hub_id=None if folder else COIR_COSQA_HUB_ID, splits=("train", "valid"),
                         verbose=False)
-    data = TaskData("cosqa", loaded.train, None, None, sources=["cosqa-retrieval-train"])
+    train, heldout, dev = _real_sets(loaded, config.cosqa_corpus_size)
+    data = TaskData("cosqa", train, None, None, real_select=heldout, real_report=dev,
+                    sources=["cosqa-retrieval-train"])
     data.codebase = {loaded.valid.corpus[cid]: group for cid, group in (loaded.valid.groups or {}).items()} or None
-    data.real_select, data.real_report = split_halves(loaded.valid, config.cosqa_corpus_size)
     return data
 
 
@@ -217,7 +253,7 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
     data.valid = _limit_queries(data.valid, config.max_eval_queries, 0)
     data.test = _limit_queries(data.test, config.max_eval_queries, 1)
     if data.real_report is None:
-        data.real_select, data.real_report = cosqa_halves(config.cosqa_dir, config.cosqa_corpus_size)
+        data.real_select, data.real_report = cosqa_sets(config.cosqa_dir, config.cosqa_corpus_size)
     return data
 
 
@@ -225,9 +261,11 @@ def protocol_statement(data: TaskData) -> str:
     """One sentence saying what a run trained on and what its real-query numbers were ranked against."""
     if data.real_report is None:
         return f"Trained on {', '.join(data.sources)} ({len(data.train):,} pairs); no CoSQA dev evaluation."
-    queries = len(data.real_report) + (len(data.real_select) if data.real_select is not None else 0)
-    evaluated = (f"evaluated on CoSQA dev ({queries:,} real web queries), each query ranked against the whole "
-                 f"{len(data.real_report.corpus):,}-function codebase")
+    evaluated = (f"evaluated on CoSQA dev ({len(data.real_report):,} real web queries), each query ranked against "
+                 f"the whole {len(data.real_report.corpus):,}-function codebase")
+    if data.real_select is not None:
+        evaluated += (f"; every choice is made on {HELDOUT} ({len(data.real_select):,} CoSQA training queries no "
+                      f"row trains on, same codebase), never on dev")
     if data.name == "cosqa":
         return (f"Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's retrieval training split "
                 f"({len(data.train):,} real web queries with a human 'answers the query' label), {evaluated}; the "

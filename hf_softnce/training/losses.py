@@ -14,7 +14,7 @@ from hf_softnce.weighting import (
     TrainedModelWeighter,
 )
 
-LOSSES = ("infonce", "soft_infonce", "order_infonce")
+LOSSES = ("infonce", "soft_infonce", "order_infonce", "mnrl", "gist")
 WEIGHTERS = ("none", "bm25", "embedding", "trained_model", "precomputed")
 
 
@@ -39,10 +39,38 @@ def build_weighter(config: TrainConfig, train: Dataset) -> RelevanceEstimator | 
     return weighter_class(encoder).fit(train)
 
 
+def build_peer_loss(config: TrainConfig, model):
+    """sentence-transformers' own answer to hard and false negatives, built as its documentation builds it.
+
+    ``mnrl``: ``MultipleNegativesRankingLoss(model, scale, hardness_mode=..., hardness_strength=...)`` (hardness
+    weighting *raises* hard negatives' weight). ``gist``: ``GISTEmbedLoss(model, guide, temperature, margin_strategy,
+    margin)`` with a frozen guide (``guide_model``) that masks candidates it scores above the positive. Neither knows
+    duplicate groups: what they do about false negatives is their own.
+    """
+    from sentence_transformers.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+
+    if config.loss == "mnrl":
+        return MultipleNegativesRankingLoss(model, scale=config.scale, gather_across_devices=config.gather_across_devices,
+                                            hardness_mode=config.hardness_mode,
+                                            hardness_strength=config.hardness_strength)
+    if not config.guide_model:
+        raise ValueError("loss='gist' needs guide_model: the frozen guide ('default' for the packaged base model, or "
+                         "a path / Hub id).")
+    from hf_softnce.training.models import load_model
+
+    guide = load_model(config.guide_model, max_seq_length=config.max_seq_length)
+    guide.requires_grad_(False)
+    return GISTEmbedLoss(model, guide, temperature=config.gist_temperature, margin_strategy=config.gist_margin_strategy,
+                         margin=config.gist_margin, gather_across_devices=config.gather_across_devices)
+
+
 def build_loss(config: TrainConfig, model, train: Dataset, duplicate_groups=None):
-    """The loss for ``config.loss``; ``infonce`` is SoftInfoNCE with uniform weights (== MNRL)."""
+    """The loss for ``config.loss``; ``infonce`` is SoftInfoNCE with uniform weights (== MNRL with duplicate groups
+    masked); ``mnrl``/``gist`` are sentence-transformers' own losses (:func:`build_peer_loss`)."""
     if config.loss not in LOSSES:
         raise ValueError(f"loss={config.loss!r}: choose one of {LOSSES}.")
+    if config.loss in ("mnrl", "gist"):
+        return build_peer_loss(config, model)
     common = dict(
         scale=config.scale,
         gather_across_devices=config.gather_across_devices,

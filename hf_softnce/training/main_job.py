@@ -1,169 +1,84 @@
-"""The main job: base model vs InfoNCE vs hf_softnce's losses, same data, negatives, seeds and steps, on real web
-queries. Writes a table (Markdown), JSON, a PNG plot and the model card folder.
+"""The main job: the base model and every row of the plan (:mod:`hf_softnce.training.plan`) trained on the same data,
+negatives, seeds and steps, compared on real queries with paired intervals. Writes a table (Markdown), JSON, a PNG
+plot and the default row's model card folder.
 
-    hf-softnce main --quick          # under 20 minutes on 2 CPU cores: base, InfoNCE and the default row
-    hf-softnce main --full           # every seed method (see EXPECTED_MINUTES for its time)
+    hf-softnce main --quick          # base, InfoNCE and the default row
+    hf-softnce main --full           # every row, hf_softnce's and sentence-transformers' peers, and the R2PS cascade
 
-The protocol is CoSQA's published one (CoCLR, R2PS, CoIR): train on CoSQA's retrieval training split (real Bing
-queries with human labels), evaluate on CoSQA dev with each query ranked against the whole 6,267-function
-codebase, whose functions include the training codes. Without CoSQA's training split the job trains on CoNaLa
-(else the stdlib corpus) and says what it left out.
+The protocol is CoSQA's published one (CoCLR, R2PS, CoIR): train on CoSQA's retrieval training split, rank the
+whole 6,267-function codebase for each query. Every choice is made on ``cosqa-heldout`` (1,500 training queries no
+row trains on); CoSQA dev-500 is only reported. Without CoSQA's training split the job trains on CoNaLa (else the
+stdlib corpus) and says what it left out. The run reads straight down: plan -> data -> zero-shot -> negatives ->
+rows -> cascade -> report -> card.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import load_task_data, protocol_statement
-from hf_softnce.training.models import display_name, load_model
-from hf_softnce.training.methods import METHODS, run_slug as _slug
+from hf_softnce.training.cascade_row import ranker_budget, run_cascade
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
-from hf_softnce.training.ranker import mine_negatives, train_ranker
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.data import DEV, HELDOUT, load_task_data, protocol_statement
+from hf_softnce.training.models import load_model
+from hf_softnce.training.plan import (
+    CASCADE, DEFAULT_ROW, FALLBACK_DATA, ROW, SIZES, Row, check_plan, row_config_values, run_slug,
+)
+from hf_softnce.training.ranker import mine_negatives
+from hf_softnce.training.report import HELD_OUT_PACKAGES, REAL_TITLES, markdown_table, plot, summarize
 from hf_softnce.training.run import evaluate_model, remember_base_metrics, train_retriever
 
-# R2PS: the InfoNCE retriever of the same seed re-ranked by a cross-encoder trained on the same mined negatives,
-# so its interval against InfoNCE is the ranker's own contribution.
-CASCADE = "R2PS cascade (InfoNCE -> ranker)"
-# Training data shared by every row: CoSQA's own training split (real queries -> the codebase evaluated); only the
-# loss differs between rows. Levers measured on the CoSQA selection half (README, "Choosing the levers"): lr 5e-5
-# beat 1e-4 and 2e-5's published calibration; codes at 128 tokens beat 64 tokens with more steps in the same time;
-# one hard negative mined from the top of the base model's ranking cost 0.049 MRR (CoSQA's codebase answers most
-# queries several times over, so the top non-gold code is often a true answer) at twice the step cost, so rows
-# train on in-batch negatives; averaging with the base (WiSE-FT) at 0.75 beat 0.5 and 1.0 (no averaging).
-# The job saves each row's final model itself: no trainer checkpoints (optimizer states, seconds of disk writes).
-COSQA_DATA = dict(data="cosqa", num_negatives=0, save_strategy="no")
-# When CoSQA's training split is absent: real StackOverflow questions (CoNaLa), else the stdlib corpus.
-FALLBACK_DATA = dict(data="python", conala_mix=1.0)
-LR = 5e-5
-WISE = 0.75
-SIZES = {
-    "quick": dict(
-        max_train_pairs=None, max_steps=140, batch_size=32, max_seq_length=128, learning_rate=LR,
-        cosqa_corpus_size=None, select_on="none", wise_ft_weight=WISE, **COSQA_DATA,
-        seeds=[42],
-        methods=["InfoNCE", "SoftInfoNCE (BM25)"],
-    ),
-    # One epoch at batch 64 (140 steps): on the selection half every retriever row scored higher than at batch 32
-    # (281 steps; +0.011 to +0.014, each interval touching 0; the report half moved -0.002 to -0.006), the rule
-    # fixed before the run (benchmarks/compare_main_runs.py); the quick size's 140 steps of 32 were not re-measured.
-    "full": dict(
-        max_train_pairs=None, epochs=1.0, batch_size=64, max_seq_length=128, learning_rate=LR,
-        cosqa_corpus_size=None, select_on="none", wise_ft_weight=WISE, **COSQA_DATA,
-        seeds=[42],
-        methods=[name for name, _ in METHODS] + [CASCADE],
-        # SoftInfoNCE (BM25)'s alpha/beta, chosen on the selection half at this size among the paper's BM25 setting
-        # (1.5/0.5: 0.5925), t=3 (0.5968) and 1.3/0.7 (0.6016; the paper's SimCSE/trained-model pair), by a rule
-        # fixed before the runs. On 64-code batches 1.5/0.5 cuts ~1 negative per row below weight 0.5, 1.3/0.7 ~0.7.
-        # The report half did not move (+0.0005 [-0.001, +0.002]): a choice, not a measured gain (README).
-        row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)},
-    ),
-}
-# R2PS's ranker trains on negatives from its own retriever's ranking of the codebase (R2PS: 31 per query), the
-# window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
-# measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
-# step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
-# negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
-# they are these constants, not yet config keys. The ranker's batch is at most the 32 queries it was measured with,
-# however large the retrievers' batch (a cross-encoder step scales with queries x candidates).
-RANKER_NEGATIVES = 3
-RANKER_STEPS = 80
-RANKER_BATCH = 32
-# Minutes on 2 CPU cores, printed before a run: both measured in a fresh clone (README): quick 19.0 (1,140 s),
-# full 85.1 (5,107 s: 4 retrievers x 140 steps of 64 x 5.8-6.05 s, 6 codebase rankings x 2.2 min, the ranker's 80 steps
-# x 9.4 s).
-EXPECTED_MINUTES = {"quick": 19, "full": 85}
-DEFAULT_METHOD = "SoftInfoNCE (BM25)"
-METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
-HELD_OUT_SET = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
-REAL_TITLES = {"cosqa-dev": "CoSQA dev-500, real web queries", "cosqa-report": "CoSQA dev, the report half (never used for a choice)"}
+
+@dataclass
+class Plan:
+    """What one run will do, checked before any model is loaded."""
+
+    size: str
+    base: TrainConfig
+    rows: list[Row]
+    seeds: list[int]
+    row_settings: dict[str, dict]
+    mining: dict
+    overrides: dict
+    cascade: bool
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+@dataclass
+class Results:
+    """Every row's numbers, per seed: flat metrics, per-query ranks, and what trained it."""
+
+    metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    per_query: dict[str, list[dict]] = field(default_factory=dict)
+    losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class, config, citation (first seed)
+    loss_objects: dict[str, object] = field(default_factory=dict)  # row -> the first seed's loss (for the card)
+    latency: dict[str, float] = field(default_factory=dict)
+    cascade_choices: list[dict] = field(default_factory=list)
+
+    def add(self, row: str, metrics: dict[str, float], per_query: dict) -> None:
+        for key, value in metrics.items():
+            self.metrics.setdefault(row, {}).setdefault(key, []).append(value)
+        self.per_query.setdefault(row, []).append(per_query)
 
 
-def summarize(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:
-    return {
-        method: {
-            key: {**dict(zip(("mean", "std"), _mean_std(values))), "runs": list(values)}
-            for key, values in metrics.items()
-        }
-        for method, metrics in results.items()
-    }
-
-
-def markdown_table(summary: dict, eval_sets: dict[str, str], n_seeds: int) -> str:
-    lines = []
-    for set_name, title in eval_sets.items():
-        if not any(f"{set_name}_mrr@1000" in m for m in summary.values()):
-            continue
-        spread = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "1 seed"
-        lines += [f"**{title}** (`{set_name}`), {spread}", ""]
-        lines.append("| method | " + " | ".join(METRICS) + " |")
-        lines.append("|---" * (len(METRICS) + 1) + "|")
-        for method, metrics in summary.items():
-            cells = []
-            for metric in METRICS:
-                value = metrics.get(f"{set_name}_{metric}")
-                if value is None:
-                    cells.append("–")
-                else:
-                    spread = f" ± {value['std']:.4f}" if len(value["runs"]) > 1 else ""
-                    cells.append(f"{value['mean']:.4f}{spread}")
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(table: dict, path: Path, set_name: str = "cosqa-dev") -> Path | None:
-    """Each row's MRR difference against the base model on real queries, with its 95% interval."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    rows = {row: entry for row, entry in table.get(set_name, {}).items() if "vs_base" in entry}
-    if not rows:
-        return None
-    names = list(rows)
-    diffs = [rows[n]["vs_base"] for n in names]
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.6))
-    y = range(len(names))
-    ax.errorbar([d.value for d in diffs], y, xerr=[[d.value - d.low for d in diffs], [d.high - d.value for d in diffs]],
-                fmt="o", capsize=4, color="#4c72b0")
-    ax.axvline(0, color="#999", lw=1)
-    ax.set_yticks(list(y), names, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("MRR@1000 difference vs the base model\n(95% paired bootstrap interval over queries)")
-    ax.set_title(f"{REAL_TITLES[set_name]}, whole codebase")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def run_main_job(
-    size: str = "quick",
-    output_dir: str | Path = "runs/main",
-    *,
-    seeds: list[int] | None = None,
-    methods: list[str] | None = None,
-    overrides: dict | None = None,
-    push_to_hub: str | None = None,
-) -> dict:
+def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}.")
-    known = [name for name, _ in METHODS] + [CASCADE]
-    unknown = sorted(set(methods or []) - set(known))
-    if unknown:
-        raise ValueError(f"Unknown method(s) {unknown}; choose from {known}.")
+    spec, overrides = SIZES[size], dict(overrides or {})
+    names = check_plan(list(methods or spec.rows))
+    base = TrainConfig.from_dict({**spec.settings, **overrides})
+    mining = {k: v for k, v in spec.mining.items() if k not in overrides}
+    return Plan(size, base, [ROW[n] for n in names if n != CASCADE], list(seeds or spec.seeds), spec.row_settings,
+                mining, overrides, CASCADE in names)
+
+
+def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, seeds: list[int] | None = None,
+                 methods: list[str] | None = None, overrides: dict | None = None,
+                 push_to_hub: str | None = None) -> dict:
+    plan = make_plan(size, seeds, methods, overrides)
     repo_id = None
     if push_to_hub:
         from hf_softnce.hub import preflight_push
@@ -171,236 +86,196 @@ def run_main_job(
         repo_id = preflight_push(push_to_hub)  # before anything is built or trained
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    settings = dict(SIZES[size])
-    default_seeds, default_methods = settings.pop("seeds"), settings.pop("methods")
-    row_settings = _row_settings(settings.pop("row_settings", {}), overrides or {})
-    seeds, methods = seeds or default_seeds, methods or default_methods
-    base = TrainConfig.from_dict({**settings, **(overrides or {})})
-    if CASCADE in methods and "InfoNCE" not in methods:
-        raise ValueError(f"{CASCADE} re-ranks the InfoNCE retriever; include InfoNCE in methods.")
     started = time.perf_counter()
 
     def stamp() -> str:
         return f"[{time.perf_counter() - started:6.0f}s]"
 
-    print(f"main job, {size} size: about {EXPECTED_MINUTES[size]} min on 2 CPU cores")
-    data, base = _load_data(base)
+    print(f"main job, {size} size: {len(plan.rows)} rows x {len(plan.seeds)} seed(s){_last_time(size)}")
+    data, base = _load_data(plan.base)
+    plan.base = base
+    results = Results()
+    _zero_shot(plan, data, results)
+    print(f"{stamp()} zero-shot: {_headline(results.metrics[BASE_ROW])}")
+    mined, mining = _negatives(plan, data)
+    if mining:
+        print(f"{stamp()} {mining['summary']}")
+    for seed in plan.seeds:
+        trained: dict[str, str] = {}
+        for row in plan.rows:
+            trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
+                                           results)
+            print(f"{stamp()} {row.name} seed {seed}: {_headline(results.metrics[row.name])}")
+        if plan.cascade:
+            _cascade(plan, data, seed, trained["InfoNCE"], output_dir, results)
+            print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
+    payload = _report(plan, data, results, mining, output_dir, time.perf_counter() - started)
+    default = DEFAULT_ROW if DEFAULT_ROW in results.metrics else None
+    if default:
+        from hf_softnce.training.publish import save_default_model_folder
+
+        config = replace(base, seed=plan.seeds[0], **_row_values(plan, ROW[default], {}))
+        folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
+                                           loss=results.loss_objects[default],
+                                           model_dir=output_dir / run_slug(default) / f"seed-{plan.seeds[0]}" / "final",
+                                           comparison=compare_rows(results.per_query))
+        print(f"model card folder: {folder}")
+    print(f"finished in {(time.perf_counter() - started) / 60:.1f} min")  # last: it covers the card folder too
+    return payload
+
+
+def _load_data(config: TrainConfig):
+    """The run's data and config: CoSQA's training split, else the fallback data with a ``left out:`` line."""
+    try:
+        data = load_task_data(config)
+    except FileNotFoundError as error:
+        if config.data != "cosqa":
+            raise
+        config = replace(config, **FALLBACK_DATA)
+        data = load_task_data(config)
+        data.left_out.insert(0, f"CoSQA train ({str(error).splitlines()[0]}): trained on {', '.join(data.sources)} "
+                                "instead")
     print(f"data: {len(data.train)} training pairs from {', '.join(data.sources)}; " + ", ".join(
         f"{name}: {len(s)} queries x {len(s.corpus)} codes" for name, s in data.eval_sets().items()))
     for missing in data.left_out:
         print(f"left out: {missing}")
     if data.real_report is None:
         print("left out: CoSQA dev (no ../shared/data/cosqa, HF_SOFTNCE_DATA_DIR or cosqa_dir): no real-query rows")
-    results: dict[str, dict[str, list[float]]] = {}
-    per_query_runs: dict[str, list[dict]] = {}
-    base_model = load_model(base.model)
-    base_per_query: dict = {}
-    zero_shot = evaluate_model(base_model, data, per_query=base_per_query)
-    remember_base_metrics(data, base.model, zero_shot)  # every row's card shows it; never evaluated twice
-    results[BASE_ROW] = {k: [v] for k, v in zero_shot.items()}
-    per_query_runs[BASE_ROW] = [base_per_query]
-    print(f"{stamp()} zero-shot: {_headline(zero_shot)}")
+    return data, config
 
-    if base.num_negatives:
-        # The same hard negatives for every row, ranked by the frozen base model (R2PS: a window from rank 0).
-        # Ranked at the training length: the texts as the trained model will read them, at half the encoding cost.
-        base_model.max_seq_length = base.max_seq_length
-        data.train = mine_negatives(base, data.train, base_model, corpus=data.codebase, progress=False)
-        searched = f"the whole {len(data.codebase):,}-code codebase" if data.codebase else "the training codes"
-        print(f"{stamp()} mined {base.num_negatives} hard negative(s) per pair from {searched} with the base model")
-    del base_model
 
-    selected = [(n, row_settings[n]) for n, _ in METHODS if n in methods]
-    latency: dict[str, float] = {}
-    cascade_choices: list[dict] = []
-    for seed in seeds:
-        trained: dict[str, str] = {}
-        for name, method_overrides in selected:
-            run_dir = output_dir / _slug(name) / f"seed-{seed}"
-            values = {k: (v.format(**trained) if isinstance(v, str) else v) for k, v in method_overrides.items()}
-            if "{InfoNCE}" in str(method_overrides.values()) and "InfoNCE" not in trained:
-                raise ValueError(f"{name} needs the InfoNCE run of the same seed; include InfoNCE in methods.")
-            config = replace(base, seed=seed, output_dir=str(run_dir), **values)
-            result = train_retriever(config, data, progress=False)
-            trained[name] = str(run_dir / "final")
-            for key, value in result.metrics.items():
-                results.setdefault(name, {}).setdefault(key, []).append(value)
-            per_query_runs.setdefault(name, []).append(result.per_query)
-            print(f"{stamp()} {name} seed {seed}: {_headline(result.metrics)}")
-        if CASCADE in methods:
-            cascade_per_query, cascade_latency, choice = _run_cascade(base, data, seed, trained["InfoNCE"], output_dir)
-            if choice["top_k"] == 0:
-                # The cascade is then the InfoNCE retriever itself: its row is that row's ranking, not a second
-                # encoding at another batch size whose padding could swap near-ties.
-                cascade_per_query = per_query_runs["InfoNCE"][-1]
-            per_query_runs.setdefault(CASCADE, []).append(cascade_per_query)
-            latency = cascade_latency
-            cascade_choices.append(choice)
-            chosen = (f"top_k={choice['top_k']}, combine={choice['combine']}" if choice["top_k"] else
-                      "top_k=0, the retriever alone: no ranker setting beat it")
-            print(f"{stamp()} {CASCADE} seed {seed}: {chosen} (chosen on the selection half); {cascade_latency}")
+def _zero_shot(plan: Plan, data, results: Results) -> None:
+    per_query: dict = {}
+    metrics = evaluate_model(load_model(plan.base.model), data, per_query=per_query)
+    remember_base_metrics(data, plan.base.model, metrics)  # every row's card shows it; never evaluated twice
+    results.add(BASE_ROW, metrics, per_query)
 
-    summary = summarize(results)
-    comparison = compare_rows(per_query_runs)
-    table = comparison_markdown(comparison, REAL_TITLES, latency) + "\n" + markdown_table(summary, HELD_OUT_SET, len(seeds))
+
+def _negatives(plan: Plan, data):
+    """The training data of the rows with mined negatives, and what mining dropped; (None, None) without such rows.
+
+    The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
+    the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
+    """
+    if not any(row.negatives for row in plan.rows):
+        return None, None
+    config = replace(plan.base, **plan.mining)
+    model = load_model(config.model, max_seq_length=config.max_seq_length)
+    train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False, with_report=True)
+    mined = copy.copy(data)  # the same evaluation sets (and remembered base metrics), another training set
+    mined.train = train
+    searched = f"the whole {len(data.codebase):,}-code codebase" if data.codebase else "the training codes"
+    return mined, {"settings": plan.mining, "model": config.model, "searched": searched,
+                   "pairs": report.rows, "mined": report.mined, "skipped": report.skipped,
+                   "excluded_positives_and_duplicates": report.excluded,
+                   "dropped_by_relative_margin": report.dropped_by_relative_margin,
+                   "dropped_by_absolute_margin": report.dropped_by_absolute_margin,
+                   "summary": f"mined negatives from {searched} with the base model: {report.summary()}"}
+
+
+def _row_values(plan: Plan, row: Row, trained: dict[str, str]) -> dict:
+    values = row_config_values(row, plan.row_settings, plan.overrides, trained, plan.base.model)
+    return {**(plan.mining if row.negatives else {}), **values}
+
+
+def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
+               results: Results) -> str:
+    """Train, evaluate and save one row for one seed; returns its saved model folder."""
+    run_dir = output_dir / run_slug(row.name) / f"seed-{seed}"
+    config = replace(plan.base, seed=seed, output_dir=str(run_dir), **_row_values(plan, row, trained))
+    result = train_retriever(config, data, progress=False)
+    results.add(row.name, result.metrics, result.per_query)
+    if row.name not in results.losses:
+        results.loss_objects[row.name] = result.loss
+        results.losses[row.name] = describe_row_loss(row, result.loss, config)
+    return str(run_dir / "final")
+
+
+def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
+    """The loss class and the arguments it was built with, as ``results.json`` records them."""
+    arguments = {k: (config.guide_model if k == "guide" else v if isinstance(v, (str, int, float, bool, type(None)))
+                     else str(v)) for k, v in loss.get_config_dict().items()}
+    return {"family": row.family, "loss": type(loss).__name__, "module": type(loss).__module__,
+            "arguments": arguments, "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
+
+
+def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, results: Results) -> None:
+    per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
+    if choice["top_k"] == 0:
+        # The cascade is then the InfoNCE retriever itself: its row is that row's ranking, not a second encoding at
+        # another batch size whose padding could swap near-ties.
+        per_query = results.per_query["InfoNCE"][-1]
+    results.per_query.setdefault(CASCADE, []).append(per_query)
+    results.latency = latency
+    results.cascade_choices.append(choice)
+
+
+def _chosen(choice: dict) -> str:
+    setting = (f"top_k={choice['top_k']}, combine={choice['combine']}" if choice["top_k"] else
+               "top_k=0, the retriever alone: no ranker setting beat it")
+    return f"{setting} (chosen on {HELDOUT})"
+
+
+def _report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float) -> dict:
+    """results.json, results.md and results.png; the comparison printed."""
+    summary = summarize(results.metrics)
+    comparison = compare_rows(results.per_query)
+    table = (comparison_markdown(comparison, REAL_TITLES, results.latency) + "\n"
+             + markdown_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
     sentences = verdicts(comparison)
-    elapsed = time.perf_counter() - started
     protocol = protocol_statement(data)
     payload = {
-        "size": size,
-        "seeds": seeds,
-        "settings": {k: v for k, v in base.to_dict().items() if k in settings or k in (overrides or {})},
-        "row_settings": {name: row_settings[name] for name, _ in selected},
+        "size": plan.size,
+        "seeds": plan.seeds,
+        "selection_set": HELDOUT if data.real_select is not None else None,
+        "report_set": DEV if data.real_report is not None else None,
+        "settings": {k: v for k, v in plan.base.to_dict().items() if k in SIZES[plan.size].settings or k in plan.overrides},
+        "row_settings": {row.name: _row_values(plan, row, {r.name: f"<{r.name}>" for r in plan.rows}) for row in plan.rows},
+        "losses": results.losses,
+        "mining": {k: v for k, v in mining.items() if k != "summary"} if mining else None,
         "data": {"train_pairs": len(data.train), "sources": data.sources, "left_out": data.left_out,
                  **{n: {"queries": len(s), "codes": len(s.corpus)} for n, s in data.eval_sets().items()}},
-        "results": results,
+        "results": results.metrics,
         "summary": summary,
         "comparison": to_json(comparison),
-        "per_query_ranks": per_query_runs,
+        "per_query_ranks": results.per_query,
         "verdicts": sentences,
         "protocol": protocol,
-        "latency_ms_per_query": latency,
-        "cascade_settings": cascade_choices,
-        "ranker_budget": _ranker_budget(base) if CASCADE in methods else None,
+        "latency_ms_per_query": results.latency,
+        "cascade_settings": results.cascade_choices,
+        "ranker_budget": ranker_budget(plan.base) if plan.cascade else None,
         "elapsed_s": elapsed,
     }
-    (output_dir / "results.json").write_text(json.dumps(payload, indent=2))
+    _write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
-    (output_dir / "results.md").write_text(report + "\n")
+    if mining:
+        report += f"\n\nNegatives: {mining['summary']}"
+    _write_atomically(output_dir / "results.md", report + "\n")
     plot(comparison, output_dir / "results.png")
     print("\n" + report)
     print(f"\nwrote {output_dir}/results.json, results.md, results.png")
-
-    if DEFAULT_METHOD in results:
-        from hf_softnce.training.publish import save_default_model_folder
-
-        folder = save_default_model_folder(output_dir, base, data, results, seeds, DEFAULT_METHOD, repo_id,
-                                           config_overrides=row_settings[DEFAULT_METHOD],
-                                           model_dir=output_dir / _slug(DEFAULT_METHOD) / f"seed-{seeds[0]}" / "final",
-                                           comparison=comparison)
-        print(f"model card folder: {folder}")
-    # Last, so the time printed covers the card folder too (results.json's elapsed_s stops before it).
-    print(f"finished in {(time.perf_counter() - started) / 60:.1f} min")
     return payload
 
 
-def _row_settings(size_rows: dict, overrides: dict) -> dict[str, dict]:
-    """Each row's own keys: its method's (loss, estimator), then the size's measured choices for that row, which
-    a user's KEY=VALUE of the same name overrides (the method's loss and estimator define the row and stay)."""
-    return {name: {**{k: v for k, v in size_rows.get(name, {}).items() if k not in overrides}, **method}
-            for name, method in METHODS}
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)  # a reader never sees half a file
 
 
-def _load_data(config: TrainConfig):
-    """The run's data and config: CoSQA's training split, else the fallback data with a ``left out:`` line."""
+def _last_time(size: str) -> str:
+    """The size's last measured time, read from its committed results (the one place times are kept)."""
+    committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"main_{size}.json"
     try:
-        return load_task_data(config), config
-    except FileNotFoundError as error:
-        if config.data != "cosqa":
-            raise
-        fallback = replace(config, **FALLBACK_DATA)
-        data = load_task_data(fallback)
-        reason = str(error).splitlines()[0]
-        data.left_out.insert(0, f"CoSQA train ({reason}): trained on {', '.join(data.sources)} instead")
-        return data, fallback
+        measured = json.loads(committed.read_text())
+        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows"
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
-# R2PS's cascade settings, chosen on the CoSQA selection half: how many retrieved codes the ranker re-scores, and
-# whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA).
-CASCADE_GRID = [(top_k, combine) for combine in ("add", "replace") for top_k in (5, 10, 20)]
+def _headline(metrics: dict[str, list[float]]) -> str:
+    """The latest run's MRR on each set."""
+    return ", ".join(f"{k} {v[-1]:.4f}" for k, v in metrics.items() if k.endswith("mrr@1000") and "dedup" not in k)
 
 
-def _run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path):
-    """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top k on the real queries.
-
-    ``top_k`` and ``combine`` are chosen on the selection half (:data:`CASCADE_GRID`), by MRR; when no setting
-    ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
-    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR).
-    """
-    from hf_softnce.evaluation import evaluate_cascade
-    from hf_softnce.retrieval import RetrieverRanker
-
-    budget = _ranker_budget(base)
-    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"),
-                     max_steps=budget["steps"], batch_size=budget["batch_size"])
-    retriever = load_model(retriever_dir)
-    mined = data.train
-    if "negative_1" not in mined.column_names:
-        # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase.
-        own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
-        mined = mine_negatives(config, data.train, retriever, num_negatives=budget["negatives"], corpus=data.codebase,
-                               progress=False)
-        retriever.max_seq_length = own_length  # back at its own length for searching
-    ranker = train_ranker(config, mined)
-    # One cascade for every setting: the codebase is encoded once and kept in memory.
-    cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
-    choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine}
-    if data.real_select is not None:
-        tried = []
-        grid = dict.fromkeys((min(k, len(data.real_select.corpus)), c) for k, c in CASCADE_GRID)  # a small codebase
-        # Every setting re-scores a prefix of the same top-20 lists: score each (query, code) pair once. The memo
-        # lives on this ranker instance for the grid only, so the report half's latency is measured uncached.
-        ranker.predict = _memoized_predict(ranker.predict)
-        for top_k, combine in sorted(grid, key=lambda setting: -setting[0]):
-            cascade.top_k, cascade.combine = top_k, combine
-            result = evaluate_cascade(cascade, data.real_select)
-            tried.append((result["cascade"]["mrr@1000"], top_k, combine, result["retriever"]["mrr@1000"]))
-        tried.sort(key=lambda t: list(grid).index((t[1], t[2])))  # the grid's order in the JSON
-        # The retriever alone (top_k 0) is a setting too, tried first so a tie keeps it: the cascade never ranks
-        # below its own retriever on the selection half (issue #16), and the ranker's cost must buy something.
-        tried.insert(0, (tried[0][3], 0, None, tried[0][3]))
-        best = max(tried, key=lambda t: t[0])
-        choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
-                  "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
-        cascade.top_k = best[1]
-        cascade.combine = best[2] or config.ranker_combine  # top_k 0: not the grid loop's last value
-    per_query, latency, metrics = {}, {}, {}
-    for name in ("cosqa-select", "cosqa-report"):
-        retrieval_set = {"cosqa-select": data.real_select, "cosqa-report": data.real_report}[name]
-        if name == "cosqa-report":
-            vars(ranker).pop("predict", None)  # the memo's pairs are the selection half's; time the report half
-        if retrieval_set is None:
-            continue
-        ranks: dict = {}
-        metrics[name] = result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
-        per_query[name] = ranks["cascade"]
-        latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
-                   CASCADE: result["latency_ms_per_query"]["cascade"]}
-    # The ranker's folder carries hf_softnce's card (retriever alone vs the cascade), never the stock one.
-    from hf_softnce.losses import R2PSRankerLoss
-    from hf_softnce.training.publish import ranker_summary, write_run_card
-
-    ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
-    chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
-    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)  # describes the training on the card
-    write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
-    return per_query, latency, choice
-
-
-def _ranker_budget(base: TrainConfig) -> dict[str, int]:
-    """The R2PS ranker's negatives, steps and batch: the CPU budget, never more steps or a larger batch than the
-    retrievers' own settings; one place for the training and for ``results.json``."""
-    steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
-    return {"negatives": RANKER_NEGATIVES, "steps": steps, "batch_size": min(RANKER_BATCH, base.batch_size)}
-
-
-def _memoized_predict(predict):
-    """``CrossEncoder.predict`` that scores each distinct (query, code) pair once; same arguments, same output."""
-    import numpy as np
-
-    memo: dict = {}
-
-    def memoized(pairs, **kwargs):
-        todo = list(dict.fromkeys(pair for pair in map(tuple, pairs) if pair not in memo))
-        if todo:
-            memo.update(zip(todo, predict(todo, **kwargs).tolist()))
-        return np.asarray([memo[tuple(pair)] for pair in pairs], dtype=np.float32)
-
-    return memoized
-
-
-def _headline(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith("mrr@1000") and "dedup" not in k)
-
-
-__all__ = ["METHODS", "SIZES", "run_main_job", "display_name"]
+__all__ = ["SIZES", "run_main_job", "make_plan"]

@@ -29,8 +29,7 @@ from hf_softnce.hub import (
 from hf_softnce.hub.public import is_local_path
 from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import TaskData, protocol_statement
-from hf_softnce.training.losses import build_loss
+from hf_softnce.training.data import DEV, HELDOUT, TaskData, protocol_statement
 from hf_softnce.training.models import display_name, load_model
 
 CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
@@ -38,7 +37,11 @@ THIS_RUN = "fine-tuned"
 RETRIEVER_ROW = "retriever alone"
 CASCADE_ROW = "retriever → ranker"
 BASE_ROW = "base model (zero-shot)"
-REAL_HALVES = ("cosqa-select", "cosqa-report")
+REAL_SETS = {
+    HELDOUT: ({"name": "CoSQA train, held-out queries", "split": "train (held out)"},
+              "Real web queries no row trains on; every choice was made on this set."),
+    DEV: ({"name": "CoSQA dev-500", "split": "dev"}, "Real web queries; never used for a choice."),
+}
 
 
 # ------------------------------------------------------------------------------------------------ training data
@@ -93,11 +96,10 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
 def _set_description(data: TaskData, set_name: str, selected: str | None) -> dict:
     """Name, Hub id, split and note of one of ``data.eval_sets()``."""
     retrieval_set = data.eval_sets()[set_name]
-    if set_name in REAL_HALVES:
-        half = "selection" if set_name == "cosqa-select" else "report"
+    if set_name in REAL_SETS:
         # Its own split name: the model-index tells results apart by dataset type and split, not by name.
-        described = {"name": f"CoSQA dev, {half} half", "dataset_id": DATASET_IDS["cosqa"], "split": f"dev ({half} half)"}
-        note = "Never used for a choice." if set_name == "cosqa-report" else ""
+        named, note = REAL_SETS[set_name]
+        described = {**named, "dataset_id": DATASET_IDS["cosqa"]}
     else:
         family = data.name.split("-")[0]
         pretty = {"python": "Embedded Python corpus, held-out packages"}.get(family, DATASET_NAMES.get(family, data.name))
@@ -206,23 +208,6 @@ def publish_run(config: TrainConfig, repo_id: str) -> None:
 # ------------------------------------------------------------------------------------------------ the main job
 
 
-def _whole_dev(results: dict, data: TaskData) -> dict[str, dict]:
-    """Each row's results on the whole CoSQA dev set, per seed: the two halves weighted by their query counts
-    (every metric is a mean over queries)."""
-    if data.real_select is None or data.real_report is None:
-        return {}
-    sizes = {"cosqa-select": len(data.real_select), "cosqa-report": len(data.real_report)}
-    total = sum(sizes.values())
-    rows = {}
-    for row, metrics in results.items():
-        halves = {half: _set_rows({row: metrics}, half).get(row, {}) for half in REAL_HALVES}
-        common = [m for m in halves["cosqa-select"] if m in halves["cosqa-report"]]
-        if common:
-            rows[row] = {m: [(a * sizes["cosqa-select"] + b * sizes["cosqa-report"]) / total
-                             for a, b in zip(halves["cosqa-select"][m], halves["cosqa-report"][m])] for m in common}
-    return rows
-
-
 def _comparison_paragraph(comparison: dict, method: str) -> str:
     from hf_softnce.training.comparison import verdicts
 
@@ -248,15 +233,11 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
     saved model being the first seed's), the base model beside them, InfoNCE as the baseline when it was trained
     and is not the method itself, and the paired intervals of ``comparison``."""
     rows = {row: {k: (v if isinstance(v, list) else [v]) for k, v in metrics.items()} for row, metrics in results.items()}
-    summaries = evaluations(replace(data, real_select=None, real_report=None), rows)
-    dev = _whole_dev(rows, data)
-    for row, entry in (comparison or {}).get("cosqa-dev", {}).items():
-        dev.setdefault(row, dict(entry["metrics"]))  # rows without their own evaluation (the cascade)
-    if method in dev:
-        summaries.append(EvalSummary(
-            name="CoSQA dev-500", results=dev, queries=len(data.real_select) + len(data.real_report),
-            corpus_size=len(data.real_report.corpus), dataset_id=DATASET_IDS["cosqa"], split="dev",
-            note="Real web queries; the report half was never used for a choice."))
+    for set_name, table in (comparison or {}).items():
+        for row, entry in table.items():  # rows without their own evaluation (the cascade)
+            rows.setdefault(row, {}).update({f"{set_name}_{k}": [v] for k, v in entry["metrics"].items()
+                                             if f"{set_name}_{k}" not in rows.get(row, {})})
+    summaries = evaluations(data, rows)
     return _summary(
         config, loss, data, method, summaries,
         baseline="InfoNCE" if "InfoNCE" in results and method != "InfoNCE" else None,
@@ -269,18 +250,13 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
     )
 
 
-def save_default_model_folder(output_dir: Path, base: TrainConfig, data: TaskData, results: dict, seeds: list[int],
-                              method: str, repo_id: str | None, *, config_overrides: dict, model_dir: Path,
+def save_default_model_folder(output_dir: Path, config: TrainConfig, data: TaskData, results: dict, seeds: list[int],
+                              method: str, repo_id: str | None, *, loss, model_dir: Path,
                               comparison: dict | None = None) -> Path:
     """The main job's deliverable: the default method's first-seed model (the saved, WiSE-FT-averaged weights)
-    with the whole comparison on its card."""
-    config = replace(base, seed=seeds[0], **config_overrides)
+    with the whole comparison on its card. ``config``/``loss``: what trained that model (the card shows the loss's
+    config and citation; nothing is rebuilt)."""
     model = load_model(str(model_dir))
-    groups = None
-    if "dup_group" in data.train.column_names:
-        groups = dict(zip(data.train["code"], all_columns(data.train)["dup_group"]))
-    # For its config (with the duplicate groups training used) and citation on the card.
-    loss = build_loss(config, model, data.train, duplicate_groups=groups)
     summary = run_summary(config, loss, data, results, seeds, method, repo_id, comparison)
     folder = output_dir / "hub"
     shutil.rmtree(folder, ignore_errors=True)

@@ -19,17 +19,21 @@ from hf_softnce.training.models import resolve_model_name
 
 
 def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int | None = None,
-                   corpus: dict[str, int] | None = None, progress: bool = True) -> Dataset:
-    """``train`` with ``negative_1..k`` ranked by ``retriever`` (never the positive or its duplicate group).
+                   corpus: dict[str, int] | None = None, progress: bool = True, with_report: bool = False):
+    """``train`` with ``negative_1..k`` ranked by ``retriever`` (never the positive or its duplicate group, never
+    above the config's mining margins).
 
     ``corpus``: ``{code: duplicate group}`` to rank (e.g. the whole CoSQA codebase, R2PS's setting); ``None`` ranks
-    the training pairs' own codes.
+    the training pairs' own codes. ``with_report``: return ``(dataset, MiningReport)`` (what the margins dropped,
+    the rows skipped).
     """
     miner = RankingHardNegativeMiner(
         retriever,
         num_negatives=num_negatives or config.num_negatives or 31,
         strategy=config.mining_strategy,
         window_start=config.mining_window_start,
+        absolute_margin=config.mining_absolute_margin,
+        relative_margin=config.mining_relative_margin,
         seed=config.seed,
         show_progress_bar=progress,
     )
@@ -38,7 +42,7 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
     print(miner.last_report.summary())
     # The run's bookkeeping copy (TaskData.train): identity columns readable by column and row; every trainer
     # gets to_training_dataset(...) of it.
-    return all_columns(mined)
+    return (all_columns(mined), miner.last_report) if with_report else all_columns(mined)
 
 
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:

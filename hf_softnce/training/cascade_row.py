@@ -1,0 +1,115 @@
+"""The R2PS cascade row of the main job: train the ranker on negatives mined by its retriever, choose how it
+re-ranks on the selection set, evaluate it on the report set and save it with its card."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.data import DEV, HELDOUT
+from hf_softnce.training.models import load_model
+from hf_softnce.training.ranker import mine_negatives, train_ranker
+
+# R2PS's ranker trains on negatives from its own retriever's ranking of the codebase (R2PS: 31 per query), the
+# window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
+# measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
+# step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
+# negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
+# they are these constants, not yet config keys. The ranker's batch is at most the 32 queries it was measured with,
+# however large the retrievers' batch (a cross-encoder step scales with queries x candidates).
+RANKER_NEGATIVES = 3
+RANKER_STEPS = 80
+RANKER_BATCH = 32
+# R2PS's cascade settings, chosen on the selection set: how many retrieved codes the ranker re-scores, and
+# whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA).
+CASCADE_GRID = [(top_k, combine) for combine in ("add", "replace") for top_k in (5, 10, 20)]
+
+
+def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path, row_name: str):
+    """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top k on the real queries.
+
+    ``top_k`` and ``combine`` are chosen on the selection set (:data:`CASCADE_GRID`), by MRR; when no setting
+    ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
+    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR).
+    """
+    from hf_softnce.evaluation import evaluate_cascade
+    from hf_softnce.retrieval import RetrieverRanker
+
+    budget = ranker_budget(base)
+    config = replace(base, seed=seed, output_dir=str(output_dir / "r2ps-ranker" / f"seed-{seed}"),
+                     max_steps=budget["steps"], batch_size=budget["batch_size"])
+    retriever = load_model(retriever_dir)
+    mined = data.train
+    if "negative_1" not in mined.column_names:
+        # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase.
+        own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
+        mined = mine_negatives(config, data.train, retriever, num_negatives=budget["negatives"], corpus=data.codebase,
+                               progress=False)
+        retriever.max_seq_length = own_length  # back at its own length for searching
+    ranker = train_ranker(config, mined)
+    # One cascade for every setting: the codebase is encoded once and kept in memory.
+    cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
+    choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine}
+    if data.real_select is not None:
+        tried = []
+        grid = dict.fromkeys((min(k, len(data.real_select.corpus)), c) for k, c in CASCADE_GRID)  # a small codebase
+        # Every setting re-scores a prefix of the same top-20 lists: score each (query, code) pair once. The memo
+        # lives on this ranker instance for the grid only, so the report set's latency is measured uncached.
+        ranker.predict = memoized_predict(ranker.predict)
+        for top_k, combine in sorted(grid, key=lambda setting: -setting[0]):
+            cascade.top_k, cascade.combine = top_k, combine
+            result = evaluate_cascade(cascade, data.real_select)
+            tried.append((result["cascade"]["mrr@1000"], top_k, combine, result["retriever"]["mrr@1000"]))
+        tried.sort(key=lambda t: list(grid).index((t[1], t[2])))  # the grid's order in the JSON
+        # The retriever alone (top_k 0) is a setting too, tried first so a tie keeps it: the cascade never ranks
+        # below its own retriever on the selection set and the ranker's cost must buy something.
+        tried.insert(0, (tried[0][3], 0, None, tried[0][3]))
+        best = max(tried, key=lambda t: t[0])
+        choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
+                  "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
+        cascade.top_k = best[1]
+        cascade.combine = best[2] or config.ranker_combine  # top_k 0: not the grid loop's last value
+    per_query, latency, metrics = {}, {}, {}
+    for name in (HELDOUT, DEV):
+        retrieval_set = {HELDOUT: data.real_select, DEV: data.real_report}[name]
+        if name == DEV:
+            vars(ranker).pop("predict", None)  # the memo holds the selection set's pairs; time the report set uncached
+        if retrieval_set is None:
+            continue
+        ranks: dict = {}
+        metrics[name] = result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
+        per_query[name] = ranks["cascade"]
+        latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
+                   row_name: result["latency_ms_per_query"]["cascade"]}
+    # The ranker's folder carries hf_softnce's card (retriever alone vs the cascade), never the stock one.
+    from hf_softnce.losses import R2PSRankerLoss
+    from hf_softnce.training.publish import ranker_summary, write_run_card
+
+    ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
+    chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
+    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)  # describes the training on the card
+    write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
+    return per_query, latency, choice
+
+
+def ranker_budget(base: TrainConfig) -> dict[str, int]:
+    """The R2PS ranker's negatives, steps and batch: the CPU budget, never more steps or a larger batch than the
+    retrievers' own settings; one place for the training and for ``results.json``."""
+    steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
+    return {"negatives": RANKER_NEGATIVES, "steps": steps, "batch_size": min(RANKER_BATCH, base.batch_size)}
+
+
+def memoized_predict(predict):
+    """``CrossEncoder.predict`` that scores each distinct (query, code) pair once; same arguments, same output."""
+    import numpy as np
+
+    memo: dict = {}
+
+    def memoized(pairs, **kwargs):
+        todo = list(dict.fromkeys(pair for pair in map(tuple, pairs) if pair not in memo))
+        if todo:
+            memo.update(zip(todo, predict(todo, **kwargs).tolist()))
+        return np.asarray([memo[tuple(pair)] for pair in pairs], dtype=np.float32)
+
+    return memoized

@@ -1,0 +1,134 @@
+"""The main job's plan as data: its rows (one loss each, on the same data, steps and seeds) and its sizes.
+
+A :class:`Row` names the config keys that define it, whether it trains on the mined hard negatives, and the row
+whose trained model it reads (its ``teacher``: a trained-model estimator, an order teacher or GIST's guide). A
+:class:`Size` is the shared settings, the rows it runs and its mining settings. :func:`check_plan` refuses a plan
+whose rows cannot run (an unknown row, a teacher left out) before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BASE_TEACHER = "base"  # a row's teacher may be the run's own base model, frozen
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the comparison.
+
+    Args:
+        name: the row's name in tables, folders (:func:`run_slug`) and ``--methods``.
+        settings: the config keys that define the row (``loss``, ``weighter``, ...).
+        teacher: the row whose trained model (same seed) fills ``teacher_key``; :data:`BASE_TEACHER` for the base.
+        teacher_key: the config key the teacher's model folder goes to (``weighter_model``, ``guide_model``).
+        negatives: train on the mined hard negatives (else on in-batch negatives only).
+        family: ``"hf_softnce"``, ``"sentence-transformers"`` (a peer built as its docs build it) or ``"baseline"``.
+    """
+
+    name: str
+    settings: dict
+    teacher: str | None = None
+    teacher_key: str = "weighter_model"
+    negatives: bool = False
+    family: str = "hf_softnce"
+
+
+MINED = " + mined negatives"
+INFONCE = dict(loss="infonce", weighter="none")
+ROWS = [
+    Row("InfoNCE", INFONCE, family="baseline"),
+    Row("InfoNCE" + MINED, INFONCE, negatives=True, family="baseline"),
+    Row("SoftInfoNCE (BM25)", dict(loss="soft_infonce", weighter="bm25")),
+    Row("SoftInfoNCE (BM25)" + MINED, dict(loss="soft_infonce", weighter="bm25"), negatives=True),
+    # The trained-model estimator and the order teacher are the frozen InfoNCE retriever of the same seed, trained
+    # on the same pairs: OASIS's order labels carry signal only from a teacher that knows more than the student.
+    Row("SoftInfoNCE (trained model)", dict(loss="soft_infonce", weighter="trained_model"), teacher="InfoNCE"),
+    Row("SoftInfoNCE (trained model)" + MINED, dict(loss="soft_infonce", weighter="trained_model"), teacher="InfoNCE",
+        negatives=True),
+    Row("OrderInfoNCE (InfoNCE teacher)", dict(loss="order_infonce", weighter="trained_model"), teacher="InfoNCE"),
+    Row("OrderInfoNCE (InfoNCE teacher)" + MINED, dict(loss="order_infonce", weighter="trained_model"),
+        teacher="InfoNCE", negatives=True),
+    # sentence-transformers' own answers, with the arguments its documentation gives.
+    Row("GISTEmbedLoss (guide: base)" + MINED, dict(loss="gist"), teacher=BASE_TEACHER, teacher_key="guide_model",
+        negatives=True, family="sentence-transformers"),
+    Row("GISTEmbedLoss (guide: InfoNCE)" + MINED, dict(loss="gist"), teacher="InfoNCE", teacher_key="guide_model",
+        negatives=True, family="sentence-transformers"),
+    # EmbeddingGemma's setting from MultipleNegativesRankingLoss's docstring: hard negatives, strength 5.
+    Row("MNRL hardness (hard negatives, 5)" + MINED, dict(loss="mnrl", hardness_mode="hard_negatives",
+                                                         hardness_strength=5.0),
+        negatives=True, family="sentence-transformers"),
+]
+ROW = {row.name: row for row in ROWS}
+# R2PS: the InfoNCE retriever of the same seed re-ranked by a cross-encoder trained on negatives mined by it, so its
+# interval against InfoNCE is the ranker's own contribution.
+CASCADE = "R2PS cascade (InfoNCE -> ranker)"
+CASCADE_TEACHER = "InfoNCE"
+DEFAULT_ROW = "SoftInfoNCE (BM25)"
+
+
+@dataclass(frozen=True)
+class Size:
+    """A size of the main job: shared settings, its rows, seeds, per-row settings and mining settings."""
+
+    settings: dict
+    rows: list[str]
+    seeds: list[int] = field(default_factory=lambda: [42])
+    row_settings: dict[str, dict] = field(default_factory=dict)
+    # How the rows with ``negatives`` get them: the frozen base model ranks the whole codebase once, positive-aware.
+    mining: dict = field(default_factory=dict)
+
+
+# Training data shared by every row: CoSQA's own training split less the held-out selection set; only the loss and
+# the negatives differ between rows. lr 5e-5, codes at 128 tokens and WiSE-FT 0.75 are the levers measured on CoSQA
+# (benchmarks/README.md). The job saves each row's final model itself: no trainer checkpoints.
+COSQA = dict(data="cosqa", num_negatives=0, save_strategy="no", max_train_pairs=None, max_seq_length=128,
+             learning_rate=5e-5, cosqa_corpus_size=None, select_on="none", wise_ft_weight=0.75)
+# When CoSQA's training split is absent: real StackOverflow questions (CoNaLa), else the stdlib corpus.
+FALLBACK_DATA = dict(data="python", conala_mix=1.0)
+# NV-Retriever's TopK-PercPos, as sentence-transformers' mine_hard_negatives(relative_margin=0.05) does it: the
+# hardest code of the whole codebase below 95 % of the positive's score, the positive's duplicate group excluded.
+POSITIVE_AWARE = dict(num_negatives=1, mining_strategy="top", mining_relative_margin=0.05)
+SIZES = {
+    "quick": Size(dict(COSQA, max_steps=140, batch_size=32), rows=["InfoNCE", "SoftInfoNCE (BM25)"],
+                  mining=POSITIVE_AWARE),
+    # One epoch at batch 64; SoftInfoNCE (BM25)'s alpha/beta chosen at this size (benchmarks/README.md).
+    "full": Size(dict(COSQA, epochs=1.0, batch_size=64), rows=[row.name for row in ROWS] + [CASCADE],
+                 row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)}, mining=POSITIVE_AWARE),
+}
+
+
+class PlanError(ValueError):
+    """A plan that cannot run: the message is one line naming the row."""
+
+
+def check_plan(names: list[str]) -> list[str]:
+    """``names`` in table order, each known and with its teacher planned before it; else :class:`PlanError`."""
+    known = [row.name for row in ROWS] + [CASCADE]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise PlanError(f"Unknown method(s) {unknown}; choose from {known}.")
+    for name in names:
+        teacher = CASCADE_TEACHER if name == CASCADE else ROW[name].teacher
+        if teacher not in (None, BASE_TEACHER) and teacher not in names:
+            raise PlanError(f"{name!r} needs the {teacher!r} row of the same seed: add it to --methods.")
+    return [name for name in known if name in names]
+
+
+
+def row_config_values(row: Row, size_rows: dict, overrides: dict, trained: dict[str, str], base_model: str) -> dict:
+    """The config keys of one row: the size's measured choices for it (a user's KEY=VALUE of the same name wins),
+    then the row's own settings, then its teacher's model folder."""
+    values = {k: v for k, v in size_rows.get(row.name, {}).items() if k not in overrides}
+    values.update(row.settings)
+    if row.teacher is not None:
+        values[row.teacher_key] = base_model if row.teacher == BASE_TEACHER else trained[row.teacher]
+    return values
+
+
+def run_slug(name: str) -> str:
+    """A row name as a folder name: ``"SoftInfoNCE (BM25)"`` -> ``"softinfonce-bm25"``."""
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return slug
