@@ -47,7 +47,7 @@ def build_peer_loss(config: TrainConfig, model):
     margin)`` with a frozen guide (``guide_model``) that masks candidates it scores above the positive. Neither knows
     duplicate groups: what they do about false negatives is their own.
     """
-    from sentence_transformers.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
 
     if config.loss == "mnrl":
         return MultipleNegativesRankingLoss(model, scale=config.scale, gather_across_devices=config.gather_across_devices,

@@ -193,8 +193,14 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
 
 def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
     """The loss class and the arguments it was built with, as ``results.json`` records them."""
-    arguments = {k: (config.guide_model if k == "guide" else v if isinstance(v, (str, int, float, bool, type(None)))
-                     else str(v)) for k, v in loss.get_config_dict().items()}
+    def plain(name, value):
+        if name == "guide":  # GISTEmbedLoss's frozen guide model: its folder or Hub id
+            return config.guide_model
+        if isinstance(value, (list, tuple)):
+            return [plain(name, v) for v in value]
+        return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+    arguments = {k: plain(k, v) for k, v in loss.get_config_dict().items()}
     return {"family": row.family, "loss": type(loss).__name__, "module": type(loss).__module__,
             "arguments": arguments, "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
 

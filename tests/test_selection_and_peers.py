@@ -1,0 +1,122 @@
+"""The selection set is never trained on, and sentence-transformers' peers are built exactly as its docs build them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+
+from conftest import tiny_model_dir
+from hf_softnce.data import RetrievalSet, all_columns
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.data import HELDOUT, HELDOUT_SEED, heldout_query_ids, hold_out
+from hf_softnce.training.losses import build_loss
+from hf_softnce.training.main_job import describe_row_loss
+from hf_softnce.training.plan import ROW
+
+
+def _codebase(codes: list[str]) -> RetrievalSet:
+    return RetrievalSet({"d": "dev query"}, {str(i): code for i, code in enumerate(codes)}, {"d": {"0"}},
+                        groups={str(i): i for i in range(len(codes))}, name="cosqa-dev")
+
+
+def test_held_out_queries_leave_training_by_id_and_by_text():
+    codes = [f"def f{i}(): pass" for i in range(8)]
+    queries = [f"python query number {i}" for i in range(8)]
+    train = Dataset.from_dict({"query": queries + ["PYTHON  Query number 3"], "code": codes + [codes[0]],
+                               "id": [f"q{i}" for i in range(8)] + ["q-copy"], "dup_group": list(range(8)) + [0]})
+    ids = [f"q{i}" for i in range(8)] + ["q-copy"]
+    held = heldout_query_ids(ids, size=3, seed=HELDOUT_SEED)
+    kept, heldout = hold_out(train, _codebase(codes), size=3)
+    assert heldout.name == HELDOUT and sorted(heldout.queries) == held and len(held) == 3
+    gold = {qid: ("0" if qid == "q-copy" else qid[1:]) for qid in ids}
+    assert all(heldout.relevant[q] == {gold[q]} for q in held)  # each query's gold is its own code, by codebase id
+    assert heldout.corpus == _codebase(codes).corpus  # the whole codebase, as dev ranks it
+    kept_ids = set(all_columns(kept)["id"])
+    assert not kept_ids & set(held)
+    texts = {" ".join(q.lower().split()) for q in heldout.queries.values()}
+    assert not texts & {" ".join(q.lower().split()) for q in kept["query"]}
+    # Query 3 and its copy under another id share a text: when one is held out, the other leaves training too.
+    twins = {"q3", "q-copy"}
+    assert len(kept) == 9 - len(held) - (len(twins & set(held)) == 1)
+    assert (twins & kept_ids) in (set(), twins)
+    # At most half of a small training set is held out; the draw is the same every time.
+    assert heldout_query_ids([f"q{i}" for i in range(8)], size=1500) == heldout_query_ids(
+        [f"q{i}" for i in reversed(range(8))], size=1500) and len(heldout_query_ids(["a", "b", "c"], 1500)) == 1
+
+
+def test_cosqa_heldout_is_1500_training_queries_no_row_trains_on(cosqa_dir):
+    from hf_softnce.training.data import load_task_data
+
+    data = load_task_data(TrainConfig(data="cosqa", cosqa_dir=str(cosqa_dir), data_dir=str(cosqa_dir)), progress=False)
+    heldout, dev = data.real_select, data.real_report
+    assert (heldout.name, len(heldout), dev.name, len(dev)) == (HELDOUT, 1500, "cosqa-dev", 500)
+    assert len(heldout.corpus) == len(dev.corpus) == 6267  # the whole codebase
+    train = all_columns(data.train)
+    assert len(train) == 9020 - 1500
+    assert not set(train["id"]) & set(heldout.queries)
+    key = lambda text: " ".join(text.lower().split())  # noqa: E731
+    assert not {key(q) for q in train["query"]} & {key(q) for q in heldout.queries.values()}
+    assert set(data.eval_sets()) == {HELDOUT, "cosqa-dev"}
+
+
+def _features(model, rows):
+    return [model.preprocess(list(column)) for column in zip(*rows)]
+
+
+ROWS = [("parse a csv file", "def read_csv(path): ...", "def write_json(obj): ..."),
+        ("sort a dict by value", "def sort_by_value(d): ...", "def sort_list(xs): ..."),
+        ("check if a file exists", "def exists(path): ...", "def mkdir(path): ...")]
+
+
+def test_mnrl_hardness_row_is_sentence_transformers_own_loss_with_its_documented_arguments(tiny_model):
+    row = ROW["MNRL hardness (hard negatives, 5) + mined negatives"]
+    config = replace(TrainConfig(), **row.settings)
+    loss = build_loss(config, tiny_model, Dataset.from_dict({"query": ["q"], "code": ["c"]}))
+    assert type(loss) is MultipleNegativesRankingLoss
+    reference = MultipleNegativesRankingLoss(tiny_model, scale=20.0, hardness_mode="hard_negatives", hardness_strength=5.0)
+    assert loss.get_config_dict() == reference.get_config_dict()
+    features = _features(tiny_model, ROWS)
+    assert loss(features, None).item() == reference(features, None).item()
+    recorded = describe_row_loss(row, loss, config)
+    assert recorded["loss"] == "MultipleNegativesRankingLoss" and recorded["family"] == "sentence-transformers"
+    assert recorded["arguments"]["hardness_mode"] == "hard_negatives" and recorded["arguments"]["hardness_strength"] == 5.0
+    assert recorded["arguments"]["directions"] == ["query_to_doc"] and recorded["negatives"] == "mined"
+
+
+def test_gist_row_is_sentence_transformers_own_loss_with_a_frozen_guide(tiny_model):
+    row = ROW["GISTEmbedLoss (guide: base) + mined negatives"]
+    guide_dir = tiny_model_dir(seed=1)
+    config = replace(TrainConfig(max_seq_length=64), **row.settings, guide_model=guide_dir)
+    loss = build_loss(config, tiny_model, Dataset.from_dict({"query": ["q"], "code": ["c"]}))
+    assert type(loss) is GISTEmbedLoss
+    assert not any(p.requires_grad for p in loss.guide.parameters())  # frozen: the guide never trains
+    reference = GISTEmbedLoss(tiny_model, SentenceTransformer(guide_dir, device="cpu"))  # the documented defaults
+    ours, theirs = loss.get_config_dict(), reference.get_config_dict()
+    assert {k: v for k, v in ours.items() if k != "guide"} == {k: v for k, v in theirs.items() if k != "guide"}
+    tiny_model.eval()
+    features = _features(tiny_model, ROWS)
+    assert loss(features, None).item() == pytest.approx(reference(features, None).item(), abs=1e-6)
+    recorded = describe_row_loss(row, loss, config)
+    assert recorded["arguments"]["guide"] == guide_dir and recorded["arguments"]["temperature"] == 0.01
+    assert (recorded["loss"], recorded["teacher"]) == ("GISTEmbedLoss", "base")
+
+
+def test_gist_without_a_guide_is_one_line(tiny_model):
+    with pytest.raises(ValueError, match="^loss='gist' needs guide_model"):
+        build_loss(TrainConfig(loss="gist"), tiny_model, Dataset.from_dict({"query": ["q"], "code": ["c"]}))
+
+
+def test_mined_rows_carry_the_sizes_mining_settings_and_in_batch_rows_do_not():
+    from hf_softnce.training.main_job import _row_values, make_plan
+
+    plan = make_plan("full")
+    mined = _row_values(plan, ROW["InfoNCE + mined negatives"], {})
+    assert mined == dict(num_negatives=1, mining_strategy="top", mining_relative_margin=0.05, loss="infonce",
+                         weighter="none")
+    assert _row_values(plan, ROW["InfoNCE"], {}) == dict(loss="infonce", weighter="none")
+    assert torch.equal(torch.tensor([row.negatives for row in plan.rows]).any(), torch.tensor(True))
