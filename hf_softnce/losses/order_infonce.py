@@ -205,10 +205,7 @@ class OrderInfoNCELoss(NegativeAwareLoss):
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
-    def compute_loss_from_embeddings(
-        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
-    ) -> Tensor:
-        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+    def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
         loss = None
         if self.infonce_weight:
             loss = self.infonce_weight * self.infonce(scores, batch)

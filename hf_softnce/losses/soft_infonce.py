@@ -160,10 +160,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
-    def compute_loss_from_embeddings(
-        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
-    ) -> Tensor:
-        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+    def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
         if self.variant == "soft_infonce":
             if self.is_uniform:
                 return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path
