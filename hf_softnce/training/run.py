@@ -19,6 +19,7 @@ from transformers import set_seed
 
 from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
+from hf_softnce.output_paths import check_training_output
 from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
 from hf_softnce.training.losses import build_loss
@@ -171,6 +172,7 @@ def train_retriever(
 
     ``callbacks``: ``transformers.TrainerCallback`` objects handed to the trainer (early stopping, custom logging).
     """
+    check_training_output(config.output_dir, config.model)  # before the data, the model and any step
     repo_id = None
     if config.push_to_hub:
         from hf_softnce.hub import preflight_push
