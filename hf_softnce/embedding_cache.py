@@ -85,11 +85,24 @@ def encode_cached(
     key = f"{model_fingerprint(model)}-{texts_fingerprint(texts, normalize, prompt_name)}"
     path = folder / f"{key}.pt"
     # Held while encoding: a process that finds the entry missing encodes it, the others wait and then read it.
-    with FileLock(folder / f"{key}.lock"):
+    try:
+        lock = FileLock(folder / f"{key}.lock")
+        lock.acquire()
+    except OSError as error:  # a read-only cache (a shared mount): its entries are still worth reading
+        logger.warning("Embedding cache folder %s cannot be locked (%s); reading it without writing.", folder,
+                       error.strerror or error)
+        embeddings = read_entry(path, key, len(texts))
+        return encode() if embeddings is None else embeddings
+    try:
         embeddings = read_entry(path, key, len(texts))
         if embeddings is None:
             embeddings = encode()
-            write_entry(path, key, embeddings)
+            try:
+                write_entry(path, key, embeddings)
+            except OSError as error:  # a full disk costs the next run an encode, not this run its result
+                logger.warning("Embedding cache file %s could not be written (%s).", path, error.strerror or error)
+    finally:
+        lock.release()
     return embeddings
 
 

@@ -82,3 +82,20 @@ def test_a_damaged_cache_file_is_logged_by_name_and_recomputed(tmp_path, caplog,
     caplog.clear()
     _fit(model, tmp_path)
     assert calls == [len(QUERIES), len(CODES)] and not caplog.records
+
+
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_fit(tmp_path, caplog, monkeypatch):
+    import errno
+
+    from hf_softnce import embedding_cache
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(embedding_cache.torch, "save", full_disk)
+    model = build_tiny_model(seed=2)
+    with caplog.at_level(logging.WARNING, logger="hf_softnce.embedding_cache"):
+        weighter = _fit(model, tmp_path)
+    assert weighter._query_embeddings.shape == (len(QUERIES), 32)
+    assert [r.getMessage().endswith("could not be written (No space left on device).") for r in caplog.records] == [True] * 2
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.tmp"))
