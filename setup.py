@@ -31,6 +31,7 @@ setup(
         "Jinja2>=3.1,<4",
         "PyYAML>=6,<7",
         "tqdm>=4.60",
+        "filelock>=3.10",  # the embedding cache: one writer per entry across processes
     ],
     extras_require={
         "faiss": ["faiss-cpu>=1.7.4,<2"],

@@ -141,6 +141,16 @@ def test_unreadable_inputs_are_one_line_naming_file_and_line(capsys, tmp_path):
         assert (status, err) == (2, f"hf-softnce: error: {message}\n")
 
 
+def test_evaluate_names_the_line_of_a_non_utf8_input(capsys, tmp_path):
+    bad = tmp_path / "pairs.jsonl"
+    good = '{"query": "sort a list", "code": "def s(x):\\n    return sorted(x)"}\n'
+    bad.write_bytes(good.encode() * 2 + b'{"query": "caf\xe9", "code": "pass"}\n' + good.encode())
+    offset = 2 * len(good.encode()) + len('{"query": "caf')
+    status, out, err = _run(capsys, ["evaluate", "default", "--data", bad])
+    assert (status, out) == (2, "")
+    assert err == f"hf-softnce: error: --data {bad}:3: line is not valid UTF-8 (invalid continuation byte at byte {offset}).\n"
+
+
 def test_mine_negatives_reads_a_json_array_with_chosen_columns(capsys, conala_json, tmp_path):
     from datasets import load_from_disk
 

@@ -304,11 +304,16 @@ class CaptureResume(TrainerCallback):
             self.first_step = state.global_step
 
 
-def test_resume_continues_from_the_last_checkpoint(tmp_path, tiny_model, tiny_data):
+def test_resume_continues_from_the_last_complete_checkpoint(tmp_path, tiny_model, tiny_data):
     config = tiny_config(tmp_path, tiny_model, tiny_data, max_steps=4, save_steps=2, eval_steps=2, learning_rate=1e-3)
     check(run_recipe("train_soft_infonce.py", config))  # "interrupted" after step 4: checkpoints 2 and 4
     last = tmp_path / "run" / "checkpoint-4"
     assert trainer_state(last)["global_step"] == 4
+    # A save stopped half way (the trainer writes the weights first, trainer_state.json last): not resumed from.
+    shutil.copytree(last, tmp_path / "run" / "checkpoint-5", ignore=shutil.ignore_patterns("model.safetensors"))
+    # Read now: the resumed run's checkpoint rotation may remove checkpoint-4.
+    saved_optimizer = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=True)
+    saved_scheduler = torch.load(last / "scheduler.pt", map_location="cpu", weights_only=True)
 
     from hf_softnce.training.run import train_retriever
 
@@ -321,7 +326,6 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, tiny_model, tiny_da
     logged_steps = [entry["step"] for entry in trainer_state(tmp_path / "run" / "checkpoint-6")["log_history"]]
     assert logged_steps[0] == 1 and 6 in logged_steps  # the history of steps 1-4 was carried over
 
-    saved_optimizer = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=True)
     assert saved_optimizer["state"], "the checkpoint's optimizer has moments"
     assert capture.optimizer_state["state"].keys() == saved_optimizer["state"].keys()
     for index, saved in saved_optimizer["state"].items():
@@ -331,7 +335,6 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, tiny_model, tiny_da
         torch.testing.assert_close(started["exp_avg_sq"], saved["exp_avg_sq"], rtol=0, atol=0)
     assert [g["lr"] for g in capture.optimizer_state["param_groups"]] == [g["lr"] for g in saved_optimizer["param_groups"]]
 
-    saved_scheduler = torch.load(last / "scheduler.pt", map_location="cpu", weights_only=True)
     assert capture.scheduler_state["last_epoch"] == saved_scheduler["last_epoch"] == 4
     assert capture.scheduler_state["_last_lr"] == saved_scheduler["_last_lr"]
 

@@ -40,19 +40,17 @@ def one_line(error: BaseException) -> str:
 
 
 def check_output_dir(path: str | os.PathLike | None, flag: str) -> None:
-    """A folder argument that names an existing file is refused before any work is done."""
-    if path is not None and os.path.exists(path) and not os.path.isdir(path):
-        raise CLIError(f"{flag} {os.fspath(path)!r} is a file, not a folder.")
+    """A folder argument that is a file, or that cannot be written, is refused before any work is done."""
+    if path is not None:
+        from hf_softnce.output_paths import check_output_folder
+
+        check_output_folder(path, flag)
 
 
 def check_output_file(path: str | os.PathLike | None, flag: str) -> None:
-    """A file argument that names an existing folder, or sits below a file, is refused before any work."""
-    if path is None:
-        return
-    if os.path.isdir(path):
-        raise CLIError(f"{flag} {os.fspath(path)!r} is a folder, not a file.")
-    parent = os.path.dirname(os.path.abspath(path))
-    while parent and not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if parent and not os.path.isdir(parent):
-        raise CLIError(f"{flag} {os.fspath(path)!r}: {parent!r} is a file, not a folder.")
+    """A file argument that names an existing folder, sits below a file, or cannot be written, is refused before
+    any work."""
+    if path is not None:
+        from hf_softnce.output_paths import check_output_file as check
+
+        check(path, flag)

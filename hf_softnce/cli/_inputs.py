@@ -79,11 +79,15 @@ def _load_json(path: str, flag: str):
 def _json_records(path: str, flag: str):
     """Objects of a JSON array file or of a JSON-lines file (one object per non-blank line)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise CLIError(f"{flag} {path!r} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise CLIError(f"{flag} {path!r}: cannot read it ({error.strerror or error}).") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1  # the line an editor shows, as the loaders name it
+        raise CLIError(f"{flag} {path}:{line}: line is not valid UTF-8 ({error.reason} at byte {error.start}).") \
+            from None
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:

@@ -47,6 +47,12 @@ def _check_folder(path: str, flag: str) -> str:
         raise CLIError(f"{flag} {path!r} is a file, not a model folder.")
     if not any(os.path.isfile(os.path.join(path, name)) for name in MODEL_FILES):
         raise CLIError(f"{flag} {path!r} is not a model folder (it holds none of {', '.join(MODEL_FILES)}).")
+    from hf_softnce.model_checks import IncompleteModelFolder, check_model_folder
+
+    try:
+        check_model_folder(path)
+    except IncompleteModelFolder as error:
+        raise CLIError(f"{flag}: {error}") from None
     return path
 
 

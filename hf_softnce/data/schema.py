@@ -74,6 +74,38 @@ def resolve_columns(column_names, what: str = "Training data") -> Columns:
     return Columns(texts[0], texts[1], tuple(texts[2:]), label, identity)
 
 
+def check_label_column(dataset, what: str = "Training data") -> None:
+    """Check the score column once, before training: every row a finite number, or a list of finite numbers of one
+    length. The losses check each batch too, but only after the set-up and naming rows of the batch, not of the data.
+    """
+    import math
+
+    label = resolve_columns(dataset.column_names, what).label
+    if label is None:
+        return
+    values = all_columns(dataset)[label]
+    shape = _label_shape(values[0]) if len(values) else None
+    for row, value in enumerate(values):
+        if _label_shape(value) != shape:
+            raise ValueError(
+                f"{what}: column {label!r} is ragged: row 0 holds {_describe_label(values[0])} but row {row} holds "
+                f"{_describe_label(value)}; give every row one score per candidate column (code, then negative_*)."
+            )
+        scores = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(score, (int, float)) and math.isfinite(score) for score in scores):
+            raise ValueError(f"{what}: column {label!r} has a NaN, infinite or missing score in row {row}: {value!r}.")
+
+
+def _label_shape(value) -> int | None:
+    """The number of scores of a list label; None for a single score."""
+    return len(value) if isinstance(value, (list, tuple)) else None
+
+
+def _describe_label(value) -> str:
+    count = _label_shape(value)
+    return "one number" if count is None else f"a list of {count} score(s)"
+
+
 def training_columns(column_names: list[str]) -> list[str]:
     """The columns to hand to SentenceTransformerTrainer, in the order the losses expect."""
     return resolve_columns(column_names).inputs

@@ -64,6 +64,24 @@ def soft_negative_weights(
         return weights.masked_fill(~negative_mask, 0.0)
 
 
+def local_batch_sizes(batch_size: int, device: torch.device) -> list[int]:
+    """Every rank's local batch size, in rank order: one small all_gather (``[batch_size]`` without a process group).
+
+    Read on the host, because padding to the largest needs it as a shape."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [batch_size]
+    return all_gather(torch.tensor([batch_size], device=device)).tolist()
+
+
+def pad_rows(tensor: Tensor, rows: int) -> Tensor:
+    """``tensor`` with its last row repeated up to ``rows`` rows. The copies are real texts (an estimator finds
+    their hashes) and carry no gradient; the loss masks them out."""
+    missing = rows - len(tensor)
+    if missing <= 0:
+        return tensor
+    return torch.cat([tensor, tensor[-1:].detach().expand(missing, *tensor.shape[1:])])
+
+
 def check_estimator(loss_name: str, argument: str, estimator) -> None:
     """A clear TypeError for MultipleNegativesRankingLoss's positional habit ``Loss(model, 30.0)``."""
     if estimator is not None and not isinstance(estimator, RelevanceEstimator):
@@ -236,16 +254,28 @@ class NegativeAwareLoss(nn.Module):
         batch_size = sizes[0]
         queries, columns = embeddings[0], embeddings[1:]
         query_hashes, column_hashes = hashes[0], hashes[1:]
-        offset = 0
-        global_labels = labels
+        offset, global_labels, padding, rank_weight = 0, labels, None, 1.0
         if self.gather_across_devices:
+            sizes = local_batch_sizes(batch_size, queries.device)
+            largest = max(sizes)
+            if min(sizes) != largest:
+                # all_gather needs one shape on every rank (a last batch without dataloader_drop_last is
+                # smaller): pad to the largest local batch, then mask the padding out of every row's negatives.
+                queries, query_hashes = pad_rows(queries, largest), pad_rows(query_hashes, largest)
+                columns = [pad_rows(column, largest) for column in columns]
+                column_hashes = [pad_rows(h, largest) for h in column_hashes]
+                padding = torch.tensor([row >= size for size in sizes for row in range(largest)], device=queries.device)
+                # The trainer averages the ranks' losses: weighting each rank's mean by its share of the rows makes
+                # that average the mean over every row, as one process on the whole batch gives.
+                rank_weight = batch_size * len(sizes) / sum(sizes)
             # Each column is gathered separately, then concatenated: the layout MNRL uses (PR #3453).
             queries = all_gather_with_grad(queries)
             columns = [all_gather_with_grad(column) for column in columns]
             query_hashes = all_gather(query_hashes)
             column_hashes = [all_gather(h) for h in column_hashes]
-            global_labels = all_gather(labels) if isinstance(labels, Tensor) and labels.ndim > 0 else labels
-            offset = get_rank() * batch_size
+            if isinstance(labels, Tensor) and labels.ndim > 0:
+                global_labels = all_gather(pad_rows(labels, largest))
+            offset = get_rank() * largest
         global_batch = len(queries)
         candidates = torch.cat(columns)
         candidate_hashes = torch.cat(column_hashes)
@@ -257,6 +287,8 @@ class NegativeAwareLoss(nn.Module):
         local_rows = torch.arange(offset, offset + batch_size, device=queries.device)
         scores = self.similarity_fct(queries[local_rows], candidates) * self.scale
         negative_mask = self.negative_mask(local_rows, candidate_hashes)
+        if padding is not None:
+            negative_mask &= ~padding.repeat(len(columns))[None, :]
         batch = CandidateBatch(
             query_hashes=query_hashes,
             candidate_hashes=candidate_hashes,
@@ -266,8 +298,20 @@ class NegativeAwareLoss(nn.Module):
             labels=labels,
             negative_mask=negative_mask,
             global_labels=global_labels,
+            rank_weight=rank_weight,
         )
         return scores, batch
+
+    def compute_loss_from_embeddings(
+        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
+    ) -> Tensor:
+        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+        loss = self.batch_loss(scores, batch)
+        return loss if batch.rank_weight == 1.0 else loss * batch.rank_weight
+
+    def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
+        """The loss of this rank's queries from their scaled scores against every candidate."""
+        raise NotImplementedError
 
     def negative_mask(self, local_rows: Tensor, candidate_hashes: Tensor) -> Tensor:
         """True where a candidate counts as a negative of the row's query."""

@@ -117,6 +117,8 @@ class OrderInfoNCELoss(NegativeAwareLoss):
                 :class:`~sentence_transformers.losses.CoSENTLoss` (default 20, CoSENTLoss's default).
             gather_across_devices: gather queries and every candidate column from all ranks (with gradient),
                 so each rank scores its queries against the global batch (both terms). Labels stay per rank.
+                Local batches may differ in size (a last batch without ``dataloader_drop_last``): they are padded
+                to the largest and the padding masked, which gives the one-process loss on all rows.
             mask_duplicates: remove candidates identical to (or in the duplicate group of) the query's positive
                 from both terms.
             duplicate_groups: ``{code: dup_group}`` or a Dataset with ``code``/``dup_group`` columns, to remove
@@ -205,10 +207,7 @@ class OrderInfoNCELoss(NegativeAwareLoss):
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
-    def compute_loss_from_embeddings(
-        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
-    ) -> Tensor:
-        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+    def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
         loss = None
         if self.infonce_weight:
             loss = self.infonce_weight * self.infonce(scores, batch)

@@ -10,6 +10,7 @@ from sentence_transformers.util import fullname
 from torch import Tensor, nn
 
 from hf_softnce.data.schema import to_training_dataset
+from hf_softnce.model_checks import check_model_folder
 
 
 class R2PSRankerLoss(MultipleNegativesRankingLoss):
@@ -123,6 +124,7 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
         max_length: the pair's token budget.
         kwargs: passed to ``CrossEncoder`` (``config_kwargs``/``model_kwargs`` to the encoder for either head).
     """
+    check_model_folder(model_name_or_path)
     if head == "stock":
         return CrossEncoder(model_name_or_path, num_labels=1, max_length=max_length, **kwargs)
     if head != "released":

@@ -72,6 +72,8 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             similarity_fct: similarity between embeddings (cosine by default).
             gather_across_devices: gather queries and every candidate column from all ranks (with gradient),
                 so each rank scores its queries against the global batch.
+                Local batches may differ in size (a last batch without ``dataloader_drop_last``): they are padded
+                to the largest and the padding masked, which gives the one-process loss on all rows.
             mask_duplicates: remove candidates identical to (or in the duplicate group of) the query's positive.
             duplicate_groups: ``{code: dup_group}`` or a Dataset with ``code``/``dup_group`` columns (from
                 :mod:`hf_softnce.data`), to remove near-duplicates of the positive too.
@@ -160,10 +162,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         hashes = self.column_hashes(sentence_features)
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
-    def compute_loss_from_embeddings(
-        self, embeddings: list[Tensor], labels: Tensor | None, hashes: list[Tensor]
-    ) -> Tensor:
-        scores, batch = self.candidate_batch(embeddings, hashes, labels)
+    def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
         if self.variant == "soft_infonce":
             if self.is_uniform:
                 return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path

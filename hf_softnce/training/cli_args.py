@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from hf_softnce.output_paths import check_training_output
 from hf_softnce.training.config import TrainConfig, load_config, parse_override
 
 # flag -> (config key, value when the flag is given without a value)
@@ -45,7 +46,10 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser |
             value = getattr(args, flag, None)
             if value is not None:
                 overrides[key] = value
-        return load_config(args.config, overrides)
+        config = load_config(args.config, overrides)
+        # Before any data is built or model loaded: a run that cannot save its results stops here.
+        check_training_output(config.output_dir, config.model)
+        return config
     except (ValueError, TypeError, FileNotFoundError) as error:
         if parser is None:
             raise

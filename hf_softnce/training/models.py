@@ -5,6 +5,7 @@ from __future__ import annotations
 from sentence_transformers import SentenceTransformer
 
 from hf_softnce.defaults import default_model_path
+from hf_softnce.model_checks import check_model_folder
 
 
 def resolve_model_name(name: str) -> str:
@@ -12,7 +13,9 @@ def resolve_model_name(name: str) -> str:
 
 
 def load_model(name: str, *, max_seq_length: int | None = None, device: str | None = None) -> SentenceTransformer:
-    model = SentenceTransformer(resolve_model_name(name), device=device)
+    path = resolve_model_name(name)
+    check_model_folder(path)
+    model = SentenceTransformer(path, device=device)
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model

@@ -14,6 +14,7 @@ from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
 from hf_softnce.mining import RankingHardNegativeMiner
+from hf_softnce.training.checkpoints import resume_checkpoint
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.models import resolve_model_name
 
@@ -64,6 +65,6 @@ def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
     args.ddp_find_unused_parameters = False
     loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)
     trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=to_training_dataset(mined), loss=loss)
-    resume = config.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
     return ranker

@@ -18,7 +18,10 @@ from sentence_transformers.base.sampler import BatchSamplers
 from transformers import set_seed
 
 from hf_softnce.data import all_columns, to_training_dataset
+from hf_softnce.data.schema import check_label_column
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
+from hf_softnce.output_paths import check_training_output
+from hf_softnce.training.checkpoints import resume_checkpoint
 from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
 from hf_softnce.training.losses import build_loss
@@ -171,6 +174,8 @@ def train_retriever(
 
     ``callbacks``: ``transformers.TrainerCallback`` objects handed to the trainer (early stopping, custom logging).
     """
+    check_training_output(config.output_dir, config.model)  # before the data, the model and any step
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
     repo_id = None
     if config.push_to_hub:
         from hf_softnce.hub import preflight_push
@@ -179,6 +184,7 @@ def train_retriever(
         repo_id = preflight_push(config.push_to_hub, private=config.hub_private)
     set_seed(config.seed)
     data = data if data is not None else load_task_data(config, progress=progress)
+    check_label_column(data.train)  # once, before the model is loaded and the trainer set up
     model = load_model(config.model)
     # max_seq_length truncates training texts (a speed setting); the model keeps at least its own length for
     # evaluation and after saving, so a model trained at 128 tokens still reads the codebase as its base did.
@@ -201,8 +207,7 @@ def train_retriever(
         evaluator=evaluator,
         callbacks=callbacks,
     )
-    resume = config.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume == "last" else resume)
+    trainer.train(resume_from_checkpoint=resume)
 
     base_model = None
     if config.wise_ft_weight is not None:

@@ -224,6 +224,9 @@ class CandidateBatch:
         num_columns: candidate columns (1 positive + hard-negative columns).
         labels: this rank's ``label`` tensor ``(batch, num_columns)`` or None.
         global_labels: the labels of the global batch (gathered like the candidates), or None.
+        rank_weight: what this rank's loss is multiplied by so that the average over the ranks is the mean over
+            every row: 1.0, unless the ranks' local batches differ in size (then the gathered batch holds padding
+            rows, which are never negatives).
         negative_mask: ``(batch, num_candidates)`` True where a candidate is a negative of the row's query
             (not its own positive, not a duplicate of it).
     """
@@ -236,6 +239,7 @@ class CandidateBatch:
     labels: Tensor | None
     negative_mask: Tensor
     global_labels: Tensor | None = None
+    rank_weight: float = 1.0
 
     @property
     def batch_size(self) -> int:

@@ -16,6 +16,9 @@ def _load(model):
     if isinstance(model, str):
         from sentence_transformers import SentenceTransformer
 
+        from hf_softnce.model_checks import check_model_folder
+
+        check_model_folder(model)
         model = SentenceTransformer(model)
     model.eval()
     for parameter in model.parameters():

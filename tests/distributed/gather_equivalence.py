@@ -1,7 +1,8 @@
 """Run under ``accelerate launch --multi_gpu --num_processes 2``: a loss with gather_across_devices=True on two
 ranks (half the batch each) must give the loss and gradients of one process on the concatenated batch.
 
-Usage: gather_equivalence.py LOSS WEIGHTER OUT_JSON   (LOSS: soft | cached_soft | order; WEIGHTER: none | bm25 | labels)
+Usage: gather_equivalence.py LOSS WEIGHTER OUT_JSON [ROWS]   (LOSS: soft | cached_soft | order; WEIGHTER: none | bm25 |
+labels; ROWS: each rank's local batch size, e.g. 5,3 for uneven batches; default: half of the 8 rows each)
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ def loss_and_grads(loss_name, weighter_name, rows, gather):
 
 def main() -> None:
     loss_name, weighter_name, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    sizes = [int(size) for size in sys.argv[4].split(",")] if len(sys.argv) > 4 else None
     tiny_model_dir(seed=0)  # saved before the process group exists: transformers only saves on rank 0 after
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    per_rank = len(QUERIES8) // world
-    rows = list(range(rank * per_rank, (rank + 1) * per_rank))
+    sizes = sizes or [len(QUERIES8) // world] * world
+    rows = list(range(sum(sizes[:rank]), sum(sizes[: rank + 1])))
     value, grads = loss_and_grads(loss_name, weighter_name, rows, gather=True)
     # What DDP does: average the rank losses and the rank gradients.
     dist.all_reduce(value)

@@ -1,0 +1,75 @@
+"""Saved model folders are checked when loaded by path: an incomplete SentenceTransformer folder is one line naming
+the missing file, in the CLI, the training code's loader and the weighters (sentence-transformers would load another
+model in silence: without modules.json the Dense layer is dropped, without tokenizer files every word is [UNK])."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import build_tiny_model
+
+from hf_softnce.cli import main
+from hf_softnce.model_checks import IncompleteModelFolder, check_model_folder
+from hf_softnce.training.models import load_model
+from hf_softnce.weighting import EmbeddingWeighter, TrainedModelWeighter
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    from sentence_transformers.base.modules import Dense
+
+    model = build_tiny_model()
+    model.append(Dense(32, 8))
+    folder = tmp_path_factory.mktemp("model") / "saved"
+    model.save(str(folder))
+    return folder
+
+
+def _damaged(saved_model, tmp_path, *missing):
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder)
+    for name in missing:
+        target = folder / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return folder
+
+
+CASES = {
+    "modules.json": ("modules.json", "has config_sentence_transformers.json but no modules.json"),
+    "tokenizer": ("tokenizer.json", "is missing its Transformer module's tokenizer files (none of tokenizer.json, vocab.txt"),
+    "weights": ("model.safetensors", "is missing its Transformer module's weights (none of model.safetensors"),
+    "dense folder": ("2_Dense", "is missing 2_Dense/, the folder of its Dense module."),
+    "dense weights": ("2_Dense/model.safetensors", "is missing its Dense module's weights (none of 2_Dense/model.safetensors"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_incomplete_folders_are_refused_by_every_loader(saved_model, tmp_path, case):
+    missing, message = CASES[case]
+    folder = _damaged(saved_model, tmp_path, missing)
+    expected = f"model folder {str(folder)!r} {message}"
+    for load in (check_model_folder, load_model, TrainedModelWeighter, EmbeddingWeighter):
+        with pytest.raises(IncompleteModelFolder) as error:
+            load(str(folder))
+        assert str(error.value).startswith(expected), load
+
+
+@pytest.mark.parametrize("case", ["modules.json", "tokenizer"])
+def test_evaluate_refuses_an_incomplete_folder_in_one_line_before_loading(saved_model, tmp_path, capsys, case):
+    missing, message = CASES[case]
+    folder = _damaged(saved_model, tmp_path, missing)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "sort a list", "code": "def s(x):\\n    return sorted(x)"}\n')
+    assert main(["evaluate", str(folder), "--data", str(data), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"hf-softnce: error: MODEL: model folder {str(folder)!r} {message}")
+    assert captured.err.count("\n") == 1 and captured.out == ""
+
+
+def test_a_complete_folder_and_a_plain_transformers_folder_load(saved_model):
+    from conftest import tiny_model_dir
+
+    check_model_folder(saved_model)
+    check_model_folder(tiny_model_dir())  # no sentence-transformers files: left to the loader
+    assert load_model(str(saved_model)).get_embedding_dimension() == 8
