@@ -303,6 +303,49 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     assert payload["data"]["left_out"][0].endswith(f"trained on {small_corpus} instead")
 
 
+def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_is_refused(tmp_path, small_corpus,
+                                                                                         monkeypatch):
+    """Stopped after its first row, the job re-run in the same folder trains only what is left and writes the
+    results.json of an uninterrupted run; a different configuration in that folder is one line, before any work."""
+    from hf_softnce.training import main_job
+    from hf_softnce.training.manifest import RunFolderMismatch
+
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    methods = ["InfoNCE", "SoftInfoNCE (BM25)"]
+    whole = run_main_job("quick", tmp_path / "whole", methods=methods, overrides=overrides)
+
+    real_train, trained = main_job.train_retriever, []
+
+    def stopped_at_the_second_row(config, data, **kwargs):
+        if len(trained) == 1:
+            raise KeyboardInterrupt
+        trained.append(config.output_dir)
+        return real_train(config, data, **kwargs)
+
+    monkeypatch.setattr(main_job, "train_retriever", stopped_at_the_second_row)
+    with pytest.raises(KeyboardInterrupt):
+        run_main_job("quick", tmp_path / "run", methods=methods, overrides=overrides)
+    assert not (tmp_path / "run" / "results.json").exists()
+    trained.clear()
+    monkeypatch.setattr(main_job, "train_retriever", lambda config, data, **kwargs: trained.append(config.output_dir)
+                        or real_train(config, data, **kwargs))
+    resumed = run_main_job("quick", tmp_path / "run", methods=methods, overrides=overrides)
+    assert trained == [str(tmp_path / "run" / "softinfonce-bm25" / "seed-42")]  # InfoNCE was read back
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    expected = json.loads((tmp_path / "whole" / "results.json").read_text())
+    for payload in (saved, expected):
+        payload.pop("elapsed_s")
+    assert saved == expected and resumed["comparison"] == whole["comparison"]
+
+    with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings: .*use another "
+                                                r"--output-dir or --overwrite\.$"):
+        run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3})
+    trained.clear()
+    run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides, overwrite=True)
+    assert trained == [str(tmp_path / "run" / "infonce" / "seed-42")]  # afresh: nothing read back
+
+
 def test_cascade_grid_scores_each_pair_once_with_the_rankers_own_values():
     """The grid's memo returns exactly what ``CrossEncoder.predict`` returns, scoring each distinct pair once."""
     from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker

@@ -31,6 +31,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     main.add_argument("--output-dir", default="runs/main", help="where the results and models go")
     main.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: 42)")
     main.add_argument("--methods", nargs="+", help="subset of the table's rows (default: the size's methods)")
+    main.add_argument("--overwrite", action="store_true",
+                      help="start afresh in an output dir holding another run (default: resume a stopped run of the "
+                      "same configuration, refuse another one)")
     main.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the default method's model (default: no upload)")
     main.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the shared training settings")
     main.set_defaults(func=run_main, size=None)
@@ -57,5 +60,6 @@ def run_main(args: argparse.Namespace) -> int:
         methods=args.methods,
         overrides=dict(parse_override(o) for o in args.overrides),
         push_to_hub=args.push_to_hub,
+        overwrite=args.overwrite,
     )
     return 0

@@ -20,10 +20,12 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hf_softnce.hub import describe_loss
 from hf_softnce.training.cascade_row import ranker_budget, run_cascade
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, load_task_data, protocol_statement
+from hf_softnce.training.manifest import completed, mark_complete, open_run_folder, write_atomically
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
     CASCADE, DEFAULT_ROW, FALLBACK_DATA, ROW, SIZES, Row, check_plan, row_config_values, run_slug,
@@ -53,8 +55,8 @@ class Results:
 
     metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     per_query: dict[str, list[dict]] = field(default_factory=dict)
-    losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class, config, citation (first seed)
-    loss_objects: dict[str, object] = field(default_factory=dict)  # row -> the first seed's loss (for the card)
+    losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class and arguments (first seed)
+    card_losses: dict[str, dict] = field(default_factory=dict)  # row -> describe_loss of the first seed's loss
     latency: dict[str, float] = field(default_factory=dict)
     cascade_choices: list[dict] = field(default_factory=list)
 
@@ -77,7 +79,12 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
 
 def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, seeds: list[int] | None = None,
                  methods: list[str] | None = None, overrides: dict | None = None,
-                 push_to_hub: str | None = None) -> dict:
+                 push_to_hub: str | None = None, overwrite: bool = False) -> dict:
+    """Run (or resume) the main job in ``output_dir``; returns what ``results.json`` holds.
+
+    A folder holding a stopped run of the same configuration resumes from its completed steps; one holding another
+    configuration raises :class:`~hf_softnce.training.manifest.RunFolderMismatch` unless ``overwrite``.
+    """
     plan = make_plan(size, seeds, methods, overrides)
     repo_id = None
     if push_to_hub:
@@ -85,7 +92,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
 
         repo_id = preflight_push(push_to_hub)  # before anything is built or trained
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite):
+        print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     started = time.perf_counter()
 
     def stamp() -> str:
@@ -95,9 +103,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     data, base = _load_data(plan.base)
     plan.base = base
     results = Results()
-    _zero_shot(plan, data, results)
+    _zero_shot(plan, data, results, output_dir)
     print(f"{stamp()} zero-shot: {_headline(results.metrics[BASE_ROW])}")
-    mined, mining = _negatives(plan, data)
+    pending = [row for row in plan.rows for seed in plan.seeds if completed(_run_dir(output_dir, row, seed)) is None]
+    mined, mining = _negatives(plan, data, pending)
     if mining:
         print(f"{stamp()} {mining['summary']}")
     for seed in plan.seeds:
@@ -116,7 +125,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
 
         config = replace(base, seed=plan.seeds[0], **_row_values(plan, ROW[default], {}))
         folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
-                                           loss=results.loss_objects[default],
+                                           loss=results.card_losses[default],
                                            model_dir=output_dir / run_slug(default) / f"seed-{plan.seeds[0]}" / "final",
                                            comparison=compare_rows(results.per_query))
         print(f"model card folder: {folder}")
@@ -144,20 +153,36 @@ def _load_data(config: TrainConfig):
     return data, config
 
 
-def _zero_shot(plan: Plan, data, results: Results) -> None:
-    per_query: dict = {}
-    metrics = evaluate_model(load_model(plan.base.model), data, per_query=per_query)
-    remember_base_metrics(data, plan.base.model, metrics)  # every row's card shows it; never evaluated twice
-    results.add(BASE_ROW, metrics, per_query)
+def _manifest(plan: Plan) -> dict:
+    """The configuration a run folder is claimed for (JSON-plain, so a re-run compares equal)."""
+    settings = {k: v for k, v in plan.base.to_dict().items() if k != "output_dir"}
+    return json.loads(json.dumps({"size": plan.size, "seeds": plan.seeds, "rows": [row.name for row in plan.rows],
+                                  "cascade": plan.cascade, "settings": settings, "row_settings": plan.row_settings,
+                                  "mining": plan.mining}))
 
 
-def _negatives(plan: Plan, data):
+def _run_dir(output_dir: Path, row: Row, seed: int) -> Path:
+    return output_dir / run_slug(row.name) / f"seed-{seed}"
+
+
+def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
+    folder = output_dir / "zero-shot"
+    saved = completed(folder)
+    if saved is None:
+        saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
+                 "per_query": per_query}
+        mark_complete(folder, saved)
+    remember_base_metrics(data, plan.base.model, saved["metrics"])  # every row's card shows it; never evaluated twice
+    results.add(BASE_ROW, saved["metrics"], saved["per_query"])
+
+
+def _negatives(plan: Plan, data, pending: list[Row]):
     """The training data of the rows with mined negatives, and what mining dropped; (None, None) without such rows.
 
     The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
     the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
     """
-    if not any(row.negatives for row in plan.rows):
+    if not any(row.negatives for row in pending):
         return None, None
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
@@ -180,14 +205,20 @@ def _row_values(plan: Plan, row: Row, trained: dict[str, str]) -> dict:
 
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
                results: Results) -> str:
-    """Train, evaluate and save one row for one seed; returns its saved model folder."""
-    run_dir = output_dir / run_slug(row.name) / f"seed-{seed}"
-    config = replace(plan.base, seed=seed, output_dir=str(run_dir), **_row_values(plan, row, trained))
-    result = train_retriever(config, data, progress=False)
-    results.add(row.name, result.metrics, result.per_query)
-    if row.name not in results.losses:
-        results.loss_objects[row.name] = result.loss
-        results.losses[row.name] = describe_row_loss(row, result.loss, config)
+    """Train, evaluate and save one row for one seed (or read it back when it completed before); returns its saved
+    model folder."""
+    run_dir = _run_dir(output_dir, row, seed)
+    saved = completed(run_dir)
+    if saved is None:
+        config = replace(plan.base, seed=seed, output_dir=str(run_dir), **_row_values(plan, row, trained))
+        result = train_retriever(config, data, progress=False)
+        saved = {"metrics": result.metrics, "per_query": result.per_query,
+                 "loss": describe_row_loss(row, result.loss, config),
+                 "card_loss": json.loads(json.dumps(describe_loss(result.loss), default=str))}
+        mark_complete(run_dir, saved)
+    results.add(row.name, saved["metrics"], saved["per_query"])
+    results.losses.setdefault(row.name, saved["loss"])
+    results.card_losses.setdefault(row.name, saved["card_loss"])
     return str(run_dir / "final")
 
 
@@ -206,7 +237,13 @@ def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
 
 
 def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, results: Results) -> None:
-    per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
+    folder = output_dir / "r2ps-ranker" / f"seed-{seed}"
+    saved = completed(folder)
+    if saved is None:
+        per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
+        saved = {"per_query": per_query, "latency": latency, "choice": choice}
+        mark_complete(folder, saved)
+    per_query, latency, choice = saved["per_query"], saved["latency"], saved["choice"]
     if choice["top_k"] == 0:
         # The cascade is then the InfoNCE retriever itself: its row is that row's ranking, not a second encoding at
         # another batch size whose padding could swap near-ties.
@@ -252,21 +289,15 @@ def _report(plan: Plan, data, results: Results, mining: dict | None, output_dir:
         "ranker_budget": ranker_budget(plan.base) if plan.cascade else None,
         "elapsed_s": elapsed,
     }
-    _write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
+    write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
     if mining:
         report += f"\n\nNegatives: {mining['summary']}"
-    _write_atomically(output_dir / "results.md", report + "\n")
+    write_atomically(output_dir / "results.md", report + "\n")
     plot(comparison, output_dir / "results.png")
     print("\n" + report)
     print(f"\nwrote {output_dir}/results.json, results.md, results.png")
     return payload
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)  # a reader never sees half a file
 
 
 def _last_time(size: str) -> str:

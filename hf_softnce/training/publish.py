@@ -146,8 +146,10 @@ def single_run_summary(config: TrainConfig, loss, data: TaskData, metrics: dict,
 
 def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: list[EvalSummary],
              **fields) -> RunSummary:
-    """What every card shares: names, loss, training data, training arguments and WiSE-FT; ``fields`` win."""
-    loss_fields = describe_loss(loss)
+    """What every card shares: names, loss, training data, training arguments and WiSE-FT; ``fields`` win.
+
+    ``loss``: the loss object, or what :func:`describe_loss` said of it (a resumed run keeps only that)."""
+    loss_fields = loss if isinstance(loss, dict) else describe_loss(loss)
     base = display_name(config.model)
     name = loss_fields["loss_name"] if method == THIS_RUN else method
     values = dict(

@@ -1,0 +1,86 @@
+"""A main-job folder's manifest and its completed steps: a stopped run resumes, a different run never mixes in.
+
+``manifest.json`` is written before any work: the run's configuration (size, seeds, rows, every setting) and the
+code version. Each finished step (the zero-shot evaluation, a row's seed, a cascade's seed) writes ``complete.json``
+in its own folder after all its other files, atomically, so a step counts only when it is whole. A re-run with the
+same manifest reads the completed steps back and does the rest; a re-run with another one stops with one line
+before any work, unless ``overwrite`` starts the folder afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+COMPLETE = "complete.json"
+
+
+class RunFolderMismatch(ValueError):
+    """The output folder holds another run's work: the message is one line naming the first difference."""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def code_version() -> str:
+    """hf_softnce's version, and the source checkout's commit when there is one."""
+    from hf_softnce import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False) -> bool:
+    """Claim ``output_dir`` for ``run`` (the planned configuration); True when it resumes an earlier, stopped run.
+
+    Raises:
+        RunFolderMismatch: the folder's manifest describes another configuration (and ``overwrite`` is False).
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / MANIFEST
+    manifest = {"run": run, "code_version": code_version()}
+    if path.exists() and not overwrite:
+        try:
+            earlier = json.loads(path.read_text())["run"]
+        except (OSError, ValueError, KeyError):
+            raise RunFolderMismatch(f"{path} is unreadable: use another --output-dir or --overwrite.") from None
+        if earlier != run:
+            key = next(k for k in sorted(set(earlier) | set(run)) if earlier.get(k) != run.get(k))
+            raise RunFolderMismatch(
+                f"{output_dir} holds a run with another configuration ({key}: {earlier.get(key)!r} there, "
+                f"{run.get(key)!r} now): use another --output-dir or --overwrite.")
+        return True
+    if overwrite:
+        for done in output_dir.rglob(COMPLETE):
+            done.unlink()
+        for summary in ("results.json", "results.md", "results.png"):
+            (output_dir / summary).unlink(missing_ok=True)
+        shutil.rmtree(output_dir / "hub", ignore_errors=True)
+    write_atomically(path, json.dumps(manifest, indent=2))
+    return False
+
+
+def completed(folder: Path) -> dict | None:
+    """What a finished step saved in ``folder``, or None when it did not finish."""
+    try:
+        return json.loads((folder / COMPLETE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def mark_complete(folder: Path, payload: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / COMPLETE, json.dumps(payload))
