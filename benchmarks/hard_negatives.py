@@ -27,7 +27,8 @@ from pathlib import Path
 
 from hf_softnce.training.config import parse_override
 from hf_softnce.training.comparison import compare_rows, comparison_markdown, to_json
-from hf_softnce.training.main_job import Results, _load_data, _negatives, _train_row, _zero_shot, make_plan
+from hf_softnce.training.main_job import _load_data, _negatives, _train_row, _zero_shot, make_plan
+from hf_softnce.training.report import Results
 from hf_softnce.training.plan import BASE_TEACHER, ROW, run_slug
 from hf_softnce.training.report import REAL_TITLES
 
@@ -67,10 +68,10 @@ def main() -> None:
         saved = json.loads(base_file.read_text())
         results.add(saved["row"], saved["metrics"], saved["per_query"])
     else:
-        _zero_shot(plan, data, results)
+        _zero_shot(plan, data, results, out)
         _save(base_file, results, next(iter(results.metrics)), None)
     pending = [row for row in plan.rows if not _row_file(out, row.name).exists()]
-    mined, mining = _negatives(plan, data) if any(row.negatives for row in pending) else (None, None)
+    mined, mining = _negatives(plan, data, pending)
     if mining:
         (out / "mining.json").write_text(json.dumps({k: v for k, v in mining.items()}, indent=2))
     trained = {row.name: str(out / run_slug(row.name) / f"seed-{args.seed}" / "final") for row in plan.rows}

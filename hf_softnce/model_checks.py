@@ -93,6 +93,11 @@ def _check_module_folder(root: str, relative: str, kind: str) -> None:
     import os
 
     folder = os.path.join(root, relative) if relative else root
+    holds_files = kind.endswith("Transformer") or kind in WEIGHTED_MODULES
+    if not os.path.isdir(folder) and not holds_files:
+        # Modules without weights (Normalize, often Pooling) load from their defaults: sentence-transformers' own
+        # packaged models ship without those folders.
+        return
     if not os.path.isdir(folder):
         raise IncompleteModelFolder(f"model folder {root!r} is missing {relative}/, the folder of its {kind} module.")
     needs = []

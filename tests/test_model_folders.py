@@ -73,3 +73,16 @@ def test_a_complete_folder_and_a_plain_transformers_folder_load(saved_model):
     check_model_folder(saved_model)
     check_model_folder(tiny_model_dir())  # no sentence-transformers files: left to the loader
     assert load_model(str(saved_model)).get_embedding_dimension() == 8
+
+
+def test_the_packaged_default_model_passes_although_its_normalize_module_has_no_folder():
+    """all-MiniLM-L6-v2 as sentence-transformers ships it lists 2_Normalize in modules.json without the folder (a
+    module with no weights loads from its defaults): that is complete, never an error."""
+    import os
+
+    from hf_softnce.defaults import default_model_path
+    from hf_softnce.model_checks import check_model_folder
+
+    path = default_model_path()
+    assert not os.path.isdir(os.path.join(path, "2_Normalize"))
+    check_model_folder(path)

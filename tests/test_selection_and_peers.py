@@ -15,7 +15,7 @@ from hf_softnce.data import RetrievalSet, all_columns
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, HELDOUT_SEED, heldout_query_ids, hold_out
 from hf_softnce.training.losses import build_loss
-from hf_softnce.training.main_job import describe_row_loss
+from hf_softnce.training.report import describe_row_loss
 from hf_softnce.training.plan import ROW
 
 
@@ -112,11 +112,11 @@ def test_gist_without_a_guide_is_one_line(tiny_model):
 
 
 def test_mined_rows_carry_the_sizes_mining_settings_and_in_batch_rows_do_not():
-    from hf_softnce.training.main_job import _row_values, make_plan
+    from hf_softnce.training.main_job import make_plan
 
     plan = make_plan("full")
-    mined = _row_values(plan, ROW["InfoNCE + mined negatives"], {})
+    mined = plan.row_values(ROW["InfoNCE + mined negatives"], {})
     assert mined == dict(num_negatives=1, mining_strategy="top", mining_relative_margin=0.05, loss="infonce",
                          weighter="none")
-    assert _row_values(plan, ROW["InfoNCE"], {}) == dict(loss="infonce", weighter="none")
+    assert plan.row_values(ROW["InfoNCE"], {}) == dict(loss="infonce", weighter="none")
     assert torch.equal(torch.tensor([row.negatives for row in plan.rows]).any(), torch.tensor(True))

@@ -17,53 +17,22 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from hf_softnce.hub import describe_loss
-from hf_softnce.training.cascade_row import ranker_budget, run_cascade
-from hf_softnce.training.comparison import BASE_ROW, compare_rows, comparison_markdown, to_json, verdicts
+from hf_softnce.training.cascade_row import run_cascade
+from hf_softnce.training.comparison import BASE_ROW, compare_rows
 from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import DEV, HELDOUT, load_task_data, protocol_statement
-from hf_softnce.training.manifest import completed, mark_complete, open_run_folder, write_atomically
+from hf_softnce.training.data import HELDOUT, load_task_data
+from hf_softnce.training.manifest import completed, mark_complete, open_run_folder
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
-    CASCADE, DEFAULT_ROW, FALLBACK_DATA, ROW, SIZES, Row, check_plan, row_config_values, run_slug,
+    CASCADE, DEFAULT_ROW, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
 )
 from hf_softnce.training.ranker import mine_negatives
-from hf_softnce.training.report import HELD_OUT_PACKAGES, REAL_TITLES, markdown_table, plot, summarize
+from hf_softnce.training.report import Results, describe_row_loss, headline, last_time, write_report
 from hf_softnce.training.run import evaluate_model, remember_base_metrics, train_retriever
-
-
-@dataclass
-class Plan:
-    """What one run will do, checked before any model is loaded."""
-
-    size: str
-    base: TrainConfig
-    rows: list[Row]
-    seeds: list[int]
-    row_settings: dict[str, dict]
-    mining: dict
-    overrides: dict
-    cascade: bool
-
-
-@dataclass
-class Results:
-    """Every row's numbers, per seed: flat metrics, per-query ranks, and what trained it."""
-
-    metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    per_query: dict[str, list[dict]] = field(default_factory=dict)
-    losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class and arguments (first seed)
-    card_losses: dict[str, dict] = field(default_factory=dict)  # row -> describe_loss of the first seed's loss
-    latency: dict[str, float] = field(default_factory=dict)
-    cascade_choices: list[dict] = field(default_factory=list)
-
-    def add(self, row: str, metrics: dict[str, float], per_query: dict) -> None:
-        for key, value in metrics.items():
-            self.metrics.setdefault(row, {}).setdefault(key, []).append(value)
-        self.per_query.setdefault(row, []).append(per_query)
 
 
 def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
@@ -99,12 +68,12 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     def stamp() -> str:
         return f"[{time.perf_counter() - started:6.0f}s]"
 
-    print(f"main job, {size} size: {len(plan.rows)} rows x {len(plan.seeds)} seed(s){_last_time(size)}")
+    print(f"main job, {size} size: {len(plan.rows)} rows x {len(plan.seeds)} seed(s){last_time(size)}")
     data, base = _load_data(plan.base)
     plan.base = base
     results = Results()
     _zero_shot(plan, data, results, output_dir)
-    print(f"{stamp()} zero-shot: {_headline(results.metrics[BASE_ROW])}")
+    print(f"{stamp()} zero-shot: {headline(results.metrics[BASE_ROW])}")
     pending = [row for row in plan.rows for seed in plan.seeds if completed(_run_dir(output_dir, row, seed)) is None]
     mined, mining = _negatives(plan, data, pending)
     if mining:
@@ -114,16 +83,16 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         for row in plan.rows:
             trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
                                            results)
-            print(f"{stamp()} {row.name} seed {seed}: {_headline(results.metrics[row.name])}")
+            print(f"{stamp()} {row.name} seed {seed}: {headline(results.metrics[row.name])}")
         if plan.cascade:
             _cascade(plan, data, seed, trained["InfoNCE"], output_dir, results)
             print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
-    payload = _report(plan, data, results, mining, output_dir, time.perf_counter() - started)
+    payload = write_report(plan, data, results, mining, output_dir, time.perf_counter() - started)
     default = DEFAULT_ROW if DEFAULT_ROW in results.metrics else None
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
-        config = replace(base, seed=plan.seeds[0], **_row_values(plan, ROW[default], {}))
+        config = replace(base, seed=plan.seeds[0], **plan.row_values(ROW[default], {}))
         folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
                                            loss=results.card_losses[default],
                                            model_dir=output_dir / run_slug(default) / f"seed-{plan.seeds[0]}" / "final",
@@ -198,11 +167,6 @@ def _negatives(plan: Plan, data, pending: list[Row]):
                    "summary": f"mined negatives from {searched} with the base model: {report.summary()}"}
 
 
-def _row_values(plan: Plan, row: Row, trained: dict[str, str]) -> dict:
-    values = row_config_values(row, plan.row_settings, plan.overrides, trained, plan.base.model)
-    return {**(plan.mining if row.negatives else {}), **values}
-
-
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
                results: Results) -> str:
     """Train, evaluate and save one row for one seed (or read it back when it completed before); returns its saved
@@ -210,7 +174,7 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
     run_dir = _run_dir(output_dir, row, seed)
     saved = completed(run_dir)
     if saved is None:
-        config = replace(plan.base, seed=seed, output_dir=str(run_dir), **_row_values(plan, row, trained))
+        config = replace(plan.base, seed=seed, output_dir=str(run_dir), **plan.row_values(row, trained))
         result = train_retriever(config, data, progress=False)
         saved = {"metrics": result.metrics, "per_query": result.per_query,
                  "loss": describe_row_loss(row, result.loss, config),
@@ -220,20 +184,6 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
     results.losses.setdefault(row.name, saved["loss"])
     results.card_losses.setdefault(row.name, saved["card_loss"])
     return str(run_dir / "final")
-
-
-def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
-    """The loss class and the arguments it was built with, as ``results.json`` records them."""
-    def plain(name, value):
-        if name == "guide":  # GISTEmbedLoss's frozen guide model: its folder or Hub id
-            return config.guide_model
-        if isinstance(value, (list, tuple)):
-            return [plain(name, v) for v in value]
-        return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-
-    arguments = {k: plain(k, v) for k, v in loss.get_config_dict().items()}
-    return {"family": row.family, "loss": type(loss).__name__, "module": type(loss).__module__,
-            "arguments": arguments, "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
 
 
 def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, results: Results) -> None:
@@ -257,62 +207,6 @@ def _chosen(choice: dict) -> str:
     setting = (f"top_k={choice['top_k']}, combine={choice['combine']}" if choice["top_k"] else
                "top_k=0, the retriever alone: no ranker setting beat it")
     return f"{setting} (chosen on {HELDOUT})"
-
-
-def _report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float) -> dict:
-    """results.json, results.md and results.png; the comparison printed."""
-    summary = summarize(results.metrics)
-    comparison = compare_rows(results.per_query)
-    table = (comparison_markdown(comparison, REAL_TITLES, results.latency) + "\n"
-             + markdown_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
-    sentences = verdicts(comparison)
-    protocol = protocol_statement(data)
-    payload = {
-        "size": plan.size,
-        "seeds": plan.seeds,
-        "selection_set": HELDOUT if data.real_select is not None else None,
-        "report_set": DEV if data.real_report is not None else None,
-        "settings": {k: v for k, v in plan.base.to_dict().items() if k in SIZES[plan.size].settings or k in plan.overrides},
-        "row_settings": {row.name: _row_values(plan, row, {r.name: f"<{r.name}>" for r in plan.rows}) for row in plan.rows},
-        "losses": results.losses,
-        "mining": {k: v for k, v in mining.items() if k != "summary"} if mining else None,
-        "data": {"train_pairs": len(data.train), "sources": data.sources, "left_out": data.left_out,
-                 **{n: {"queries": len(s), "codes": len(s.corpus)} for n, s in data.eval_sets().items()}},
-        "results": results.metrics,
-        "summary": summary,
-        "comparison": to_json(comparison),
-        "per_query_ranks": results.per_query,
-        "verdicts": sentences,
-        "protocol": protocol,
-        "latency_ms_per_query": results.latency,
-        "cascade_settings": results.cascade_choices,
-        "ranker_budget": ranker_budget(plan.base) if plan.cascade else None,
-        "elapsed_s": elapsed,
-    }
-    write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
-    report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
-    if mining:
-        report += f"\n\nNegatives: {mining['summary']}"
-    write_atomically(output_dir / "results.md", report + "\n")
-    plot(comparison, output_dir / "results.png")
-    print("\n" + report)
-    print(f"\nwrote {output_dir}/results.json, results.md, results.png")
-    return payload
-
-
-def _last_time(size: str) -> str:
-    """The size's last measured time, read from its committed results (the one place times are kept)."""
-    committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"main_{size}.json"
-    try:
-        measured = json.loads(committed.read_text())
-        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows"
-    except (OSError, ValueError, KeyError):
-        return ""
-
-
-def _headline(metrics: dict[str, list[float]]) -> str:
-    """The latest run's MRR on each set."""
-    return ", ".join(f"{k} {v[-1]:.4f}" for k, v in metrics.items() if k.endswith("mrr@1000") and "dedup" not in k)
 
 
 __all__ = ["SIZES", "run_main_job", "make_plan"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hf_softnce.training.config import TrainConfig
+
 BASE_TEACHER = "base"  # a row's teacher may be the run's own base model, frozen
 
 
@@ -124,6 +126,26 @@ def row_config_values(row: Row, size_rows: dict, overrides: dict, trained: dict[
     if row.teacher is not None:
         values[row.teacher_key] = base_model if row.teacher == BASE_TEACHER else trained[row.teacher]
     return values
+
+
+@dataclass
+class Plan:
+    """What one run will do, checked before any model is loaded."""
+
+    size: str
+    base: TrainConfig
+    rows: list[Row]
+    seeds: list[int]
+    row_settings: dict[str, dict]
+    mining: dict
+    overrides: dict
+    cascade: bool
+
+    def row_values(self, row: "Row", trained: dict[str, str]) -> dict:
+        """One row's config keys: its mining settings when it trains on mined negatives, then
+        :func:`row_config_values`."""
+        values = row_config_values(row, self.row_settings, self.overrides, trained, self.base.model)
+        return {**(self.mining if row.negatives else {}), **values}
 
 
 def run_slug(name: str) -> str:

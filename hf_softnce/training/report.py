@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_softnce.training.data import DEV, HELDOUT
+from hf_softnce.training.cascade_row import ranker_budget
+from hf_softnce.training.comparison import compare_rows, comparison_markdown, to_json, verdicts
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
+from hf_softnce.training.manifest import write_atomically
+from hf_softnce.training.plan import SIZES, Plan, Row
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_PACKAGES = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
@@ -77,3 +84,90 @@ def plot(table: dict, path: Path, set_name: str = DEV) -> Path | None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+@dataclass
+class Results:
+    """Every row's numbers, per seed: flat metrics, per-query ranks, and what trained it."""
+
+    metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    per_query: dict[str, list[dict]] = field(default_factory=dict)
+    losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class and arguments (first seed)
+    card_losses: dict[str, dict] = field(default_factory=dict)  # row -> describe_loss of the first seed's loss
+    latency: dict[str, float] = field(default_factory=dict)
+    cascade_choices: list[dict] = field(default_factory=list)
+
+    def add(self, row: str, metrics: dict[str, float], per_query: dict) -> None:
+        for key, value in metrics.items():
+            self.metrics.setdefault(row, {}).setdefault(key, []).append(value)
+        self.per_query.setdefault(row, []).append(per_query)
+
+
+def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
+    """The loss class and the arguments it was built with, as ``results.json`` records them."""
+    def plain(name, value):
+        if name == "guide":  # GISTEmbedLoss's frozen guide model: its folder or Hub id
+            return config.guide_model
+        if isinstance(value, (list, tuple)):
+            return [plain(name, v) for v in value]
+        return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+    arguments = {k: plain(k, v) for k, v in loss.get_config_dict().items()}
+    return {"family": row.family, "loss": type(loss).__name__, "module": type(loss).__module__,
+            "arguments": arguments, "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
+
+
+def write_report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float) -> dict:
+    """results.json, results.md and results.png; the comparison printed."""
+    summary = summarize(results.metrics)
+    comparison = compare_rows(results.per_query)
+    table = (comparison_markdown(comparison, REAL_TITLES, results.latency) + "\n"
+             + markdown_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
+    sentences = verdicts(comparison)
+    protocol = protocol_statement(data)
+    payload = {
+        "size": plan.size,
+        "seeds": plan.seeds,
+        "selection_set": HELDOUT if data.real_select is not None else None,
+        "report_set": DEV if data.real_report is not None else None,
+        "settings": {k: v for k, v in plan.base.to_dict().items() if k in SIZES[plan.size].settings or k in plan.overrides},
+        "row_settings": {row.name: plan.row_values(row, {r.name: f"<{r.name}>" for r in plan.rows}) for row in plan.rows},
+        "losses": results.losses,
+        "mining": {k: v for k, v in mining.items() if k != "summary"} if mining else None,
+        "data": {"train_pairs": len(data.train), "sources": data.sources, "left_out": data.left_out,
+                 **{n: {"queries": len(s), "codes": len(s.corpus)} for n, s in data.eval_sets().items()}},
+        "results": results.metrics,
+        "summary": summary,
+        "comparison": to_json(comparison),
+        "per_query_ranks": results.per_query,
+        "verdicts": sentences,
+        "protocol": protocol,
+        "latency_ms_per_query": results.latency,
+        "cascade_settings": results.cascade_choices,
+        "ranker_budget": ranker_budget(plan.base) if plan.cascade else None,
+        "elapsed_s": elapsed,
+    }
+    write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
+    report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
+    if mining:
+        report += f"\n\nNegatives: {mining['summary']}"
+    write_atomically(output_dir / "results.md", report + "\n")
+    plot(comparison, output_dir / "results.png")
+    print("\n" + report)
+    print(f"\nwrote {output_dir}/results.json, results.md, results.png")
+    return payload
+
+
+def last_time(size: str) -> str:
+    """The size's last measured time, read from its committed results (the one place times are kept)."""
+    committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"main_{size}.json"
+    try:
+        measured = json.loads(committed.read_text())
+        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows"
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def headline(metrics: dict[str, list[float]]) -> str:
+    """The latest run's MRR on each set."""
+    return ", ".join(f"{k} {v[-1]:.4f}" for k, v in metrics.items() if k.endswith("mrr@1000") and "dedup" not in k)
