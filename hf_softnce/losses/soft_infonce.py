@@ -254,8 +254,19 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         }
 
     @property
+    def is_infonce(self) -> bool:
+        """Uniform weights and no baseline variant: the loss computed is InfoNCE (MultipleNegativesRankingLoss)."""
+        return self.is_uniform and self.variant == "soft_infonce"
+
+    @property
+    def objective_name(self) -> str:
+        """The name a model card gives this loss: "InfoNCE" when it computes InfoNCE, else the class name."""
+        return "InfoNCE" if self.is_infonce else type(self).__name__
+
+    @property
     def citation(self) -> str:
-        return SOFT_INFONCE_CITATION
+        # As MultipleNegativesRankingLoss picks its citation from its settings: uniform weights are InfoNCE.
+        return INFONCE_CITATION if self.is_infonce else SOFT_INFONCE_CITATION
 
 
 SOFT_INFONCE_CITATION = """
@@ -267,5 +278,18 @@ SOFT_INFONCE_CITATION = """
     eprint={2310.08069},
     archivePrefix={arXiv},
     url={https://arxiv.org/abs/2310.08069},
+}
+"""
+
+# MultipleNegativesRankingLoss's own citation for its default (one-direction) setting: InfoNCE.
+INFONCE_CITATION = """
+@misc{oord2019representationlearningcontrastivepredictive,
+      title={Representation Learning with Contrastive Predictive Coding},
+      author={Aaron van den Oord and Yazhe Li and Oriol Vinyals},
+      year={2019},
+      eprint={1807.03748},
+      archivePrefix={arXiv},
+      primaryClass={cs.LG},
+      url={https://arxiv.org/abs/1807.03748},
 }
 """
