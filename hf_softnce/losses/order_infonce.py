@@ -8,6 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite
 from hf_softnce.weighting.base import RelevanceEstimator
 from hf_softnce.weighting.batch import CandidateBatch, check_on_device
@@ -200,6 +201,7 @@ class OrderInfoNCELoss(NegativeAwareLoss):
             mask_duplicates=mask_duplicates,
             duplicate_groups=duplicate_groups,
         )
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
         if infonce_weight < 0 or order_weight < 0:
             raise ValueError(f"infonce_weight and order_weight must be >= 0, got {infonce_weight}, {order_weight}.")
         if infonce_weight == 0 and order_weight == 0:

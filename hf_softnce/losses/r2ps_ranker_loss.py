@@ -11,6 +11,7 @@ from sentence_transformers.util import fullname
 from torch import Tensor, nn
 
 from hf_softnce.data.schema import to_training_dataset
+from hf_softnce.defaults import credit_packaged_model
 
 
 class R2PSRankerLoss(MultipleNegativesRankingLoss):
@@ -112,6 +113,7 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
         super().__init__(model, num_negatives=0, scale=scale, activation_fn=activation_fn)
         # Saved in the CrossEncoder's config: predict() after loading gives the trained score, not sigmoid(logit).
         model.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
 
     @property
     def temperature(self) -> float:

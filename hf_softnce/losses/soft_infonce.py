@@ -11,6 +11,7 @@ from torch import Tensor
 
 from sentence_transformers.util import cos_sim
 
+from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite, soft_negative_weights
 from hf_softnce.weighting.base import RelevanceEstimator
 from hf_softnce.weighting.batch import CandidateBatch
@@ -176,6 +177,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.remove_top_k = remove_top_k
         self.threshold_ratio = threshold_ratio
         self.weighter.bind(model)
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
 
     def estimators(self) -> list[RelevanceEstimator]:
         return [self.weighter]
