@@ -236,7 +236,7 @@ def test_advtest_hub_dataset_path_maps_splits(tmp_path, monkeypatch):
     assert data.test.corpus[url] == "def func_name ( arg_0 ) : return arg_0 [ 0 ]"
 
 
-# -- wrongly typed fields, empty inputs (issue 12) -------------------------------------------------------
+# -- wrongly typed fields, empty inputs -------------------------------------------------------
 def first_train_record(folder: Path) -> dict:
     return json.loads((folder / "train.jsonl").read_text().splitlines()[0])
 

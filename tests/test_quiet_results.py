@@ -82,7 +82,7 @@ def test_the_evaluate_module_example_runs_from_any_directory(tmp_path, monkeypat
     spec = importlib.util.spec_from_file_location("code_search_metric_docs", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.chdir(tmp_path)  # it used to load "hf_softnce/evaluation/code_search_metric", from the root only
+    monkeypatch.chdir(tmp_path)  # the example must load the module from any directory, not only the repository root
     test = doctest.DocTestParser().get_doctest(module._KWARGS_DESCRIPTION, {"evaluate": evaluate}, "example", None, 0)
     runner = doctest.DocTestRunner()
     runner.run(test)

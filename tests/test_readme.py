@@ -48,7 +48,8 @@ def test_every_python_block_of_the_readme_and_docs_is_run_by_a_test():
 
 
 def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
-    """It crashed with `ValueError: Unsupported input type: int`: mine() output kept the identity columns."""
+    """mine() output goes straight into CrossEncoderTrainer: identity columns stay out of its rows (an integer id
+    would stop the trainer with `ValueError: Unsupported input type: int`)."""
     code = block_with("CrossEncoderTrainer(")
     namespace = run_as_printed(
         code,
