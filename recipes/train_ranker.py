@@ -53,7 +53,7 @@ def main(argv=None):
         output_dir = Path(config.output_dir)
         ranker.save(str(output_dir / "ranker"), create_model_card=False)  # hf_softnce's card, not the stock one
         # The loss object only describes itself on the card (its settings and citation), as the training used it.
-        loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)
+        loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)
         write_run_card(output_dir, ranker, ranker_summary(config, loss, data, metrics, repo_id=repo_id), "ranker")
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))

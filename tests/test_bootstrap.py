@@ -61,7 +61,7 @@ def test_compare_rows_keeps_selection_and_report_sets_apart_and_averages_seeds_p
 
 
 def close_models() -> tuple[dict[str, int], dict[str, int]]:
-    """Per-query ranks of two models with MRR@1000 0.4659 and 0.4660 (issue #17), 500 queries.
+    """Per-query ranks of two models with MRR@1000 0.4659 and 0.4660, 500 queries.
 
     B: 200 queries at rank 1, 40 at 2, 30 at 3, 12 at 4, 218 not found -> 233 / 500 = 0.4660.
     A: the same, except two rank-4 queries fall to rank 5 (-0.1) and A finds 40 of B's misses at rank 800

@@ -194,3 +194,35 @@ def test_main_job_style_construction_and_replace_are_checked():
 def test_shipped_configs_are_valid(name):
     config = load_config(ROOT / "recipes" / "configs" / name)
     assert config.to_dict() == TrainConfig.from_dict(config.to_dict()).to_dict()
+
+
+def test_the_shipped_training_argument_names_are_the_installed_class_fields():
+    """The key check reads this list instead of importing sentence-transformers; it must name the same fields."""
+    from importlib import metadata
+
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from hf_softnce.training import argument_names
+
+    installed = {name: metadata.version(name) for name in argument_names.VERSIONS}
+    if installed != argument_names.VERSIONS:
+        pytest.skip(f"other versions installed ({installed}): the class itself is asked, slower but exact")
+    fields = {f.name for f in dataclasses.fields(SentenceTransformerTrainingArguments) if f.init}
+    assert argument_names.FIELDS == fields
+
+
+def test_a_config_key_typo_answers_before_the_heavy_imports(tmp_path):
+    """`hf-softnce train` with a misspelt key: one line with the close match, in seconds, torch never imported."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys; from hf_softnce.cli import main; status = main(['train', 'learning_rat=1e-5']); "
+            "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'imported'; "
+            "sys.exit(status)")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 2, done.stderr
+    assert "Unknown config key 'learning_rat'. Did you mean 'learning_rate'?" in done.stderr
+    assert elapsed < 5, f"took {elapsed:.1f} s"

@@ -370,7 +370,7 @@ def test_git_checkout_lists_tracked_files_only(tmp_path):
     assert [(row["package"], row["func_name"]) for row in all_rows(corpus)] == [("tracked", "multiply")]
 
 
-# -- special files and empty splits (issue 12) -----------------------------------------------------------
+# -- special files and empty splits -----------------------------------------------------------
 def test_fifo_named_like_a_module_is_skipped_not_read(tmp_path):
     import os
     import signal

@@ -75,6 +75,16 @@ def test_cosqa_fixture_train_filters_label_zero():
     assert len(data.valid.corpus) == 4
 
 
+def test_loaded_data_reads_like_a_dataset_dict():
+    """One shape for every loader's output and build_python_corpus()'s DatasetDict: data["train"], "dev" in data."""
+    data = load_cosqa(data_dir=FIXTURES / "cosqa", verbose=False)
+    assert data.keys() == ["train", "valid"] and "dev" in data and "test" not in data
+    assert data["train"] is data.train and data["dev"] is data["valid"] is data.valid
+    assert data["dev"].name == "cosqa-dev"  # CoSQA's own name for the split, everywhere
+    with pytest.raises(KeyError, match="has no 'test' split; loaded: \\['train', 'valid'\\]"):
+        data["test"]
+
+
 def test_cosqa_real_dev_files(cosqa_dir):
     data = load_cosqa(data_dir=cosqa_dir, duplicate_groups=False, verbose=False)
     valid = data.valid
@@ -226,7 +236,7 @@ def test_advtest_hub_dataset_path_maps_splits(tmp_path, monkeypatch):
     assert data.test.corpus[url] == "def func_name ( arg_0 ) : return arg_0 [ 0 ]"
 
 
-# -- wrongly typed fields, empty inputs (issue 12) -------------------------------------------------------
+# -- wrongly typed fields, empty inputs -------------------------------------------------------
 def first_train_record(folder: Path) -> dict:
     return json.loads((folder / "train.jsonl").read_text().splitlines()[0])
 

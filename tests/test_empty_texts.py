@@ -1,4 +1,4 @@
-"""Empty code or query (issue #17): one rule in the loaders, the losses and the evaluator.
+"""Empty code or query: one rule in the loaders, the losses and the evaluator.
 
 A CodeSearchNet record with empty ``code_tokens`` loaded even with ``errors="raise"`` (an empty docstring was
 rejected) and stopped the miner later; an empty query whose gold code was empty scored MRR 1.0.

@@ -20,7 +20,7 @@ from hf_softnce.evaluation import (
     code_search_metrics,
     load_code_search_metric,
 )
-from hf_softnce.cli.evaluate import cosqa_sets, register
+from hf_softnce.cli.evaluate import cosqa_sets, data_set, register
 
 # Three hand-made rankings. Expected values computed by hand below.
 RANKINGS = [["c3", "c1", "c2"], ["c1", "c2", "c3", "c4"], ["c5", "c6"]]
@@ -347,8 +347,31 @@ def test_evaluate_command_user_errors_are_one_line_and_status_2(tmp_path, capsys
 
 def test_cosqa_option_reads_the_real_dev_split(cosqa_dir, tmp_path):
     (cosqa,) = cosqa_sets(cosqa_dir)  # the test split is not shipped: only dev is evaluated
-    assert cosqa.name == "cosqa-valid"
+    assert cosqa.name == "cosqa-dev"  # the name CoSQA's papers, the README and the main job use
     assert len(cosqa.queries) == 500 and len(cosqa.corpus) == 6267
     assert all(len(gold) == 1 for gold in cosqa.relevant.values())
     with pytest.raises(FileNotFoundError, match="no CoSQA retrieval split"):
         cosqa_sets(tmp_path)
+
+
+def test_evaluate_quick_check_keeps_gold_codes_and_says_it_is_one(tmp_path, capsys):
+    """--max-queries/--max-codes: a smoke test in seconds, printed and saved as what it is."""
+    from hf_softnce.cli import main
+    from conftest import tiny_model_dir
+
+    rows = [{"query": f"how to do thing {i}", "code": f"def f{i}(x): return x * {i}"} for i in range(20)]
+    (tmp_path / "pairs.json").write_text(json.dumps(rows))
+    full = data_set(str(tmp_path / "pairs.json"), "test")
+    small = full.shrunk(max_queries=3, max_codes=5)
+    assert list(small.queries) == list(full.queries)[:3] and len(small.corpus) == 5
+    assert all(small.relevant[q] <= set(small.corpus) for q in small.queries)  # every gold code is searched
+    assert full.shrunk(max_queries=3, max_codes=2).corpus.keys() >= {c for q in list(full.queries)[:3]
+                                                                      for c in full.relevant[q]}
+    output = tmp_path / "quick.json"
+    assert main(["evaluate", tiny_model_dir(), "--data", str(tmp_path / "pairs.json"), "--max-queries", "3",
+                 "--max-codes", "5", "--quiet", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Quick check, not the full evaluation: at most 3 queries per set and a codebase of at "
+                          "most 5 codes") and "**pairs** (3 queries, 5 codes)" in out
+    assert json.loads(output.read_text())["quick_check"].startswith("Quick check")
+    assert main(["evaluate", tiny_model_dir(), "--data", str(tmp_path / "pairs.json"), "--max-queries", "0"]) == 2

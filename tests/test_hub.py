@@ -662,3 +662,36 @@ def test_two_evaluations_never_share_a_model_index_entry():
                           dataset_id=COSQA_DATASET_ID, split="dev") for name, value in (("select", 0.5), ("report", 0.6))]
     with pytest.raises(ValueError, match="share dataset 'CoIR-Retrieval/cosqa' and split 'dev'"):
         hub.eval_results(make_summary(evaluations=halves, baseline=None, base_row=None, seeds=[1]))
+
+
+def test_uniform_soft_infonce_is_named_and_cited_as_infonce_on_the_card(tiny_model):
+    """SoftInfoNCELoss(model, None) computes InfoNCE; a card naming Soft-InfoNCE for it credits the wrong paper."""
+    from hf_softnce.losses import SoftInfoNCELoss as RealSoftInfoNCELoss
+    from hf_softnce.weighting import UniformWeighter
+
+    for loss in (RealSoftInfoNCELoss(tiny_model, None), RealSoftInfoNCELoss(tiny_model, UniformWeighter())):
+        fields = describe_loss(loss)
+        assert fields["loss_name"] == "InfoNCE"
+        (citation,) = fields["citations"]
+        assert "1807.03748" in citation and "2310.08069" not in citation  # MNRL's InfoNCE citation
+        card = render_model_card(make_summary(**fields, method="InfoNCE", baseline=None))
+        assert "with `InfoNCE`" in card and "loss:InfoNCE" in card and "Rethinking Negative Pairs" not in card
+        assert "weighted by" not in card
+    baseline = RealSoftInfoNCELoss(tiny_model, None, variant="kl_regularized")
+    assert describe_loss(baseline)["loss_name"] == "SoftInfoNCELoss" and "2310.08069" in baseline.citation
+
+
+def test_any_sentence_transformers_loss_is_described_by_its_class_config_and_citation(tiny_model):
+    """A peer row (MNRL with hardness weighting, GISTEmbed with a guide) gets a card of its own loss."""
+    from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+
+    hardness = describe_loss(MultipleNegativesRankingLoss(tiny_model, hardness_mode="in_batch_negatives",
+                                                          hardness_strength=5.0))
+    assert hardness["loss_name"] == "MultipleNegativesRankingLoss"
+    assert hardness["loss_config"]["hardness_mode"] == "in_batch_negatives"
+    assert hardness["loss_config"]["hardness_strength"] == 5.0
+    gist = describe_loss(GISTEmbedLoss(tiny_model, guide=tiny_model))
+    assert gist["loss_name"] == "GISTEmbedLoss" and isinstance(gist["loss_config"]["guide"], str)
+    assert gist["citations"] and "@" in gist["citations"][0]
+    card = render_model_card(make_summary(**gist, method="InfoNCE", baseline=None))
+    assert "loss:GISTEmbedLoss" in card and "Pooling(" not in card  # the guide by name, not its module repr

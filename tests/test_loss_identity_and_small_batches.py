@@ -1,4 +1,4 @@
-"""Issue 11 for the losses: text identity under prompts and max_seq_length changes, small batches whose
+"""The losses: text identity under prompts and max_seq_length changes, small batches whose
 weight formula is undefined, and constructor checks."""
 
 from __future__ import annotations

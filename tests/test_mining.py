@@ -492,7 +492,7 @@ def test_mined_dataset_trains_as_is_in_both_trainers(tiny_model, tmp_path):
         model=ranker,
         args=CrossEncoderTrainingArguments(output_dir=str(tmp_path / "ce"), **settings),
         train_dataset=mined,
-        loss=R2PSRankerLoss(ranker, temperature=20.0),
+        loss=R2PSRankerLoss(ranker, scale=20.0),
     ).train()
     assert any(not torch.equal(a, b.detach()) for a, b in zip(before, ranker.parameters()))
     model = build_tiny_model()

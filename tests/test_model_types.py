@@ -1,7 +1,7 @@
-"""Each piece takes the right kind of model, checked where it is built, with one line saying what to pass (issue #17).
+"""Each piece takes the right kind of model, checked where it is built, with one line saying what to pass.
 
-They used to construct silently and fail later: `'str' object is not callable`, an `input_ids` message that does not
-say "use a bi-encoder", or an AttributeError deep inside the miner, the evaluator or the cascade.
+Unchecked, they would construct silently and fail later: `'str' object is not callable`, an `input_ids` message that
+does not say "use a bi-encoder", or an AttributeError deep inside the miner, the evaluator or the cascade.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Text identity under every prompt/truncation combination (issue #17).
+"""Text identity under every prompt/truncation combination.
 
 A trainer prompt (``prompts=``) takes places of ``max_seq_length``, so a long text reaches the loss with fewer of
 its own tokens than the same text tokenized without the prompt. The estimators and duplicate groups fitted on raw

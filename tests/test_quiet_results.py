@@ -82,7 +82,7 @@ def test_the_evaluate_module_example_runs_from_any_directory(tmp_path, monkeypat
     spec = importlib.util.spec_from_file_location("code_search_metric_docs", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.chdir(tmp_path)  # it used to load "hf_softnce/evaluation/code_search_metric", from the root only
+    monkeypatch.chdir(tmp_path)  # the example must load the module from any directory, not only the repository root
     test = doctest.DocTestParser().get_doctest(module._KWARGS_DESCRIPTION, {"evaluate": evaluate}, "example", None, 0)
     runner = doctest.DocTestRunner()
     runner.run(test)
@@ -139,3 +139,19 @@ def test_label_refinement_shows_progress(capsys):
     assert "Finding near-duplicates" in capsys.readouterr().err
     label_order(rows, "bm25", refine=["near_duplicate"], show_progress_bar=False)
     assert "Finding near-duplicates" not in capsys.readouterr().err
+
+
+def test_with_stderr_not_a_terminal_every_bar_shows_once_nested_encode_bars_included(tmp_path, capsys):
+    """sentence-transformers' "Batches" bar runs inside its evaluator's "Corpus Chunks" bar; a nested bar is redrawn
+    one line lower with a cursor-up escape, which a log keeps on every update."""
+    from conftest import tiny_model_dir
+
+    from hf_softnce.cli import main
+
+    rows = [{"query": f"how to do thing {i} with a list", "code": f"def f{i}(x): return x * {i}"} for i in range(100)]
+    (tmp_path / "pairs.json").write_text(json.dumps(rows))
+    assert main(["evaluate", tiny_model_dir(), "--data", str(tmp_path / "pairs.json")]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b[A" not in err and "Batches" in err and "Corpus Chunks" in err
+    bars = [line for line in err.splitlines() if "%|" in line]
+    assert bars and all("100%|" in line for line in bars), "\n".join(bars)  # each bar once, in its final state

@@ -101,7 +101,7 @@ def trained_ranker(tmp_path_factory):
         model=ranker,
         args=training_args(tmp_path_factory.mktemp("ranker")),
         train_dataset=ranker_dataset(),
-        loss=R2PSRankerLoss(ranker, temperature=20.0),
+        loss=R2PSRankerLoss(ranker, scale=20.0),
     )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -127,7 +127,7 @@ def test_r2ps_loss_is_softmax_cross_entropy_over_positive_and_mined_negatives():
     data = ranker_dataset().select(range(3)).select_columns(["query", "code", "negative_1", "negative_2", "negative_3"])
     columns = [data[name] for name in data.column_names]
     temperature = 30.0
-    loss = R2PSRankerLoss(ranker, temperature=temperature)
+    loss = R2PSRankerLoss(ranker, scale=temperature)
     with torch.no_grad():
         value = loss(columns, None).item()
         # Direct formula: scores = tanh(logit) * temperature over [positive, negatives]; target index 0.
@@ -149,11 +149,15 @@ def test_r2ps_loss_is_softmax_cross_entropy_over_positive_and_mined_negatives():
 
 def test_r2ps_loss_config_citation_and_bad_input():
     ranker = tiny_ranker()
-    loss = R2PSRankerLoss(ranker, temperature=25.0)
-    assert loss.get_config_dict() == {"temperature": 25.0, "activation_fn": "torch.nn.modules.activation.Tanh"}
+    loss = R2PSRankerLoss(ranker, scale=25.0)
+    assert loss.get_config_dict() == {"scale": 25.0, "activation_fn": "torch.nn.modules.activation.Tanh"}
     assert "2305.04508" in loss.citation
-    with pytest.raises(ValueError, match="temperature"):
-        R2PSRankerLoss(ranker, temperature=0.0)
+    with pytest.raises(ValueError, match="scale"):
+        R2PSRankerLoss(ranker, scale=0.0)
+    # R2PS's name for the factor stays as a deprecated alias of sentence-transformers' `scale`.
+    with pytest.warns(DeprecationWarning, match="scale"):
+        old_name = R2PSRankerLoss(ranker, temperature=30.0)
+    assert old_name.scale == old_name.temperature == 30.0 and old_name.get_config_dict()["scale"] == 30.0
     with pytest.raises(ValueError, match="negative_1"):
         loss([["a query"], ["its code"]], None)
 

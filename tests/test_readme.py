@@ -1,4 +1,5 @@
-"""The README's examples run as printed (the packaged model swapped for tiny local models, data shrunk)."""
+"""The README's and docs' examples run as printed (the packaged model swapped for tiny local models, data shrunk),
+and the README keeps the shape of a product page."""
 
 from __future__ import annotations
 
@@ -8,31 +9,47 @@ from pathlib import Path
 import pytest
 from conftest import tiny_model_dir
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
+# One marker per python block of README.md and docs/: the test that runs the block finds it by its marker.
+MARKERS = ("SoftInfoNCELoss(model, BM25Weighter", "CrossEncoderTrainer(", "repository_style(", "label_order(mined",
+           "load_codesearchnet(", "PairedBootstrap(ranks", "write_model_card(")
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```$", README.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+def python_blocks() -> list[tuple[Path, str]]:
+    blocks = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        blocks += [(page, block) for block in re.findall(r"^```python\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)]
+    return blocks
 
 
-def block_with(marker: str) -> str:
-    blocks = [block for block in python_blocks() if marker in block]
-    assert len(blocks) == 1, f"{len(blocks)} README python blocks contain {marker!r}"
-    return blocks[0]
+def block_with(marker: str) -> tuple[Path, str]:
+    found = [(page, block) for page, block in python_blocks() if marker in block]
+    assert len(found) == 1, f"{len(found)} python blocks in README.md and docs/ contain {marker!r}"
+    return found[0]
 
 
-def run_as_printed(code: str, replacements: dict[str, str], tmp_path, monkeypatch) -> dict:
+def run_as_printed(found: tuple[Path, str], replacements: dict[str, str], tmp_path, monkeypatch) -> dict:
+    page, code = found
     for old, new in replacements.items():
-        assert old in code, f"the README example no longer contains {old!r}; update the test's replacements"
+        assert old in code, f"the example in {page.name} no longer contains {old!r}; update the test's replacements"
         code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)  # the trainer writes its checkpoints under the working directory
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)
+    exec(compile(code, str(page), "exec"), namespace)
     return namespace
 
 
+def test_every_python_block_of_the_readme_and_docs_is_run_by_a_test():
+    for page, block in python_blocks():
+        assert sum(marker in block for marker in MARKERS) == 1, f"a block in {page.name} no test runs:\n{block}"
+
+
 def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
-    """It crashed with `ValueError: Unsupported input type: int`: mine() output kept the identity columns."""
+    """mine() output goes straight into CrossEncoderTrainer: identity columns stay out of its rows (an integer id
+    would stop the trainer with `ValueError: Unsupported input type: int`)."""
     code = block_with("CrossEncoderTrainer(")
     namespace = run_as_printed(
         code,
@@ -53,12 +70,14 @@ def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypat
 
 
 def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
-    code = block_with("SoftInfoNCELoss(model")
+    code = block_with("SoftInfoNCELoss(model, BM25Weighter")
     namespace = run_as_printed(
         code,
         {
             "default_model_path()": repr(tiny_model_dir()),
-            'build_python_corpus()["train"]': f"__import__('datasets').load_from_disk({str(small_corpus)!r})['train'].select(range(64))",
+            "model.max_seq_length = 128": "model.max_seq_length = 64",  # the tiny model has 66 positions
+            'build_python_corpus()["train"].select(range(320))':
+                f"__import__('datasets').load_from_disk({str(small_corpus)!r})['train'].select(range(64))",
         },
         tmp_path,
         monkeypatch,
@@ -69,6 +88,18 @@ def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, mon
     untrained = SentenceTransformer(tiny_model_dir(), device="cpu")
     trained = namespace["model"]
     assert any(not a.detach().cpu().equal(b.detach()) for a, b in zip(trained.parameters(), untrained.parameters()))
+    saved = SentenceTransformer(str(tmp_path / "runs" / "readme" / "final"), device="cpu")  # the example saves it
+    assert all(a.detach().cpu().equal(b) for a, b in zip(saved.parameters(), trained.parameters()))
+
+
+def test_docs_card_example_writes_hf_softnce_card_for_a_plain_trainer_model(tmp_path, monkeypatch):
+    from huggingface_hub import ModelCard
+
+    run_as_printed(block_with("write_model_card("), {"default_model_path()": repr(tiny_model_dir())}, tmp_path,
+                   monkeypatch)
+    card = ModelCard.load(tmp_path / "runs" / "my-model" / "README.md")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and "loss:InfoNCE" in card.data.tags
+    assert "hf_softnce" in card.text and (tmp_path / "runs" / "my-model" / "modules.json").exists()
 
 
 def test_readme_real_search_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
@@ -156,27 +187,29 @@ def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkey
     assert printed[2] == expected
 
 
-def test_every_example_runs_offline_and_every_training_example_is_bounded_and_timed():
-    """Examples name the packaged model, never a Hub id; a Trainer never runs the default 3 epochs (hours on a CPU)."""
+def test_every_example_runs_offline_and_every_training_example_is_bounded_timed_and_saved():
+    """Examples name the packaged model, never a Hub id; a Trainer never runs the default 3 epochs (hours on a CPU)
+    and the trained model is saved."""
     blocks = python_blocks()
-    for block in blocks:
+    for page, block in blocks:
         code = "\n".join(line.split("#")[0] for line in block.splitlines())
         # A model named by a string literal is a Hub id (or a folder the reader does not have).
-        assert not re.search(r"(SentenceTransformer|CrossEncoder)\(\s*[\"']", code), f"a named model:\n{block}"
-    training = [block for block in blocks if "Trainer(" in block]
+        assert not re.search(r"(SentenceTransformer|CrossEncoder)\(\s*[\"']", code), f"a named model in {page.name}:\n{block}"
+    training = [block for _, block in blocks if "Trainer(" in block]
     assert len(training) == 3  # SoftInfoNCE, OrderInfoNCE, the R2PS ranker
     for block in training:
         assert "max_steps=" in block and re.search(r"≈ [\d.]+ min on 2 CPU cores", block), block
+        assert ".save(" in block, block
 
 
-def cli_lines() -> list[str]:
-    section = README.read_text(encoding="utf-8").split("## Command line", 1)[1]
-    block = re.search(r"^```bash\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL).group(1)
+def cli_lines() -> list[list[str]]:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = re.search(r"^```bash\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL).group(1)
     return [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
 
 
 def test_readme_command_line_examples_run_as_printed(tmp_path, monkeypatch, capsys):
-    """Each `hf-softnce` line of the Command line block, with the packaged model swapped for a tiny one and the shared
+    """Each `hf-softnce` line of docs/cli.md's block, with the packaged model swapped for a tiny one and the shared
     data for small files of the same layout. build-corpus, train and main are not run here (minutes to hours);
     test_cli.py covers what they print."""
     import json
@@ -204,8 +237,41 @@ def test_readme_command_line_examples_run_as_printed(tmp_path, monkeypatch, caps
         else:
             assert main(args) == 0, (argv, capsys.readouterr().err)
         ran.append(argv[1])
-    assert ran == ["--version", "evaluate", "evaluate", "mine-negatives", "label-order"]
+    assert ran == ["--version", "evaluate", "evaluate", "evaluate", "mine-negatives", "label-order"]
     out = capsys.readouterr().out
     assert "**conala-test** (9 queries, 9 codes)" in out and "| model | MRR@1000 |" in out
     assert json.loads((tmp_path / "runs" / "cosqa-eval.json").read_text())["results"]
     assert (tmp_path / "runs" / "conala-labelled" / "dataset_info.json").exists()
+
+
+def setup_commands() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"^```bash\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+    assert block.start() < len("\n".join(text.splitlines()[:15])), "the set-up block is on the first screen"
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_readme_first_screen_holds_exactly_the_two_set_up_commands_and_ci_runs_the_second():
+    main_job, tests = setup_commands()
+    assert main_job.endswith("hf-softnce main --quick") and ".[all]" in main_job  # the embedded default, as printed
+    assert tests.endswith("python -m pytest -q tests")
+    ci_command = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert ci_command == tests, "CI runs the README's test command verbatim"
+
+
+def test_readme_is_a_product_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 170
+    for section in ("## Install the library", "## Components", "## Results", "## Citation", "## License"):
+        assert section in text, section
+    assert text.count("\n| method |") == 1, "one results table"
+    assert "Apache-2.0" in text and text.count("@inproceedings{") + text.count("@misc{") + text.count("@software{") == 4
+
+
+def test_pages_say_what_is_true_without_work_history_and_link_to_pages_that_exist():
+    history = re.compile(r"\bissue\s*#?\d+|\(#\d+\)|previous run|earlier run|no GPU was lent", re.IGNORECASE)
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        assert not history.search(text), f"{page.name}: {history.search(text).group(0)!r}"
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (page.parent / target).exists(), f"{page.name} links to a missing {target}"

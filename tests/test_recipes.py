@@ -358,7 +358,7 @@ def test_unknown_config_key_lists_the_valid_keys(tmp_path, tiny_model, tiny_data
     good = tiny_config(tmp_path, tiny_model, tiny_data, name="good.yaml")
     result = run_recipe("train_ranker.py", good, "ranker_temprature=30")
     assert result.returncode == 2
-    assert "command line: Unknown config key 'ranker_temprature'. Did you mean 'ranker_temperature'?" in result.stderr
+    assert "command line: Unknown config key 'ranker_temprature'. Did you mean 'ranker_scale'?" in result.stderr
 
     result = run_recipe("train_ranker.py", good, "batch_size=0")
     assert result.returncode == 2

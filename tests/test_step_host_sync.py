@@ -1,4 +1,4 @@
-"""The training step of every loss runs without a host synchronisation (issue 13, CPU side).
+"""The training step of every loss runs without a host synchronisation (the CPU side).
 
 With CUDA the step runs under ``torch.cuda.set_sync_debug_mode("error")``. Without it, a TorchFunctionMode
 records every call that would synchronise on a GPU (``.item()``, ``bool()``, ``int()``/``float()`` of a tensor,

@@ -47,3 +47,23 @@ def test_short_training_run_lowers_the_loss_saves_reloads_and_cards(tmp_path, ti
     card = (tmp_path / "model" / "README.md").read_text()
     assert "SoftInfoNCELoss" in card and "loss:SoftInfoNCELoss" in card
     assert "Rethinking Negative Pairs in Code Search" in card and "BM25Weighter" in card
+
+
+def test_a_plain_trainer_save_of_the_packaged_model_credits_all_minilm_as_its_base(tmp_path, minilm_path):
+    """sentence-transformers credits a base model only after a Hub look-up; the packaged copy loads from a folder."""
+    from datasets import Dataset
+    from huggingface_hub import ModelCard
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    from hf_softnce.losses import SoftInfoNCELoss
+
+    model = SentenceTransformer(minilm_path, device="cpu")
+    train = Dataset.from_dict({"query": ["sort a list", "read a file", "add numbers", "reverse text"],
+                               "code": ["sorted(xs)", "open(p).read()", "a + b", "s[::-1]"]})
+    args = SentenceTransformerTrainingArguments(str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=4,
+                                                report_to=[], use_cpu=True)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=SoftInfoNCELoss(model)).train()
+    model.save(str(tmp_path / "final"))
+    card = ModelCard.load(tmp_path / "final" / "README.md")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "SentenceTransformer based on sentence-transformers/all-MiniLM-L6-v2" in card.text

@@ -1,8 +1,8 @@
-"""Library outputs train as they are (issue #17): identity columns stay out of what a trainer tokenizes.
+"""Library outputs train as they are: identity columns stay out of what a trainer tokenizes.
 
-sentence-transformers' trainers tokenize every column of a row but the label. `mine(keep_identity_columns=True)`
-and `label_order` used to hand them `id` (`ValueError: Unsupported input type: int`) or, with string ids, `id`,
-`path`, `language`, `license` as extra "hard negatives" (9 text columns instead of 3).
+sentence-transformers' trainers tokenize every column of a row but the label. Handed identity columns, they stop
+(`ValueError: Unsupported input type: int` for an integer `id`) or, with string ids, train on `id`, `path`,
+`language`, `license` as extra "hard negatives" (9 text columns instead of 3).
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def _python_corpus_train(tmp_path):
 
 @pytest.mark.parametrize("loader", ["codesearchnet", "cosqa", "python_corpus"])
 def test_every_loaders_training_pairs_train_as_they_are(loader, tmp_path):
-    """The loaders' pairs carry id, dup_group, package, ... Handed to the trainer as is they used to stop it
-    (``Unsupported input type: int``) or train on ``"python"`` and paths as extra negatives; now two text columns."""
+    """The loaders' pairs carry id, dup_group, package, ... in the table but only two text columns in each row, so
+    the trainer neither stops (``Unsupported input type: int``) nor trains on ``"python"`` and paths as negatives."""
     loaded = {"codesearchnet": _codesearchnet_train, "cosqa": _cosqa_train,
               "python_corpus": lambda: _python_corpus_train(tmp_path)}[loader]()
     identity = [c for c in loaded.column_names if c not in ("query", "code")]

@@ -9,33 +9,64 @@ log once, in its final state, and ordinary lines pass through unchanged.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 
 
+CURSOR_UP = "\x1b[A"
+
+
 class FinalLines:
-    """A text stream that writes each line as it stands when its newline comes."""
+    """A text stream that writes each line as it stands when it can no longer be redrawn.
+
+    A bar nested in another (sentence-transformers' "Batches" inside its evaluator's "Corpus Chunks") is drawn
+    one line lower and the cursor moved back up (``\\n``, the bar, ``\\x1b[A``). So a completed bar line (or an
+    empty one) is held until nothing can return to it: ordinary text starts the next line, or the next bar line
+    is completed; a cursor-up drops the line it leaves and returns to the held one. Text lines pass at once.
+    """
 
     def __init__(self, stream) -> None:
         self._stream = stream
         self._pending = ""
+        self._is_bar = False  # the current line was started by a carriage return (a bar redraws)
+        self._held: list[str] = []
 
     def write(self, text: str) -> int:
         for piece in _pieces(text):
             if piece == "\r":
-                self._pending = ""  # what follows redraws this line
+                self._pending, self._is_bar = "", True  # what follows redraws this line
+            elif piece == CURSOR_UP:
+                self._pending, self._is_bar = (self._held.pop(), True) if self._held else ("", False)
             elif piece == "\n":
-                self._stream.write(self._pending.rstrip(" ") + "\n")
-                self._pending = ""
+                self._end_line()
             else:
+                if not self._pending and not self._is_bar:
+                    self._release()  # text, not a bar: nothing returns to the held lines
                 self._pending += piece
         return len(text)
 
+    def _end_line(self) -> None:
+        line = self._pending.rstrip(" ")
+        if self._is_bar:
+            self._release()  # a completed bar line: the lines above it are final
+        if self._is_bar or not line:
+            self._held.append(line)
+        else:
+            self._stream.write(line + "\n")
+        self._pending, self._is_bar = "", False
+
+    def _release(self) -> None:
+        for line in self._held:
+            self._stream.write(line + "\n")
+        self._held = []
+
     def flush(self) -> None:
-        # A pending partial line may still be redrawn: only completed lines are flushed.
+        # A pending or held line may still be redrawn: only final lines are flushed.
         self._stream.flush()
 
     def close_line(self) -> None:
-        """Write what is pending (a last line without a newline) and flush."""
+        """Write what is held and pending (a last line without a newline) and flush."""
+        self._release()
         if self._pending:
             self._stream.write(self._pending)
             self._pending = ""
@@ -49,15 +80,10 @@ class FinalLines:
 
 
 def _pieces(text: str):
-    start = 0
-    for index, char in enumerate(text):
-        if char in "\r\n":
-            if index > start:
-                yield text[start:index]
-            yield char
-            start = index + 1
-    if start < len(text):
-        yield text[start:]
+    """``text`` split into carriage returns, newlines, cursor-ups and the runs of text between them."""
+    for piece in re.split(r"(\r|\n|\x1b\[A)", text):
+        if piece:
+            yield piece
 
 
 @contextlib.contextmanager

@@ -33,6 +33,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--base", default=None, metavar="MODEL",
                         help="also evaluate this model and show it beside MODEL, with the difference (default: none)")
     parser.add_argument("--output", default=None, help="write every metric as JSON to this file (default: none)")
+    parser.add_argument("--max-queries", type=int, default=None, metavar="N",
+                        help="a quick check: only the first N queries of each set (default: all)")
+    parser.add_argument("--max-codes", type=int, default=None, metavar="N",
+                        help="a quick check: a codebase of the kept queries' gold codes and other codes, N in all; "
+                        "a smaller codebase inflates every metric (default: the whole codebase)")
     parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=evaluate_command)
@@ -54,7 +59,7 @@ def data_set(path: str, split: str, columns: str | None = None):
 
 
 def cosqa_sets(folder: str | Path) -> list:
-    """CoSQA's retrieval splits found in ``folder`` (dev -> ``cosqa-valid``, test -> ``cosqa-test``)."""
+    """CoSQA's retrieval splits found in ``folder`` (dev -> ``cosqa-dev``, test -> ``cosqa-test``)."""
     from hf_softnce.data import load_cosqa
     from hf_softnce.data.loaders import COSQA_FILES
 
@@ -66,6 +71,23 @@ def cosqa_sets(folder: str | Path) -> list:
         raise FileNotFoundError(f"{folder} holds no CoSQA retrieval split ({' or '.join(names)}).")
     data = load_cosqa(data_dir=folder, splits=splits, verbose=False)
     return [getattr(data, split) for split in splits]
+
+
+def quick_check_note(retrieval_sets, max_queries: int | None, max_codes: int | None) -> str | None:
+    """What a quick check leaves out, in one sentence; None when every set is evaluated whole."""
+    for value, flag in ((max_queries, "--max-queries"), (max_codes, "--max-codes")):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be at least 1, got {value}.")
+    cut_queries = max_queries and any(len(s) > max_queries for s in retrieval_sets)
+    cut_codes = max_codes and any(len(s.corpus) > max_codes for s in retrieval_sets)
+    if not (cut_queries or cut_codes):
+        return None
+    parts = [f"at most {max_queries:,} queries per set" if cut_queries else "every query"]
+    if cut_codes:
+        parts.append(f"a codebase of at most {max_codes:,} codes (their gold codes included), which inflates every "
+                     "metric")
+    return (f"Quick check, not the full evaluation: {' and '.join(parts)}; drop --max-queries/--max-codes for "
+            "numbers comparable with published ones.")
 
 
 def evaluate_model(model, retrieval_sets, batch_size: int = 32, show_progress_bar: bool = True
@@ -114,6 +136,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
         retrieval_sets.append(data_set(args.data, args.split, args.columns))
     if args.cosqa is not None:
         retrieval_sets.extend(cosqa_sets(args.cosqa))
+    quick_check = quick_check_note(retrieval_sets, args.max_queries, args.max_codes)
+    if quick_check:
+        retrieval_sets = [s.shrunk(args.max_queries, args.max_codes) for s in retrieval_sets]
     model_path = resolve_model(args.model, "MODEL")
     base_path = resolve_model(args.base, "--base") if args.base is not None else None
 
@@ -124,10 +149,12 @@ def evaluate_command(args: argparse.Namespace) -> int:
     base_results = None
     if base_path is not None:
         base_results = evaluate_model(SentenceTransformer(base_path), retrieval_sets, args.batch_size, progress)
+    if quick_check:
+        print(quick_check + "\n")
     print(results_table(retrieval_sets, results, base_results, model=args.model, base=args.base or "base"))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        saved = {"model": args.model, "results": results}
+        saved = {"model": args.model, "results": results, **({"quick_check": quick_check} if quick_check else {})}
         if base_results is not None:
             saved.update(base=args.base, base_results=base_results)
         Path(args.output).write_text(json.dumps(saved, indent=2) + "\n")

@@ -42,11 +42,14 @@ from hf_softnce.defaults import cache_dir
 CODESEARCHNET_LANGUAGES = ("go", "java", "javascript", "php", "python", "ruby")
 ADVTEST_HUB_ID = "google/code_x_glue_tc_nl_code_search_adv"
 SPLITS = ("train", "valid", "test")
+SPLIT_ALIASES = {"dev": "valid"}
+# The names of CoSQA's evaluation sets: its papers (and CoIR) call the validation split "dev".
+COSQA_SET_NAMES = {"valid": "cosqa-dev", "test": "cosqa-test"}
 
 
 @dataclass
 class CodeSearchData:
-    """What every loader returns.
+    """What every loader returns; subscriptable like a ``DatasetDict`` (``data["train"]``, ``data["dev"]``).
 
     Attributes:
         name: e.g. ``"codesearchnet-python"``, ``"cosqa"``, ``"advtest"``.
@@ -60,6 +63,22 @@ class CodeSearchData:
     valid: RetrievalSet | None = None
     test: RetrievalSet | None = None
     report: SkipReport = dataclass_field(default_factory=SkipReport)
+
+    def __getitem__(self, split: str):
+        """``data["train"]`` (a Dataset), ``data["valid"]`` / ``data["test"]`` (RetrievalSets), as a DatasetDict
+        is read; ``"dev"`` is the same split as ``"valid"`` (CoSQA calls it dev). A split not loaded is a KeyError."""
+        name = SPLIT_ALIASES.get(split, split)
+        value = getattr(self, name) if name in SPLITS else None
+        if value is None:
+            raise KeyError(f"{self.name} has no {split!r} split; loaded: {self.keys()}.")
+        return value
+
+    def __contains__(self, split: str) -> bool:
+        return SPLIT_ALIASES.get(split, split) in self.keys()
+
+    def keys(self) -> list[str]:
+        """The loaded splits, in the order train, valid, test."""
+        return [split for split in SPLITS if getattr(self, split) is not None]
 
     def __repr__(self) -> str:
         parts = [f"train={len(self.train) if self.train is not None else None} pairs"]
@@ -548,7 +567,7 @@ def load_cosqa(
                     continue
                 queries[qid], relevant[qid] = query, {cid}
             _require_rows(len(queries), files[split], records, data.report)
-            setattr(data, split, RetrievalSet(queries, corpus, relevant, groups=groups, name=f"cosqa-{split}",
+            setattr(data, split, RetrievalSet(queries, corpus, relevant, groups=groups, name=COSQA_SET_NAMES[split],
                                               metadata={"source": str(folder)}))
     return _finish(data, verbose, report)
 

@@ -199,6 +199,21 @@ class RetrievalSet:
         groups = f", {len(set(self.groups.values())):,} duplicate groups" if self.groups is not None else ""
         return f"RetrievalSet({self.name!r}, {len(self.queries):,} queries, {len(self.corpus):,} codes{groups})"
 
+    def shrunk(self, max_queries: int | None = None, max_codes: int | None = None) -> "RetrievalSet":
+        """A smaller set for a quick check: the first ``max_queries`` queries, and a codebase of their gold codes
+        plus the first other codes, ``max_codes`` in all (never fewer than the gold codes). A smaller codebase
+        makes every metric higher, so these numbers are a smoke test, not comparable with the whole set's."""
+        qids = list(self.queries)[:max_queries] if max_queries else list(self.queries)
+        shrunk = self.subset(qids)
+        if not max_codes or max_codes >= len(self.corpus):
+            return shrunk
+        gold = list(dict.fromkeys(cid for q in qids for cid in sorted(self.relevant[q])))
+        others = [cid for cid in self.corpus if cid not in set(gold)][: max(0, max_codes - len(gold))]
+        shrunk.corpus = {cid: self.corpus[cid] for cid in self.corpus if cid in set(gold) | set(others)}
+        if self.groups is not None:
+            shrunk.groups = {cid: group for cid, group in self.groups.items() if cid in shrunk.corpus}
+        return shrunk
+
     def subset(self, qids) -> "RetrievalSet":
         """The same corpus searched by a subset of the queries (e.g. for a quick run)."""
         qids = list(qids)

@@ -122,8 +122,8 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         self.recall_at_k = recall
         self.use_faiss = use_faiss
         self.query_ids = self.queries_ids
-        # An empty query asks for nothing, so it finds nothing: scored as a miss (it used to score MRR 1.0 when its
-        # gold code was empty too), and kept in the denominator so that it is counted, not hidden.
+        # An empty query asks for nothing, so it finds nothing: scored as a miss (an empty gold code would otherwise
+        # match it at rank 1), and kept in the denominator so that it is counted, not hidden.
         self._empty_queries = [not str(retrieval_set.queries[qid]).strip() for qid in self.query_ids]
         if any(self._empty_queries):
             logger.warning("%s: %d empty quer(ies) are scored as misses.", name, sum(self._empty_queries))

@@ -162,7 +162,7 @@ def _weighter_name(loss_config: Mapping[str, Any]) -> str | None:
     weighter = loss_config.get("weighter")
     if isinstance(weighter, Mapping):
         weighter = weighter.get("name")
-    return None if weighter is None else str(weighter)
+    return None if weighter in (None, "UniformWeighter") else str(weighter)  # uniform weights: nothing weighted
 
 
 def _generic_limitations(summary: RunSummary) -> list[str]:

@@ -174,16 +174,29 @@ class RunSummary:
 
 
 def describe_loss(loss) -> dict[str, Any]:
-    """The loss fields of a :class:`RunSummary` from a sentence-transformers-style loss object.
+    """The loss fields of a :class:`RunSummary` from any sentence-transformers-style loss object.
 
-    ``RunSummary(**describe_loss(loss), ...)``: class name, ``get_config_dict()``, and ``citation``.
+    ``RunSummary(**describe_loss(loss), ...)``: the loss's name, ``get_config_dict()`` (a model inside it, such as
+    ``GISTEmbedLoss``'s guide, named by its Hub id or class) and its own ``citation``. The name is the class name,
+    unless the loss says it computes a better-known objective under another name (``loss.objective_name``:
+    ``SoftInfoNCELoss(model, None)`` is InfoNCE, and cites InfoNCE's paper).
     """
     citation = getattr(loss, "citation", None)
+    config = loss.get_config_dict() if callable(getattr(loss, "get_config_dict", None)) else {}
     return {
-        "loss_name": type(loss).__name__,
-        "loss_config": dict(loss.get_config_dict()) if hasattr(loss, "get_config_dict") else {},
+        "loss_name": getattr(loss, "objective_name", None) or type(loss).__name__,
+        "loss_config": {key: _config_value(value) for key, value in dict(config).items()},
         "citations": [citation] if citation else [],
     }
+
+
+def _config_value(value):
+    """A model in a loss config by its name (a card holds no module repr); every other value as it is."""
+    if not callable(getattr(value, "named_parameters", None)):  # not a torch module
+        return value
+    card_data = getattr(value, "model_card_data", None)
+    name = getattr(card_data, "base_model", None) or getattr(card_data, "model_id", None)
+    return name or type(value).__name__
 
 
 def is_number(value) -> bool:

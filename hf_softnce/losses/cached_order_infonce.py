@@ -34,10 +34,28 @@ class CachedOrderInfoNCELoss(CachedNegativeAwareMixin, OrderInfoNCELoss):
         Inputs:
             As :class:`OrderInfoNCELoss`.
 
+        Relations:
+            - The same loss, value and gradients, as :class:`OrderInfoNCELoss` on the same batch; choose it when
+              the batch (every in-batch negative) does not fit in memory at once.
+
         Example:
             ::
 
-                loss = CachedOrderInfoNCELoss(model, mini_batch_size=16)  # labels from the 'label' column
+                from datasets import Dataset
+                from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+                from hf_softnce.defaults import default_model_path
+                from hf_softnce.losses import CachedOrderInfoNCELoss
+
+                model = SentenceTransformer(default_model_path())   # or "sentence-transformers/all-MiniLM-L6-v2"
+                train_dataset = Dataset.from_dict({
+                    "query": ["sort a list", "read a json file"],
+                    "code": ["def sort(xs): return sorted(xs)", "def load(p): return json.load(open(p))"],
+                    "negative_1": ["def first(xs): return xs[0]", "def load_yaml(p): return yaml.safe_load(open(p))"],
+                    "label": [[1.0, 0.2], [1.0, 0.7]],   # order labels of [code, negative_1]
+                })
+                loss = CachedOrderInfoNCELoss(model, mini_batch_size=2)
+                trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+                trainer.train()
         """
         OrderInfoNCELoss.__init__(self, model, order_source, **kwargs)
         self.setup_gradcache(mini_batch_size, show_progress_bar)

@@ -30,10 +30,30 @@ class CachedSoftInfoNCELoss(CachedNegativeAwareMixin, SoftInfoNCELoss):
         Inputs:
             As :class:`SoftInfoNCELoss`.
 
+        Relations:
+            - The same loss, value and gradients, as :class:`SoftInfoNCELoss` on the same batch; choose it when
+              the batch (every in-batch negative) does not fit in memory at once.
+
         Example:
             ::
 
-                loss = CachedSoftInfoNCELoss(model, BM25Weighter().fit(train_dataset), mini_batch_size=16)
+                from datasets import Dataset
+                from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+                from hf_softnce.defaults import default_model_path
+                from hf_softnce.losses import CachedSoftInfoNCELoss
+                from hf_softnce.weighting import BM25Weighter
+
+                model = SentenceTransformer(default_model_path())   # or "sentence-transformers/all-MiniLM-L6-v2"
+                train_dataset = Dataset.from_dict({
+                    "query": ["sort a list", "read a json file", "add two numbers", "reverse a string"],
+                    "code": ["def sort(xs): return sorted(xs)", "def load(p): return json.load(open(p))",
+                             "def add(a, b): return a + b", "def rev(s): return s[::-1]"],
+                    "negative_1": ["def first(xs): return xs[0]", "def save(p, d): json.dump(d, open(p, 'w'))",
+                                 "def mul(a, b): return a * b", "def upper(s): return s.upper()"],
+                })
+                loss = CachedSoftInfoNCELoss(model, BM25Weighter().fit(train_dataset), mini_batch_size=2)
+                trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+                trainer.train()
         """
         SoftInfoNCELoss.__init__(self, model, weighter, **kwargs)
         self.setup_gradcache(mini_batch_size, show_progress_bar)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite
 from hf_softnce.weighting.base import RelevanceEstimator
 from hf_softnce.weighting.batch import CandidateBatch, check_on_device
@@ -148,6 +149,17 @@ class OrderInfoNCELoss(NegativeAwareLoss):
             |                                                | per candidate column, the positive's first   |
             +------------------------------------------------+----------------------------------------------+
 
+        Recommendations:
+            - Label with a teacher that knows more than the model being trained (OASIS: a stronger embedding
+              model; here e.g. a retriever already trained with InfoNCE): labels from the model itself, or from
+              a weaker one, teach it nothing it does not rank already.
+            - Refine the labels with :func:`hf_softnce.mining.label_order`: a negative the teacher scores at or
+              above the positive is often a false negative; flag it and raise, drop or judge it.
+            - Keep labels on one scale within a query (one teacher); ``across_batch=True`` compares queries with
+              each other, so it needs one scale across the batch too.
+            - ``order_weight=1`` beside ``infonce_weight=1`` (OASIS's setting); the order term adds pairs only
+              where labels differ, so all-equal labels train plain InfoNCE.
+
         Relations:
             - With ``order_weight=0`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`.
             - With ``infonce_weight=0`` and ``across_batch=True`` it is
@@ -159,13 +171,23 @@ class OrderInfoNCELoss(NegativeAwareLoss):
         Example:
             ::
 
+                from datasets import Dataset
                 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+                from hf_softnce.defaults import default_model_path
                 from hf_softnce.losses import OrderInfoNCELoss
-                from hf_softnce.mining import label_order
 
-                model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
-                teacher = SentenceTransformer("Kwaipilot/OASIS-code-embedding-1.5B")
-                train_dataset, report = label_order(mined_dataset, teacher)  # adds label = [code, negative_1..k]
+                model = SentenceTransformer(default_model_path())   # or "sentence-transformers/all-MiniLM-L6-v2"
+                train_dataset = Dataset.from_dict({
+                    "query": ["sort a list", "read a json file", "add two numbers"],
+                    "code": ["def sort(xs): return sorted(xs)", "def load(p): return json.load(open(p))",
+                             "def add(a, b): return a + b"],
+                    "negative_1": ["def sort_desc(xs): return sorted(xs, reverse=True)",
+                                   "def load_yaml(p): return yaml.safe_load(open(p))", "def sub(a, b): return a - b"],
+                    "negative_2": ["def first(xs): return xs[0]", "def upper(s): return s.upper()",
+                                   "def rev(s): return s[::-1]"],
+                    # a teacher's order labels, [code, negative_1, negative_2]: hf_softnce.mining.label_order writes them
+                    "label": [[1.0, 0.6, 0.1], [1.0, 0.5, 0.0], [1.0, 0.4, 0.1]],
+                })
                 loss = OrderInfoNCELoss(model, infonce_weight=1.0, order_weight=1.0)
                 trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
                 trainer.train()
@@ -181,6 +203,7 @@ class OrderInfoNCELoss(NegativeAwareLoss):
             mask_duplicates=mask_duplicates,
             duplicate_groups=duplicate_groups,
         )
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
         if infonce_weight < 0 or order_weight < 0:
             raise ValueError(f"infonce_weight and order_weight must be >= 0, got {infonce_weight}, {order_weight}.")
         if infonce_weight == 0 and order_weight == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 
 from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
@@ -10,6 +11,7 @@ from sentence_transformers.util import fullname
 from torch import Tensor, nn
 
 from hf_softnce.data.schema import to_training_dataset
+from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.model_checks import check_model_folder
 
 
@@ -17,14 +19,16 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
     def __init__(
         self,
         model: CrossEncoder,
-        temperature: float = 20.0,
+        scale: float = 20.0,
         activation_fn: nn.Module | None = nn.Tanh(),
+        *,
+        temperature: float | None = None,
     ) -> None:
         """
         The ranker loss of R2PS: for each query, a softmax cross-entropy over the scores of its positive code
-        and of its mined hard negatives, where a score is ``activation_fn(logit) * temperature``:
+        and of its mined hard negatives, where a score is ``activation_fn(logit) * scale``:
 
-            L = -log( exp(s_pos) / (exp(s_pos) + sum_j exp(s_neg_j)) ),   s = tanh(logit) * temperature
+            L = -log( exp(s_pos) / (exp(s_pos) + sum_j exp(s_neg_j)) ),   s = tanh(logit) * scale
 
         Unlike sentence-transformers' CrossEncoder ``MultipleNegativesRankingLoss``, which this class
         configures, no in-batch negatives are added: R2PS scores each query only against the negatives mined
@@ -33,12 +37,15 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
 
         Args:
             model: a CrossEncoder with ``num_labels=1``.
-            temperature: multiplies the activated score; R2PS uses 20-40. Must be positive.
+            scale: multiplies the activated score (sentence-transformers' ``scale``, an inverse temperature);
+                R2PS multiplies by 20-40. Must be positive.
             activation_fn: squashes the logit before scaling; ``nn.Tanh()`` as in R2PS, ``None`` for the raw logit.
                 It also becomes the model's ``activation_fn`` (``nn.Identity()`` for ``None``), so the saved ranker's
                 ``CrossEncoder.predict`` returns the score the loss ranked by, ``tanh(logit)`` (without the
-                temperature, a constant scale), like the released ranker's forward (R2PS model.py,
+                scale, a constant factor), like the released ranker's forward (R2PS model.py,
                 ``Unixcoder_RR.forward``: ``torch.tanh(self.head(outputs))``), not the default sigmoid.
+            temperature: deprecated name of ``scale`` (R2PS's code calls the factor a temperature, but it
+                multiplies); given, it is used as ``scale`` with a ``DeprecationWarning``.
 
         References:
             - Dong et al., Retriever and Ranker Framework with Probabilistic Hard Negative Sampling for Code
@@ -57,29 +64,62 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
             | (query, code, negative_1, ..., negative_k)  | none   | 1                             |
             +---------------------------------------------+--------+-------------------------------+
 
+        Recommendations:
+            - Mine the negatives from the retriever the ranker will sit behind, over the whole codebase, so that
+              the ranker learns the retriever's own mistakes (R2PS: 31 negatives per query).
+            - Exclude the positive and its duplicates from its negatives (the miner does; R2PS's released code
+              does not, and then trains the ranker against the right answer).
+            - Train from a pretrained cross-encoder where one exists: a new one-logit head on a bi-encoder's
+              weights learns slowly on a CPU budget.
+
         Relations:
-            - Re-mining between epochs: :func:`hf_softnce.losses.r2ps_ranker_loss.train_with_remining`.
-            - At search time: :class:`hf_softnce.retrieval.RetrieverRanker` re-ranks a retriever's top-k.
+            - sentence-transformers' CrossEncoder ``MultipleNegativesRankingLoss`` adds in-batch negatives; this
+              loss is that loss with them turned off.
+            - :func:`hf_softnce.losses.r2ps_ranker_loss.r2ps_ranker` builds a ranker with the released R2PS head.
+            - At search time :class:`hf_softnce.retrieval.RetrieverRanker` re-ranks a retriever's top-k.
 
         Example:
             ::
 
-                from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
-                from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss
+                from datasets import Dataset
+                from sentence_transformers.cross_encoder import (
+                    CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments,
+                )
+                from hf_softnce.defaults import default_model_path
+                from hf_softnce.losses import R2PSRankerLoss
 
-                ranker = CrossEncoder("microsoft/unixcoder-base", num_labels=1)
-                # train_dataset columns: query, code, negative_1, ..., negative_31
-                trainer = CrossEncoderTrainer(model=ranker, train_dataset=train_dataset,
-                                              loss=R2PSRankerLoss(ranker, temperature=20.0))
+                ranker = CrossEncoder(default_model_path(), num_labels=1)   # R2PS: microsoft/unixcoder-base
+                train_dataset = Dataset.from_dict({
+                    "query": ["sort a list", "read a json file"],
+                    "code": ["def sort(xs): return sorted(xs)", "def load(p): return json.load(open(p))"],
+                    "negative_1": ["def load(p): return json.load(open(p))", "def sort(xs): return sorted(xs)"],
+                    "negative_2": ["def add(a, b): return a + b", "def add(a, b): return a + b"],
+                })
+                args = CrossEncoderTrainingArguments("runs/r2ps-example", max_steps=2, report_to="none")
+                trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset,
+                                              loss=R2PSRankerLoss(ranker, scale=20.0))
                 trainer.train()
         """
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        if temperature is not None:
+            warnings.warn(
+                "R2PSRankerLoss(temperature=...) is deprecated: the factor multiplies the score, which is "
+                "sentence-transformers' `scale`; write R2PSRankerLoss(model, scale=...).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            scale = temperature
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale!r}.")
         # num_negatives=0: the parent's in-batch sampling is switched off below, so the count is never used.
-        super().__init__(model, num_negatives=0, scale=temperature, activation_fn=activation_fn)
-        self.temperature = temperature
+        super().__init__(model, num_negatives=0, scale=scale, activation_fn=activation_fn)
         # Saved in the CrossEncoder's config: predict() after loading gives the trained score, not sigmoid(logit).
         model.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
+
+    @property
+    def temperature(self) -> float:
+        """The factor under its deprecated name: the same number as ``scale``."""
+        return self.scale
 
     def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Iterator[list[str]]:
         # R2PS ranks a query against its own mined negatives only; other rows' codes are not negatives.
@@ -94,7 +134,7 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
         return super().forward(inputs, labels, **kwargs)
 
     def get_config_dict(self) -> dict[str, float | str]:
-        return {"temperature": self.temperature, "activation_fn": fullname(self.activation_fn)}
+        return {"scale": self.scale, "activation_fn": fullname(self.activation_fn)}
 
     @property
     def citation(self) -> str:

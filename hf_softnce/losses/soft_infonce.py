@@ -11,6 +11,7 @@ from torch import Tensor
 
 from sentence_transformers.util import cos_sim
 
+from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite, soft_negative_weights
 from hf_softnce.weighting.base import RelevanceEstimator
 from hf_softnce.weighting.batch import CandidateBatch
@@ -103,19 +104,49 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             | (query, code, negative_1, ..., negative_n)     | none, or one relevance per code column   |
             +------------------------------------------------+------------------------------------------+
 
+        Recommendations:
+            - Give every query enough negatives: the weight formula needs ``beta - alpha / n > 0``, i.e. more than
+              ``alpha / beta`` negatives per query (BM25's 1.5 / 0.5: at least 4; 1.3 / 0.7: at least 2). A
+              query with fewer (a small tail batch) is trained with uniform weights and counted in
+              ``undefined_weight_rows``; a batch of 32 pairs gives each query 31 negatives, far above the bound.
+            - To reproduce the paper's BM25 setting use ``BM25Weighter(idf="batch")``: its alpha / beta / t were
+              tuned on the released per-batch score. The default ``idf="corpus"`` is stable across batch sizes
+              and never negative, but the same alpha / beta / t then weigh differently.
+            - Pass ``duplicate_groups=train`` (a dataset with a ``dup_group`` column, as hf_softnce's loaders
+              give) and train with ``batch_sampler=BatchSamplers.NO_DUPLICATES``: a duplicate of the positive is
+              a false negative, which weights only soften but removal takes out.
+            - ``TrainedModelWeighter`` needs a separate, frozen retriever (one trained with ``weighter=None``):
+              weights from the model being trained drift with it, so sharing parameters is an error.
+            - For batches larger than memory allows, use :class:`CachedSoftInfoNCELoss` (same loss and
+              gradients).
+
         Relations:
-            - With ``weighter=None`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`.
+            - With ``weighter=None`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`
+              (to float precision, value and gradients), and a model card names and cites it as InfoNCE.
+            - :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss` with ``hardness_mode`` raises
+              the weight of the hardest negatives; Soft-InfoNCE lowers the weight of the most relevant ones.
+            - :class:`~sentence_transformers.losses.GISTEmbedLoss` removes candidates a guide model scores above
+              the positive: a hard version of ``TrainedModelWeighter``.
             - :class:`CachedSoftInfoNCELoss` computes the same loss with GradCache, for large batches.
 
         Example:
             ::
 
+                from datasets import Dataset
                 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+                from hf_softnce.defaults import default_model_path
                 from hf_softnce.losses import SoftInfoNCELoss
                 from hf_softnce.weighting import BM25Weighter
 
-                model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
-                loss = SoftInfoNCELoss(model, BM25Weighter().fit(train_dataset))
+                model = SentenceTransformer(default_model_path())   # or "sentence-transformers/all-MiniLM-L6-v2"
+                train_dataset = Dataset.from_dict({
+                    "query": ["sort a list", "read a json file", "add two numbers", "reverse a string"],
+                    "code": ["def sort(xs): return sorted(xs)", "def load(p): return json.load(open(p))",
+                             "def add(a, b): return a + b", "def rev(s): return s[::-1]"],
+                    "negative_1": ["def first(xs): return xs[0]", "def save(p, d): json.dump(d, open(p, 'w'))",
+                                 "def mul(a, b): return a * b", "def upper(s): return s.upper()"],
+                })
+                loss = SoftInfoNCELoss(model, BM25Weighter().fit(train_dataset))   # alpha 1.5, beta 0.5, t 1
                 trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
                 trainer.train()
         """
@@ -148,6 +179,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.remove_top_k = remove_top_k
         self.threshold_ratio = threshold_ratio
         self.weighter.bind(model)
+        credit_packaged_model(model)  # the card sentence-transformers writes names the base model
 
     def estimators(self) -> list[RelevanceEstimator]:
         return [self.weighter]
@@ -253,8 +285,19 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         }
 
     @property
+    def is_infonce(self) -> bool:
+        """Uniform weights and no baseline variant: the loss computed is InfoNCE (MultipleNegativesRankingLoss)."""
+        return self.is_uniform and self.variant == "soft_infonce"
+
+    @property
+    def objective_name(self) -> str:
+        """The name a model card gives this loss: "InfoNCE" when it computes InfoNCE, else the class name."""
+        return "InfoNCE" if self.is_infonce else type(self).__name__
+
+    @property
     def citation(self) -> str:
-        return SOFT_INFONCE_CITATION
+        # As MultipleNegativesRankingLoss picks its citation from its settings: uniform weights are InfoNCE.
+        return INFONCE_CITATION if self.is_infonce else SOFT_INFONCE_CITATION
 
 
 SOFT_INFONCE_CITATION = """
@@ -266,5 +309,18 @@ SOFT_INFONCE_CITATION = """
     eprint={2310.08069},
     archivePrefix={arXiv},
     url={https://arxiv.org/abs/2310.08069},
+}
+"""
+
+# MultipleNegativesRankingLoss's own citation for its default (one-direction) setting: InfoNCE.
+INFONCE_CITATION = """
+@misc{oord2019representationlearningcontrastivepredictive,
+      title={Representation Learning with Contrastive Predictive Coding},
+      author={Aaron van den Oord and Yazhe Li and Oriol Vinyals},
+      year={2019},
+      eprint={1807.03748},
+      archivePrefix={arXiv},
+      primaryClass={cs.LG},
+      url={https://arxiv.org/abs/1807.03748},
 }
 """

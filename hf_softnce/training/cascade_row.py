@@ -88,7 +88,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
 
     ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
     chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
-    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)  # describes the training on the card
+    loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)  # describes the training on the card
     write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
     return per_query, latency, choice
 

@@ -110,7 +110,7 @@ class TrainConfig:
     # ranker (recipes/train_ranker.py): the R2PS cross-encoder and the cascade it is evaluated in
     ranker_model: str = "default"  # base of the CrossEncoder (num_labels=1, new head); "default" = packaged MiniLM
     ranker_head: str = key("stock", choices=("stock", "released"))  # released: R2PS's mean pool, dense-gelu-LN-linear
-    ranker_temperature: float = key(20.0, gt=0)  # R2PSRankerLoss: tanh(logit) * temperature (R2PS uses 20-40)
+    ranker_scale: float = key(20.0, gt=0)  # R2PSRankerLoss: score = tanh(logit) * scale (R2PS: 20-40)
     ranker_top_k: int = key(10, ge=0)  # candidates of the retriever the ranker re-scores (R2PS: 10; 0: none)
     ranker_combine: str = key("replace", choices=("replace", "add"))  # replace (R2PS on CodeSearchNet) | add (R2PS on CoSQA)
     # optimisation
@@ -174,7 +174,7 @@ class TrainConfig:
         for name, value in values.items():
             if name in _own_keys():
                 own[name] = value
-            elif name in training_argument_fields():
+            elif name in training_argument_names():
                 extra[name] = value
             else:
                 raise ConfigError(_where(source, lines, name) + _unknown_key_message(name))
@@ -211,6 +211,28 @@ def training_argument_fields() -> dict[str, Any]:
             if f.init and f.name not in _own_keys()}
 
 
+@lru_cache(maxsize=None)
+def training_argument_names() -> frozenset[str]:
+    """The names of :func:`training_argument_fields`, without importing sentence-transformers when the installed
+    versions are the ones :mod:`hf_softnce.training.argument_names` was written from (the check of a key's name
+    then takes milliseconds, not the seconds of importing torch and transformers)."""
+    from importlib import metadata
+
+    from hf_softnce.training import argument_names
+
+    try:
+        installed = {name: metadata.version(name) for name in argument_names.VERSIONS}
+    except metadata.PackageNotFoundError:
+        installed = None
+    if installed == argument_names.VERSIONS:
+        return argument_names.FIELDS - _own_keys()
+    return frozenset(training_argument_fields())
+
+
+def is_config_key(name: str) -> bool:
+    return name in _own_keys() or name in training_argument_names()
+
+
 def _where(source: str | None, lines: dict[str, int] | None, name: str | None) -> str:
     if source is None:
         return ""
@@ -219,7 +241,7 @@ def _where(source: str | None, lines: dict[str, int] | None, name: str | None) -
 
 
 def _unknown_key_message(name: str) -> str:
-    candidates = sorted(_own_keys()) + sorted(training_argument_fields())
+    candidates = sorted(_own_keys()) + sorted(training_argument_names())
     close = difflib.get_close_matches(name, candidates, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return (f"Unknown config key {name!r}.{hint} Valid keys: hf_softnce's ({', '.join(TrainConfig.keys())}) "
@@ -446,11 +468,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     # Errors in an overridden key point at the command line, the others at the file.
     file_values = {k: v for k, v in values.items() if k not in items}
     source = str(path) if path is not None else None
-    for name, value in file_values.items():
-        if name not in _own_keys() and name not in training_argument_fields():
+    for name in file_values:
+        if not is_config_key(name):
             raise ConfigError(_where(source, lines, name) + _unknown_key_message(name))
     for name in items:
-        if name not in _own_keys() and name not in training_argument_fields():
+        if not is_config_key(name):
             raise ConfigError("command line: " + _unknown_key_message(name))
     try:
         return TrainConfig.from_dict({**file_values, **items})

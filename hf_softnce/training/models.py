@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sentence_transformers import SentenceTransformer
 
-from hf_softnce.defaults import default_model_path
+from hf_softnce.defaults import DEFAULT_MODEL_ID, credit_packaged_model, default_model_path
 from hf_softnce.model_checks import check_model_folder
 
 
@@ -16,6 +16,7 @@ def load_model(name: str, *, max_seq_length: int | None = None, device: str | No
     path = resolve_model_name(name)
     check_model_folder(path)
     model = SentenceTransformer(path, device=device)
+    credit_packaged_model(model)
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model
@@ -23,4 +24,4 @@ def load_model(name: str, *, max_seq_length: int | None = None, device: str | No
 
 def display_name(name: str) -> str:
     """The name shown in tables and cards (the packaged default by its Hub id)."""
-    return "sentence-transformers/all-MiniLM-L6-v2" if name == "default" else name
+    return DEFAULT_MODEL_ID if name == "default" else name

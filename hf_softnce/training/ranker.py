@@ -47,10 +47,10 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
 
 
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
-    """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * temperature.
+    """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * scale.
 
     The loss sets the CrossEncoder's activation to ``Tanh``, so ``predict`` returns the score the loss trained (times
-    ``1 / temperature``), which the cascade's ``combine="add"`` adds to the retriever's cosine as R2PS does.
+    ``1 / scale``), which the cascade's ``combine="add"`` adds to the retriever's cosine as R2PS does.
     ``config.ranker_head``: the stock head or R2PS's released one (:func:`r2ps_ranker`).
     """
     from hf_softnce.training.run import training_arguments
@@ -63,7 +63,7 @@ def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
     # Every parameter of a CrossEncoder gets a gradient. The Trainer's default for a non-transformers module
     # (find_unused_parameters=True) makes DDP fail with "marked a variable ready twice" on any CrossEncoder loss.
     args.ddp_find_unused_parameters = False
-    loss = R2PSRankerLoss(ranker, temperature=config.ranker_temperature)
+    loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)
     trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=to_training_dataset(mined), loss=loss)
     resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
     trainer.train(resume_from_checkpoint=resume)

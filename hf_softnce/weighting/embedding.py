@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from hf_softnce.embedding_cache import encode_cached
@@ -26,22 +25,15 @@ def _load(model):
     return model
 
 
-class EmbeddingWeighter(FittedTextEstimator):
-    """Query-query cosine of a frozen sentence encoder (the paper's SimCSE weighting).
-
-    A candidate code is represented by its docstring's embedding (the query it is paired with in the
-    training data), or by its own embedding when it was seen only as a negative. All texts are embedded
-    once in :meth:`fit` (batched, progress bar, cached on disk keyed by model weights and texts); a training
-    step is a lookup and one matrix product.
+class FrozenEncoderEstimator(FittedTextEstimator):
+    """A fitted estimator whose texts are embedded once by a frozen sentence encoder (normalized, cached on disk).
 
     Args:
-        model: a SentenceTransformer or a path/Hub id, e.g. the output of ``recipes/train_simcse_weighter.py``.
+        model: a SentenceTransformer or a path/Hub id; frozen here (eval mode, no gradients).
         batch_size: encoding batch size for :meth:`fit`.
         cache: ``True`` (hf_softnce's cache folder), a folder, or ``False``.
-    Defaults: alpha=1.3, beta=0.7, temperature=0.1 (Soft-InfoNCE's SimCSE setting).
+        show_progress_bar: show the encoding bar in :meth:`fit`.
     """
-
-    default_alpha, default_beta, default_temperature = 1.3, 0.7, 0.1
 
     def __init__(self, model, *, batch_size: int = 64, cache=True, show_progress_bar: bool = True) -> None:
         super().__init__()
@@ -57,6 +49,24 @@ class EmbeddingWeighter(FittedTextEstimator):
             cache=self.cache,
             show_progress_bar=self.show_progress_bar,
         )
+
+
+class EmbeddingWeighter(FrozenEncoderEstimator):
+    """Query-query cosine of a frozen sentence encoder (the paper's SimCSE weighting).
+
+    A candidate code is represented by its docstring's embedding (the query it is paired with in the
+    training data), or by its own embedding when it was seen only as a negative. All texts are embedded
+    once in :meth:`fit` (batched, progress bar, cached on disk keyed by model weights and texts); a training
+    step is a lookup and one matrix product.
+
+    Args:
+        model: a SentenceTransformer or a path/Hub id, e.g. the output of ``recipes/train_simcse_weighter.py``.
+        batch_size: encoding batch size for :meth:`fit`.
+        cache: ``True`` (hf_softnce's cache folder), a folder, or ``False``.
+    Defaults: alpha=1.3, beta=0.7, temperature=0.1 (Soft-InfoNCE's SimCSE setting).
+    """
+
+    default_alpha, default_beta, default_temperature = 1.3, 0.7, 0.1
 
     def _fit_texts(self) -> None:
         self._query_embeddings = self._encode(self.queries)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from hf_softnce.weighting.base import FittedTextEstimator
 from hf_softnce.weighting.batch import CandidateBatch
-from hf_softnce.weighting.embedding import _load, _model_name
-from hf_softnce.embedding_cache import encode_cached
+from hf_softnce.weighting.embedding import FrozenEncoderEstimator, _model_name
 
 
 def _storage_pointers(model) -> set[int]:
     return {parameter.data_ptr() for parameter in model.parameters()}
 
 
-class TrainedModelWeighter(FittedTextEstimator):
+class TrainedModelWeighter(FrozenEncoderEstimator):
     """Query-code score of a frozen retriever trained with InfoNCE beforehand (the paper's third estimator).
 
     Relevance is ``score_scale * cos(query_i, code_j)``: the retriever's own InfoNCE logits, the scale the
@@ -36,16 +33,13 @@ class TrainedModelWeighter(FittedTextEstimator):
     def __init__(
         self, model, *, score_scale: float = 20.0, batch_size: int = 64, cache=True, show_progress_bar: bool = True
     ) -> None:
-        super().__init__()
-        self.retriever = _load(model)
+        super().__init__(model, batch_size=batch_size, cache=cache, show_progress_bar=show_progress_bar)
         self.score_scale = score_scale
-        self.batch_size, self.cache, self.show_progress_bar = batch_size, cache, show_progress_bar
 
-    def _encode(self, texts: list[str]) -> Tensor:
-        return encode_cached(
-            self.retriever, texts, batch_size=self.batch_size, normalize=True, cache=self.cache,
-            show_progress_bar=self.show_progress_bar,
-        )
+    @property
+    def retriever(self):
+        """The frozen retriever whose scores are the relevance."""
+        return self.encoder
 
     def _fit_texts(self) -> None:
         self._query_embeddings = self._encode(self.queries)
