@@ -28,6 +28,7 @@ from hf_softnce.hub import (
 )
 from hf_softnce.hub.public import is_local_path
 from hf_softnce.hub.summary import DATASET_NAMES
+from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, TaskData, protocol_statement
 from hf_softnce.training.models import display_name, load_model
@@ -36,7 +37,6 @@ CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
 THIS_RUN = "fine-tuned"
 RETRIEVER_ROW = "retriever alone"
 CASCADE_ROW = "retriever → ranker"
-BASE_ROW = "base model (zero-shot)"
 REAL_SETS = {
     HELDOUT: ({"name": "CoSQA train, held-out queries", "split": "train (held out)"},
               "Real web queries no row trains on; every choice was made on this set."),

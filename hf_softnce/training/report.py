@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hf_softnce.hub.summary import mean_std
 from hf_softnce.training.cascade_row import ranker_budget
 from hf_softnce.training.comparison import compare_rows, comparison_markdown, to_json, verdicts
 from hf_softnce.training.config import TrainConfig
@@ -20,21 +20,17 @@ REAL_TITLES = {HELDOUT: "CoSQA train, held-out queries (the selection set: every
                DEV: "CoSQA dev-500, real web queries (the report set: never used for a choice)"}
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def summarize(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:
     return {
         method: {
-            key: {**dict(zip(("mean", "std"), _mean_std(values))), "runs": list(values)}
+            key: {"mean": mean_std(values)[0], "std": mean_std(values)[1] or 0.0, "runs": list(values)}
             for key, values in metrics.items()
         }
         for method, metrics in results.items()
     }
 
 
-def markdown_table(summary: dict, eval_sets: dict[str, str], n_seeds: int) -> str:
+def packages_table(summary: dict, eval_sets: dict[str, str], n_seeds: int) -> str:
     lines = []
     for set_name, title in eval_sets.items():
         if not any(f"{set_name}_mrr@1000" in m for m in summary.values()):
@@ -122,7 +118,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     summary = summarize(results.metrics)
     comparison = compare_rows(results.per_query)
     table = (comparison_markdown(comparison, REAL_TITLES, results.latency) + "\n"
-             + markdown_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
+             + packages_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
     sentences = verdicts(comparison)
     protocol = protocol_statement(data)
     payload = {
