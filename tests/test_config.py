@@ -35,7 +35,8 @@ DEFAULT = ROOT / "recipes" / "configs" / "default.yaml"
         ("beta=.inf", "config key 'beta' must be a finite number or null, got inf."),
         ("warmup_ratio=1.5", "config key 'warmup_ratio' must be < 1, got 1.5."),
         ("select_on=test", "config key 'select_on' must be one of ['valid', 'cosqa', 'auto', 'none'], got 'test'."),
-        ("loss=mnrl", "config key 'loss' must be one of ['infonce', 'soft_infonce', 'order_infonce'], got 'mnrl'."),
+        ("loss=mnrls", "config key 'loss' must be one of ['infonce', 'soft_infonce', 'order_infonce', 'mnrl', 'gist'], "
+                       "got 'mnrls'."),
         ("gradient_accumulation_steps=0", "config key 'gradient_accumulation_steps' must be >= 1, got 0."),
         ("gradient_accumulation_steps=two", "config key 'gradient_accumulation_steps' must be int, got 'two'."),
         ("gradient_checkpointing=maybe", "config key 'gradient_checkpointing' must be bool | None, got 'maybe'."),
