@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmarks.cosqa_levers import OUT, cosqa_folder
-from hf_softnce.losses.negative_core import soft_negative_weights
+from hf_softnce.losses import soft_negative_weights
 
 SETTINGS = {"paper (alpha 1.5, beta 0.5, t 1)": (1.5, 0.5, 1.0), "t 3 (alpha 1.5, beta 0.5)": (1.5, 0.5, 3.0),
             "alpha 1.3, beta 0.7 (t 1)": (1.3, 0.7, 1.0)}

@@ -638,7 +638,7 @@ def test_card_counts_the_duplicate_groups_training_used():
     summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]))
     assert summary.counts == {"duplicate groups": 2}  # g3 is a single row: nothing to mask
     # With the loss config, its count (every group it knows) is the one called "duplicate groups".
-    summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]), {"duplicate_groups": 3})
+    summary = data_summary(TaskData("python", train, None, None, sources=["stdlib"]), {"duplicate_group_count": 3})
     assert summary.counts == {"duplicate groups": 3, "duplicate groups with two or more rows": 2}
     assert summary.datasets == [] and "embedded corpus, no Hub id" in summary.sources[0]
 

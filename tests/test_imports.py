@@ -55,3 +55,13 @@ def test_subpackages_import_each_other_in_one_direction_only():
                     seen.add(nxt)
                     stack.append((nxt, path + [nxt]))
     assert cycles == []
+
+
+def test_losses_hold_losses_and_import_only_the_estimator_interface():
+    """losses/ builds on the shared batch module and the estimator interface, never on an estimator, a model
+    factory or a training loop: a loss can then be read, and an estimator changed, alone."""
+    for path in (PACKAGE / "losses").glob("*.py"):
+        imported = imported_modules(path)
+        weighting = {name for name in imported if name.startswith("hf_softnce.weighting")}
+        assert weighting <= {"hf_softnce.weighting.base"}, (path.name, weighting)
+        assert not {name for name in imported if name.startswith(("hf_softnce.training", "hf_softnce.mining"))}

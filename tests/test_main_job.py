@@ -121,7 +121,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert str(tmp_path) not in card.content and "sentence_transformers_model_id" not in card.content
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
     assert (config["loss"]["config"]["alpha"], config["loss"]["config"]["beta"]) == (1.3, 0.7)
-    assert f"| duplicate groups | {config['loss']['config']['duplicate_groups']:,} |" in card.text
+    assert f"| duplicate groups | {config['loss']['config']['duplicate_group_count']:,} |" in card.text
     # The folder holds the saved (WiSE-FT-averaged) weights that were evaluated.
     reloaded = SentenceTransformer(str(folder), device="cpu")
     trained = SentenceTransformer(str(tmp_path / "softinfonce-bm25" / "seed-1" / "final"), device="cpu")
@@ -348,7 +348,7 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
 
 def test_cascade_grid_scores_each_pair_once_with_the_rankers_own_values():
     """The grid's memo returns exactly what ``CrossEncoder.predict`` returns, scoring each distinct pair once."""
-    from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
+    from hf_softnce.training.ranker import r2ps_ranker
     from hf_softnce.training.cascade_row import memoized_predict as _memoized_predict
 
     ranker = r2ps_ranker(tiny_model_dir(), max_length=32)

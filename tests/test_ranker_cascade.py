@@ -14,8 +14,9 @@ from torch import nn
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation import evaluate_cascade
-from hf_softnce.losses.r2ps_ranker_loss import R2PSRankerLoss, r2ps_ranker, train_with_remining
+from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.retrieval import RetrieverRanker
+from hf_softnce.training.ranker import r2ps_ranker
 
 QUERIES = [
     "read a json file",
@@ -172,38 +173,6 @@ def test_r2ps_ranker_loss_falls_in_cross_encoder_trainer(trained_ranker):
     codes = list(CORPUS.values())
     scores = torch.as_tensor(ranker.predict([(q, c) for q in QUERIES for c in codes])).reshape(len(QUERIES), -1)
     assert scores.argmax(dim=1).tolist() == list(range(len(QUERIES)))
-
-
-def test_train_with_remining_mines_before_every_round(tmp_path):
-    class RoundRobinMiner:
-        """Stands in for RankingHardNegativeMiner's contract: .mine(pairs) -> n-tuple Dataset."""
-
-        def __init__(self):
-            self.calls = 0
-
-        def mine(self, pairs):
-            self.calls += 1
-            shift = self.calls  # a different negative each round
-            codes = pairs["code"]
-            return pairs.add_column("negative_1", [codes[(i + shift) % len(codes)] for i in range(len(codes))])
-
-    ranker = tiny_ranker()
-    before = [p.detach().clone() for p in ranker.parameters()]
-    pairs = Dataset.from_dict({"query": QUERIES, "code": GOLD, "id": [str(i) for i in range(6)]})
-    trainer = CrossEncoderTrainer(
-        model=ranker,
-        args=training_args(tmp_path, num_train_epochs=1, per_device_train_batch_size=3),
-        train_dataset=RoundRobinMiner().mine(pairs).remove_columns("id"),
-        loss=R2PSRankerLoss(ranker),
-    )
-    miner = RoundRobinMiner()
-    mined = train_with_remining(trainer, miner, pairs, rounds=2)
-    assert miner.calls == 2 and len(mined) == 2
-    assert mined[0]["negative_1"] != mined[1]["negative_1"]
-    assert trainer.train_dataset.column_names == ["query", "code", "negative_1"]  # identity column dropped
-    assert any(not torch.equal(a, b) for a, b in zip(before, ranker.parameters()))
-    with pytest.raises(ValueError, match="rounds"):
-        train_with_remining(trainer, miner, pairs, rounds=0)
 
 
 # ---------------------------------------------------------------- the cascade

@@ -9,6 +9,7 @@ import torch
 from sentence_transformers.losses import MultipleNegativesRankingLoss
 
 from hf_softnce.losses import CachedSoftInfoNCELoss, SoftInfoNCELoss, soft_negative_weights
+from hf_softnce.losses.soft_infonce_baselines import relevance_distribution, top_k_removed
 from hf_softnce.weighting import BM25Weighter, PrecomputedWeighter, UniformWeighter
 from loss_helpers import (
     CODES, NEGATIVES, QUERIES, assert_same_gradients, features, gradients, loss_and_gradients,
@@ -262,7 +263,7 @@ def test_remove_top_k_drops_the_most_relevant_negative(model):
     loss = SoftInfoNCELoss(model, PrecomputedWeighter(), variant="remove_top_k", remove_top_k=1)
     embeddings = [model(f)["sentence_embedding"] for f in feats]
     _, batch = loss.candidate_batch(embeddings, loss.column_hashes(feats), labels)
-    removed = loss.removed_negatives(batch, loss.relevance_distribution(batch))
+    removed = top_k_removed(loss, batch, relevance_distribution(loss, batch))
     b = len(QUERIES)
     assert removed.sum() == b and all(removed[i, b + i] for i in range(b))
     # The loss is InfoNCE (MNRL) over what remains, written out.

@@ -119,3 +119,15 @@ def test_training_step_makes_no_host_synchronisation(model, encoder, name):
             value.backward()
     assert counter.calls == []
     assert torch.isfinite(value.detach())
+
+
+@pytest.mark.parametrize("name", ["soft_precomputed", "soft_kl", "cached_soft", "order_labels"])
+def test_config_after_a_step_makes_no_host_synchronisation(model, encoder, name):
+    """The card and results read get_config_dict(): it describes settings and never waits for the device."""
+    loss, labels = _losses(model, encoder)[name]
+    loss(features(model, QUERIES, CODES, NEGATIVES), labels)
+    counter = SyncCounter()
+    with counter:
+        config = loss.get_config_dict()
+    assert counter.calls == []
+    assert "undefined_weight_rows" not in config and isinstance(config["duplicate_group_count"], int)

@@ -1,5 +1,6 @@
 """The shared core of hf_softnce's contrastive losses: candidate layout, cross-device gather, false-negative
-masking by duplication, and Soft-InfoNCE's negative weights. SoftInfoNCE and OrderInfoNCE both build on it.
+masking by duplication, checked relevance and InfoNCE itself. SoftInfoNCE and OrderInfoNCE both build on it; what
+only one of them needs lives in its own module.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import math
-import warnings
 
 import torch
 from torch import Tensor, nn
@@ -16,9 +16,7 @@ from torch import Tensor, nn
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util import all_gather, all_gather_with_grad, cos_sim, get_rank, similarity_fct_name
 
-from hf_softnce.model_checks import require_bi_encoder
-from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import (
+from hf_softnce.batch import (
     CandidateBatch,
     check_on_device,
     hash_texts,
@@ -27,41 +25,8 @@ from hf_softnce.weighting.batch import (
     text_hashes,
     text_index,
 )
-
-
-def soft_negative_weights(
-    relevance: Tensor,
-    negative_mask: Tensor,
-    alpha: float,
-    beta: float,
-    temperature: float,
-    min_weight: float = 0.1,
-    undefined_rows: Tensor | None = None,
-) -> Tensor:
-    """Soft-InfoNCE's weights ``w_ij = (beta - alpha * p_ij) / (beta - alpha / n_i)``, clipped below at
-    ``min_weight``, with ``p_ij = softmax_j(r_ij / t)`` over the ``n_i`` negatives of row ``i``.
-
-    Before clipping a row's weights sum to ``n_i``; uniform relevance gives exactly 1 (vanilla InfoNCE).
-    Entries outside ``negative_mask`` are 0. The weights carry no gradient.
-
-    A row whose formula is undefined (``beta - alpha / n_i <= 0``: too few negatives, as in a sampler's tail
-    batch) gets uniform weights 1, i.e. plain InfoNCE for that row, as MultipleNegativesRankingLoss would
-    give it. Such rows are added to ``undefined_rows`` (a 0-dim tensor on the same device), so that they are
-    counted without a host synchronisation; the loss warns about them outside the step.
-    """
-    with torch.no_grad():
-        relevance = relevance.float()
-        logits = (relevance / temperature).masked_fill(~negative_mask, float("-inf"))
-        num_negatives = negative_mask.sum(dim=1, keepdim=True)
-        has_negatives = num_negatives > 0
-        probabilities = torch.softmax(logits.masked_fill(~has_negatives, 0.0), dim=1)
-        denominator = beta - alpha / num_negatives.clamp(min=1)
-        undefined = has_negatives & (denominator <= 0)
-        if undefined_rows is not None:
-            undefined_rows.add_(undefined.sum())
-        weights = ((beta - alpha * probabilities) / denominator).clamp(min=min_weight)
-        weights = torch.where(undefined, torch.ones_like(weights), weights)
-        return weights.masked_fill(~negative_mask, 0.0)
+from hf_softnce.model_checks import require_bi_encoder
+from hf_softnce.weighting.base import RelevanceEstimator
 
 
 def local_batch_sizes(batch_size: int, device: torch.device) -> list[int]:
@@ -165,10 +130,6 @@ class NegativeAwareLoss(nn.Module):
         self._prompt_lengths: tuple[int, ...] = ()
         self._tokenization = tokenization_key(model)
         self._empty_hash = hash_texts(model, [""])
-        # Rows whose Soft-InfoNCE weights were undefined and fell back to uniform: counted on the device
-        # (no host synchronisation in the step), reported by `undefined_weight_rows`.
-        self._undefined_rows: Tensor | None = None
-        self._warned_undefined = False
 
     # ----- text identity ---------------------------------------------------------------------------
     def estimators(self) -> list[RelevanceEstimator]:
@@ -190,29 +151,6 @@ class NegativeAwareLoss(nn.Module):
         self._group_index, self.num_duplicate_groups = group_index if group_index else (None, 0)
         for estimator in self.estimators():
             estimator.bind(self.model, prompt_lengths=self._prompt_lengths)
-
-    def count_undefined_rows(self, device: torch.device) -> Tensor:
-        if self._undefined_rows is None or self._undefined_rows.device != device:
-            previous = 0 if self._undefined_rows is None else self._undefined_rows.to(device)
-            self._undefined_rows = torch.zeros((), dtype=torch.long, device=device) + previous
-        return self._undefined_rows
-
-    @property
-    def undefined_weight_rows(self) -> int:
-        """How many rows so far had undefined Soft-InfoNCE weights (``beta - alpha / n <= 0``: too few
-        negatives) and were trained with uniform weights instead. Reading it synchronises with the device, so
-        it is read outside the step (here, and by ``get_config_dict`` when the model card is written);
-        the first non-zero read warns once."""
-        count = 0 if self._undefined_rows is None else int(self._undefined_rows)
-        if count and not self._warned_undefined:
-            self._warned_undefined = True
-            warnings.warn(
-                f"{type(self).__name__}: {count} row(s) had too few negatives for the weight formula "
-                "(beta - alpha / n <= 0) and were trained with uniform weights (plain InfoNCE) instead. "
-                "Use larger batches or hard negatives, or a smaller alpha / larger beta.",
-                stacklevel=2,
-            )
-        return count
 
     # ----- inputs ------------------------------------------------------------------------------------
     def check_not_empty(self, hashes: list[Tensor]) -> None:
@@ -386,5 +324,6 @@ class NegativeAwareLoss(nn.Module):
             "similarity_fct": similarity_fct_name(self.similarity_fct),
             "gather_across_devices": self.gather_across_devices,
             "mask_duplicates": self.mask_duplicates,
-            "duplicate_groups": self.num_duplicate_groups,
+            # A count, not the mapping the argument takes: the card reports it, and a config holds no training data.
+            "duplicate_group_count": self.num_duplicate_groups,
         }

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from hf_softnce.batch import CandidateBatch, check_on_device
 from hf_softnce.defaults import credit_packaged_model
 from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch, check_on_device
 
 UNLABELED = ("lowest", "ignore")
 

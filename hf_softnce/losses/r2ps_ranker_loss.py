@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
 from sentence_transformers.cross_encoder.model import CrossEncoder
 from sentence_transformers.util import fullname
 from torch import Tensor, nn
 
-from hf_softnce.data.schema import to_training_dataset
 from hf_softnce.defaults import credit_packaged_model
-from hf_softnce.model_checks import check_model_folder
 
 
 class R2PSRankerLoss(MultipleNegativesRankingLoss):
@@ -75,7 +73,7 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
         Relations:
             - sentence-transformers' CrossEncoder ``MultipleNegativesRankingLoss`` adds in-batch negatives; this
               loss is that loss with them turned off.
-            - :func:`hf_softnce.losses.r2ps_ranker_loss.r2ps_ranker` builds a ranker with the released R2PS head.
+            - :func:`hf_softnce.training.ranker.r2ps_ranker` builds a ranker with the released R2PS head.
             - At search time :class:`hf_softnce.retrieval.RetrieverRanker` re-ranks a retriever's top-k.
 
         Example:
@@ -149,66 +147,3 @@ class R2PSRankerLoss(MultipleNegativesRankingLoss):
 }
 """
 
-
-def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int | None = None, **kwargs) -> CrossEncoder:
-    """A one-label CrossEncoder for :class:`R2PSRankerLoss`, with the stock head or the released R2PS head.
-
-    Args:
-        model_name_or_path: the encoder (a Hugging Face model or a path).
-        head: ``"stock"``: the encoder's sequence-classification head (BERT: the ``[CLS]`` pooler ``dense -> tanh``
-            then a linear layer), as ``CrossEncoder(name, num_labels=1)`` builds it. ``"released"``: the released
-            R2PS ranker (R2PS model.py, ``Unixcoder_RR``: mean of the token states, then ``RobertaLMHead``:
-            ``dense -> gelu -> layer_norm -> decoder`` to one logit), built from sentence-transformers modules
-            (``Transformer``, mean ``Pooling``, ``Dense`` with GELU, ``LayerNorm``, ``Dense`` to ``"scores"``) so
-            it saves and loads as a plain CrossEncoder.
-        max_length: the pair's token budget.
-        kwargs: passed to ``CrossEncoder`` (``config_kwargs``/``model_kwargs`` to the encoder for either head).
-    """
-    check_model_folder(model_name_or_path)
-    if head == "stock":
-        return CrossEncoder(model_name_or_path, num_labels=1, max_length=max_length, **kwargs)
-    if head != "released":
-        raise ValueError(f"head must be 'stock' or 'released', got {head!r}.")
-    from sentence_transformers.base.modules import Dense, Transformer
-    from sentence_transformers.sentence_transformer.modules import LayerNorm, Pooling
-
-    processor_kwargs = {"model_max_length": max_length} if max_length is not None else None
-    encoder = Transformer(
-        model_name_or_path,
-        transformer_task="feature-extraction",
-        processor_kwargs=processor_kwargs,
-        config_kwargs=kwargs.pop("config_kwargs", None),  # e.g. dropout settings, as CrossEncoder(name) takes them
-        model_kwargs=kwargs.pop("model_kwargs", None),
-    )
-    hidden = encoder.get_embedding_dimension()
-    modules = [
-        encoder,
-        Pooling(hidden, pooling_mode="mean"),  # released: mean over the non-padding tokens
-        Dense(hidden, hidden, activation_function=nn.GELU()),
-        LayerNorm(hidden),
-        Dense(hidden, 1, activation_function=None, module_output_name="scores"),
-    ]
-    return CrossEncoder(modules=modules, **kwargs)
-
-
-def train_with_remining(trainer, miner, pairs, *, rounds: int, prepare: Callable | None = None) -> list:
-    """Alternate mining and one epoch of ranker training, ``rounds`` times ("re-mining between epochs").
-
-    Each round mines fresh negatives for ``pairs`` with ``miner.mine(pairs)`` (any object with that method,
-    e.g. ``hf_softnce.mining.RankingHardNegativeMiner`` around the current retriever; with a probabilistic
-    strategy each round draws new negatives), hands them to ``trainer`` and trains one epoch. The model keeps
-    its weights across rounds; each ``trainer.train()`` call builds a fresh optimizer and LR schedule, so the
-    schedule spans one round. ``prepare`` maps a mined dataset to the trainer's input columns (default:
-    ``hf_softnce.data.to_training_dataset``, which drops identity columns). Returns each round's mined dataset.
-    """
-    if rounds < 1:
-        raise ValueError(f"rounds must be at least 1, got {rounds}.")
-    prepare = prepare or to_training_dataset
-    trainer.args.num_train_epochs = 1
-    mined_rounds = []
-    for _ in range(rounds):
-        mined = miner.mine(pairs)
-        mined_rounds.append(mined)
-        trainer.train_dataset = prepare(mined)
-        trainer.train()
-    return mined_rounds

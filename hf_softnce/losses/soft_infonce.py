@@ -4,23 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Literal
+import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from sentence_transformers.util import cos_sim
 
+from hf_softnce.batch import CandidateBatch
 from hf_softnce.defaults import credit_packaged_model
-from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite, soft_negative_weights
-from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch
-from hf_softnce.weighting.uniform import UniformWeighter
+from hf_softnce.losses.negative_core import NegativeAwareLoss, check_estimator, check_finite
+from hf_softnce.losses.soft_infonce_baselines import BASELINES
+from hf_softnce.weighting.base import RelevanceEstimator, UniformWeighter
 
 Variant = Literal[
     "soft_infonce", "weighted_infonce", "kl_regularized", "bce", "remove_top_k", "remove_threshold"
 ]
-VARIANTS = ("soft_infonce", "weighted_infonce", "kl_regularized", "bce", "remove_top_k", "remove_threshold")
+VARIANTS = ("soft_infonce", *BASELINES)
+
+
+def soft_negative_weights(
+    relevance: Tensor,
+    negative_mask: Tensor,
+    alpha: float,
+    beta: float,
+    temperature: float,
+    min_weight: float = 0.1,
+    undefined_rows: Tensor | None = None,
+) -> Tensor:
+    """Soft-InfoNCE's weights ``w_ij = (beta - alpha * p_ij) / (beta - alpha / n_i)``, clipped below at
+    ``min_weight``, with ``p_ij = softmax_j(r_ij / t)`` over the ``n_i`` negatives of row ``i``.
+
+    Before clipping a row's weights sum to ``n_i``; uniform relevance gives exactly 1 (vanilla InfoNCE).
+    Entries outside ``negative_mask`` are 0. The weights carry no gradient.
+
+    A row whose formula is undefined (``beta - alpha / n_i <= 0``: too few negatives, as in a sampler's tail
+    batch) gets uniform weights 1, i.e. plain InfoNCE for that row, as MultipleNegativesRankingLoss would
+    give it. Such rows are added to ``undefined_rows`` (a 0-dim tensor on the same device), so that they are
+    counted without a host synchronisation; the loss warns about them outside the step.
+    """
+    with torch.no_grad():
+        relevance = relevance.float()
+        logits = (relevance / temperature).masked_fill(~negative_mask, float("-inf"))
+        num_negatives = negative_mask.sum(dim=1, keepdim=True)
+        has_negatives = num_negatives > 0
+        probabilities = torch.softmax(logits.masked_fill(~has_negatives, 0.0), dim=1)
+        denominator = beta - alpha / num_negatives.clamp(min=1)
+        undefined = has_negatives & (denominator <= 0)
+        if undefined_rows is not None:
+            undefined_rows.add_(undefined.sum())
+        weights = ((beta - alpha * probabilities) / denominator).clamp(min=min_weight)
+        weights = torch.where(undefined, torch.ones_like(weights), weights)
+        return weights.masked_fill(~negative_mask, 0.0)
 
 
 class SoftInfoNCELoss(NegativeAwareLoss):
@@ -67,7 +102,7 @@ class SoftInfoNCELoss(NegativeAwareLoss):
                 defaults (BM25: 1.5/0.5/1, SimCSE embedding: 1.3/0.7/0.1, trained model: 1.3/0.7/5). Finite
                 numbers. A row with too few negatives for the formula (``beta - alpha / n <= 0``, e.g. a
                 sampler's tail batch) is trained with uniform weights; such rows are counted on the device and
-                reported, with one warning, by ``loss.undefined_weight_rows`` (and in ``get_config_dict``).
+                reported, with one warning, by ``loss.undefined_weight_rows``, read after training.
             min_weight: lower clip of the weights (the paper's 0.1).
             scale: similarity scale (inverse temperature), as in MultipleNegativesRankingLoss.
             similarity_fct: similarity between embeddings (cosine by default).
@@ -78,8 +113,8 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             mask_duplicates: remove candidates identical to (or in the duplicate group of) the query's positive.
             duplicate_groups: ``{code: dup_group}`` or a Dataset with ``code``/``dup_group`` columns (from
                 :mod:`hf_softnce.data`), to remove near-duplicates of the positive too.
-            variant: ``"soft_infonce"`` (default) or one of the paper's comparison baselines, sharing this code
-                path and the weighter's ``p_ij``: ``"weighted_infonce"`` (cross-entropy with soft targets
+            variant: ``"soft_infonce"`` (default) or one of the paper's comparison baselines
+                (:mod:`hf_softnce.losses.soft_infonce_baselines`), scoring the same batch with the weighter's ``p_ij``: ``"weighted_infonce"`` (cross-entropy with soft targets
                 ``[1, p_i]``), ``"kl_regularized"`` (``beta * InfoNCE + alpha * KL(p_i || softmax over
                 negatives)``), ``"bce"`` (binary cross-entropy of the softmax against ``[1, p_i]``),
                 ``"remove_top_k"`` (drop each query's ``remove_top_k`` most relevant negatives),
@@ -179,6 +214,10 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         self.remove_top_k = remove_top_k
         self.threshold_ratio = threshold_ratio
         self.weighter.bind(model)
+        # Rows whose weights were undefined and fell back to uniform: counted on the device (no host
+        # synchronisation in the step), read by `undefined_weight_rows`.
+        self._undefined_rows: Tensor | None = None
+        self._warned_undefined = False
         credit_packaged_model(model)  # the card sentence-transformers writes names the base model
 
     def estimators(self) -> list[RelevanceEstimator]:
@@ -195,19 +234,12 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         return self.compute_loss_from_embeddings(self.embed(sentence_features), labels, hashes)
 
     def batch_loss(self, scores: Tensor, batch: CandidateBatch) -> Tensor:
-        if self.variant == "soft_infonce":
-            if self.is_uniform:
-                return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path
-            weights = self.negative_weights(batch)
-            return self.infonce(scores, batch, torch.log(weights).masked_fill(~batch.negative_mask, 0.0))
-        if self.variant == "remove_threshold":
-            batch.negative_mask = batch.negative_mask & ~self.threshold_removed_negatives(batch)
-            return self.infonce(scores, batch)
-        probabilities = self.relevance_distribution(batch)
-        if self.variant == "remove_top_k":
-            batch.negative_mask = batch.negative_mask & ~self.removed_negatives(batch, probabilities)
-            return self.infonce(scores, batch)
-        return self.soft_target_loss(scores, batch, probabilities)
+        if self.variant != "soft_infonce":
+            return BASELINES[self.variant](self, scores, batch)
+        if self.is_uniform:
+            return self.infonce(scores, batch)  # w = 1 exactly: the MNRL fast path
+        log_weights = torch.log(self.negative_weights(batch)).masked_fill(~batch.negative_mask, 0.0)
+        return self.infonce(scores, batch, log_weights)
 
     # ----- weights ------------------------------------------------------------------------------------
     def negative_weights(self, batch: CandidateBatch) -> Tensor:
@@ -219,61 +251,34 @@ class SoftInfoNCELoss(NegativeAwareLoss):
             self.beta,
             self.weight_temperature,
             self.min_weight,
-            undefined_rows=self.count_undefined_rows(relevance.device),
+            undefined_rows=self._undefined_row_counter(relevance.device),
         )
 
-    def relevance_distribution(self, batch: CandidateBatch) -> Tensor:
-        """``p_ij``: softmax of ``r_ij / t`` over each row's negatives (0 elsewhere), without gradient."""
-        relevance = self.estimate_relevance(self.weighter, batch)
-        logits = (relevance / self.weight_temperature).masked_fill(~batch.negative_mask, float("-inf"))
-        return torch.softmax(logits, dim=1).nan_to_num(0.0)
+    def _undefined_row_counter(self, device: torch.device) -> Tensor:
+        if self._undefined_rows is None or self._undefined_rows.device != device:
+            previous = 0 if self._undefined_rows is None else self._undefined_rows.to(device)
+            self._undefined_rows = torch.zeros((), dtype=torch.long, device=device) + previous
+        return self._undefined_rows
 
-    def removed_negatives(self, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
-        """``remove_top_k``: each row's ``remove_top_k`` most relevant negatives (released GraphCodeBERT/run.py,
-        ``args.falsecancel``: ``torch.sort(sim_neg, descending=True)`` then keep ``indices[:, args.topk:]``)."""
-        k = min(self.remove_top_k, probabilities.shape[1])
-        top = probabilities.masked_fill(~batch.negative_mask, -1.0).topk(k, dim=1).indices
-        return torch.zeros_like(batch.negative_mask).scatter_(1, top, True) & batch.negative_mask
-
-    def threshold_removed_negatives(self, batch: CandidateBatch) -> Tensor:
-        """``remove_threshold``: negatives with ``r_ij >= ratio * r_ii``, ``r_ii`` the relevance of the row's own
-        positive. The released rule (GraphCodeBERT/run.py, the "# threshold" block under ``args.falsecancel``:
-        ``mask[i][sim_neg[i] < args.ratio * pos_sim[i]] = 1``, ``pos_sim = sim_matrix[loss_mask == 1]``) keeps
-        a negative only below that bound; it compares raw relevance, not the softmax ``p_ij``."""
-        relevance = self.estimate_relevance(self.weighter, batch)
-        rows = torch.arange(batch.batch_size, device=relevance.device)
-        positive_relevance = relevance[rows, batch.local_rows]
-        if not bool(torch.isfinite(positive_relevance).all()):
-            raise ValueError(
-                f"{type(self.weighter).__name__} gave no finite relevance for some queries' own positives, which "
-                "variant='remove_threshold' compares every negative with."
+    @property
+    def undefined_weight_rows(self) -> int:
+        """How many rows so far had undefined weights (``beta - alpha / n <= 0``: too few negatives) and were
+        trained with uniform weights instead. Reading it synchronises with the device, so read it outside the
+        step (``hf-softnce train`` reads it once training ends); the first non-zero read warns once."""
+        count = 0 if self._undefined_rows is None else int(self._undefined_rows)
+        if count and not self._warned_undefined:
+            self._warned_undefined = True
+            warnings.warn(
+                f"{type(self).__name__}: {count} row(s) had too few negatives for the weight formula "
+                "(beta - alpha / n <= 0) and were trained with uniform weights (plain InfoNCE) instead. "
+                "Use larger batches or hard negatives, or a smaller alpha / larger beta.",
+                stacklevel=2,
             )
-        return batch.negative_mask & ~(relevance < self.threshold_ratio * positive_relevance[:, None])
-
-    def soft_target_loss(self, scores: Tensor, batch: CandidateBatch, probabilities: Tensor) -> Tensor:
-        rows = torch.arange(batch.batch_size, device=scores.device)
-        kept = batch.negative_mask.clone()
-        kept[rows, batch.local_rows] = True
-        log_probs = torch.log_softmax(scores.masked_fill(~kept, float("-inf")), dim=1)
-        targets = probabilities.clone()
-        targets[rows, batch.local_rows] = 1.0
-        if self.variant == "weighted_infonce":
-            return -(targets * log_probs.masked_fill(~kept, 0.0)).sum(dim=1).mean()
-        if self.variant == "bce":
-            # The mean over the kept pairs, without boolean indexing (a data-dependent shape syncs a GPU).
-            terms = F.binary_cross_entropy(log_probs.exp(), targets.clamp(max=1.0), reduction="none")
-            return (terms * kept).sum() / kept.sum()
-        # kl_regularized: beta * InfoNCE + alpha * KL(p || model's distribution over the negatives)
-        negative_log_probs = torch.log_softmax(scores.masked_fill(~batch.negative_mask, float("-inf")), dim=1)
-        kl_terms = torch.where(
-            probabilities > 0, probabilities * (probabilities.clamp(min=1e-30).log() - negative_log_probs), 0.0
-        )
-        return self.beta * self.infonce(scores, batch) + self.alpha * kl_terms.sum(dim=1).mean()
+        return count
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
             **self.base_config(),
-            **({"undefined_weight_rows": self.undefined_weight_rows} if self._undefined_rows is not None else {}),
             "weighter": self.weighter.get_config_dict(),
             "alpha": self.alpha,
             "beta": self.beta,

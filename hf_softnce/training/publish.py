@@ -69,9 +69,9 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
         if hub_id:
             datasets.append(hub_id)
     counts = {}
-    if loss_config and loss_config.get("duplicate_groups") is not None:
+    if loss_config and loss_config.get("duplicate_group_count") is not None:
         # The number the loss config reports (every group the masking knows, singletons included).
-        counts["duplicate groups"] = int(loss_config["duplicate_groups"])
+        counts["duplicate groups"] = int(loss_config["duplicate_group_count"])
     if "dup_group" in data.train.column_names:
         # Groups of two or more training rows: the duplicates the losses mask (a singleton masks nothing).
         sizes = Counter(all_columns(data.train)["dup_group"])

@@ -1,4 +1,4 @@
-"""Hard negatives from a frozen retriever's ranking, and the R2PS ranker trained on them.
+"""Hard negatives from a frozen retriever's ranking, and the R2PS ranker built and trained on them.
 
 Shared by the main job and the recipes: every method of one comparison trains on the same mined negatives.
 """
@@ -9,11 +9,12 @@ from datasets import Dataset
 from sentence_transformers import CrossEncoder
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+from torch import nn
 
 from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
-from hf_softnce.losses.r2ps_ranker_loss import r2ps_ranker
 from hf_softnce.mining import RankingHardNegativeMiner
+from hf_softnce.model_checks import check_model_folder
 from hf_softnce.training.checkpoints import resume_checkpoint
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.models import resolve_model_name
@@ -44,6 +45,48 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
     # The run's bookkeeping copy (TaskData.train): identity columns readable by column and row; every trainer
     # gets to_training_dataset(...) of it.
     return (all_columns(mined), miner.last_report) if with_report else all_columns(mined)
+
+
+def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int | None = None, **kwargs) -> CrossEncoder:
+    """A one-label CrossEncoder for :class:`R2PSRankerLoss`, with the stock head or the released R2PS head.
+
+    Args:
+        model_name_or_path: the encoder (a Hugging Face model or a path).
+        head: ``"stock"``: the encoder's sequence-classification head (BERT: the ``[CLS]`` pooler ``dense -> tanh``
+            then a linear layer), as ``CrossEncoder(name, num_labels=1)`` builds it. ``"released"``: the released
+            R2PS ranker (R2PS model.py, ``Unixcoder_RR``: mean of the token states, then ``RobertaLMHead``:
+            ``dense -> gelu -> layer_norm -> decoder`` to one logit), built from sentence-transformers modules
+            (``Transformer``, mean ``Pooling``, ``Dense`` with GELU, ``LayerNorm``, ``Dense`` to ``"scores"``) so
+            it saves and loads as a plain CrossEncoder.
+        max_length: the pair's token budget.
+        kwargs: passed to ``CrossEncoder`` (``config_kwargs``/``model_kwargs`` to the encoder for either head).
+    """
+    check_model_folder(model_name_or_path)
+    if head == "stock":
+        return CrossEncoder(model_name_or_path, num_labels=1, max_length=max_length, **kwargs)
+    if head != "released":
+        raise ValueError(f"head must be 'stock' or 'released', got {head!r}.")
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import LayerNorm, Pooling
+
+    processor_kwargs = {"model_max_length": max_length} if max_length is not None else None
+    encoder = Transformer(
+        model_name_or_path,
+        transformer_task="feature-extraction",
+        processor_kwargs=processor_kwargs,
+        config_kwargs=kwargs.pop("config_kwargs", None),  # e.g. dropout settings, as CrossEncoder(name) takes them
+        model_kwargs=kwargs.pop("model_kwargs", None),
+    )
+    hidden = encoder.get_embedding_dimension()
+    modules = [
+        encoder,
+        Pooling(hidden, pooling_mode="mean"),  # released: mean over the non-padding tokens
+        Dense(hidden, hidden, activation_function=nn.GELU()),
+        LayerNorm(hidden),
+        Dense(hidden, 1, activation_function=None, module_output_name="scores"),
+    ]
+    return CrossEncoder(modules=modules, **kwargs)
+
 
 
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:

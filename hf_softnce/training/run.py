@@ -208,6 +208,9 @@ def train_retriever(
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=resume)
+    # Rows whose SoftInfoNCE weights were undefined are counted on the device; one read once the steps are over
+    # (it waits for the device) warns about them.
+    getattr(loss, "undefined_weight_rows", None)
 
     base_model = None
     if config.wise_ft_weight is not None:

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from hf_softnce.batch import CandidateBatch, HashIndex, check_on_device, text_index
 from hf_softnce.data.schema import resolve_columns
-from hf_softnce.weighting.batch import CandidateBatch, HashIndex, check_on_device, text_index
 
 
 class RelevanceEstimator:
@@ -38,6 +38,16 @@ class RelevanceEstimator:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_config_dict()})"
 
+
+
+class UniformWeighter(RelevanceEstimator):
+    """All candidates equally relevant: weights are exactly 1 and the loss is MultipleNegativesRankingLoss.
+
+    Defined with the interface because it is the interface's neutral value: SoftInfoNCELoss uses it for
+    ``weighter=None``, and the losses import nothing of the estimators but this module."""
+
+    def relevance(self, batch: CandidateBatch) -> Tensor:
+        return torch.zeros(batch.negative_mask.shape, device=batch.negative_mask.device)
 
 def _unique(texts: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(texts))

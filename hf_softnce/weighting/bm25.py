@@ -11,8 +11,8 @@ import torch
 from sklearn.feature_extraction.text import CountVectorizer
 from torch import Tensor
 
+from hf_softnce.batch import CandidateBatch
 from hf_softnce.weighting.base import FittedTextEstimator
-from hf_softnce.weighting.batch import CandidateBatch
 
 _WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])|\d+")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from torch import Tensor
 
+from hf_softnce.batch import CandidateBatch
 from hf_softnce.embedding_cache import encode_cached
 from hf_softnce.weighting.base import FittedTextEstimator
-from hf_softnce.weighting.batch import CandidateBatch
 
 
 def _load(model):

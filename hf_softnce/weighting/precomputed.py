@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
+from hf_softnce.batch import CandidateBatch
 from hf_softnce.weighting.base import RelevanceEstimator
-from hf_softnce.weighting.batch import CandidateBatch
 
 
 class PrecomputedWeighter(RelevanceEstimator):

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from hf_softnce.weighting.batch import CandidateBatch
+from hf_softnce.batch import CandidateBatch
 from hf_softnce.weighting.embedding import FrozenEncoderEstimator, _model_name
 
 

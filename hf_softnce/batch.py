@@ -1,10 +1,13 @@
-"""What a relevance estimator sees of a training batch.
+"""A training batch as hf_softnce's losses and relevance estimators both see it: texts by hash, and the
+candidate layout.
 
 The trainer hands a loss tokenized features, not texts. A text is identified inside the loss by a hash of
-its token ids (padding and any trainer prompt removed), computed vectorized in torch on the batch's device. Texts that tokenize identically — including
-two long functions whose first ``max_seq_length`` tokens agree — are the same input to the model, so they are
-the same text for duplicate masking too. Estimators fitted on raw texts look those texts up by the same hash,
-computed with the trained model's own tokenizer when the loss binds them.
+its token ids (padding and any trainer prompt removed), computed vectorized in torch on the batch's device. Texts
+that tokenize identically — including two long functions whose first ``max_seq_length`` tokens agree — are the
+same input to the model, so they are the same text for duplicate masking too. Estimators fitted on raw texts look
+those texts up by the same hash, computed with the trained model's own tokenizer when the loss binds them.
+
+Neither the losses nor the estimators own this module: both build on it, and it imports neither.
 """
 
 from __future__ import annotations
