@@ -356,9 +356,9 @@ def test_unknown_config_key_lists_the_valid_keys(tmp_path, tiny_model, tiny_data
     assert not (tmp_path / "run").exists()
 
     good = tiny_config(tmp_path, tiny_model, tiny_data, name="good.yaml")
-    result = run_recipe("train_ranker.py", good, "ranker_temprature=30")
+    result = run_recipe("train_ranker.py", good, "ranker_scael=30")
     assert result.returncode == 2
-    assert "command line: Unknown config key 'ranker_temprature'. Did you mean 'ranker_scale'?" in result.stderr
+    assert "command line: Unknown config key 'ranker_scael'. Did you mean 'ranker_scale'?" in result.stderr
 
     result = run_recipe("train_ranker.py", good, "batch_size=0")
     assert result.returncode == 2
@@ -406,7 +406,9 @@ def cosqa_format_dir(tmp_path_factory, tiny_data) -> Path:
 
     corpus = load_from_disk(tiny_data)
     root = tmp_path_factory.mktemp("cosqa_format")
-    codebase = {code: i for i, code in enumerate(dict.fromkeys([*corpus["valid"]["code"], *corpus["test"]["code"]]))}
+    # As in CoSQA's published protocol the codebase holds the training codes too, so training queries can be held out.
+    codebase = {code: i for i, code in enumerate(dict.fromkeys([*corpus["train"]["code"], *corpus["valid"]["code"],
+                                                                 *corpus["test"]["code"]]))}
     (root / "code_idx_map.txt").write_text(json.dumps(codebase))
 
     def records(split, name, indexed):
