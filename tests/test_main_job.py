@@ -62,7 +62,12 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert (bm25_config["alpha"], bm25_config["beta"]) == (1.3, 0.7) and trained_config["alpha"] is None
     assert payload["row_settings"]["SoftInfoNCE (BM25)"] == dict(alpha=1.3, beta=0.7, loss="soft_infonce", weighter="bm25")
     assert (payload["selection_set"], payload["report_set"]) == ("cosqa-heldout", "cosqa-dev")
-    assert payload["losses"]["InfoNCE"]["loss"] == "SoftInfoNCELoss" and payload["losses"]["InfoNCE"]["negatives"] == "in-batch"
+    infonce = payload["losses"]["InfoNCE"]
+    # The InfoNCE row is named and cited as InfoNCE (MultipleNegativesRankingLoss's citation), built by SoftInfoNCELoss.
+    assert (infonce["objective"], infonce["loss"], infonce["negatives"]) == ("InfoNCE", "SoftInfoNCELoss", "in-batch")
+    assert len(infonce["citations"]) == 1 and "1807.03748" in infonce["citations"][0]
+    assert payload["losses"]["SoftInfoNCE (BM25)"]["objective"] == "SoftInfoNCELoss"
+    assert "2310.08069" in payload["losses"]["SoftInfoNCE (BM25)"]["citations"][0]
     assert payload["losses"]["SoftInfoNCE (trained model)"]["teacher"] == "InfoNCE"
     # Every row's interval is a paired bootstrap over the whole dev set, seeds averaged per query: recompute the
     # BM25 row's difference against the base model directly from the saved per-query ranks.

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_softnce.hub.summary import mean_std
+from hf_softnce.hub.summary import describe_loss, mean_std
 from hf_softnce.training.cascade_row import ranker_budget
 from hf_softnce.training.comparison import compare_rows, comparison_markdown, to_json, verdicts
 from hf_softnce.training.config import TrainConfig
@@ -100,7 +100,8 @@ class Results:
 
 
 def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
-    """The loss class and the arguments it was built with, as ``results.json`` records them."""
+    """The loss as ``results.json`` records it: the objective's name and citation (``SoftInfoNCELoss`` without a weighter
+    is InfoNCE, cited as MultipleNegativesRankingLoss cites it), the class and the arguments it was built with."""
     def plain(name, value):
         if name == "guide":  # GISTEmbedLoss's frozen guide model: its folder or Hub id
             return config.guide_model
@@ -109,8 +110,10 @@ def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
         return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
     arguments = {k: plain(k, v) for k, v in loss.get_config_dict().items()}
-    return {"family": row.family, "loss": type(loss).__name__, "module": type(loss).__module__,
-            "arguments": arguments, "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
+    described = describe_loss(loss)
+    return {"family": row.family, "objective": described["loss_name"], "loss": type(loss).__name__,
+            "module": type(loss).__module__, "arguments": arguments, "citations": described["citations"],
+            "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
 
 
 def write_report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float) -> dict:
