@@ -1,5 +1,5 @@
 """The levers of training on CoSQA's own queries, measured on the CoSQA selection half before they became the main
-job's defaults (issue #16): learning rate, code length, mined hard negatives, WiSE-FT weight.
+job's defaults: learning rate, code length, mined hard negatives, WiSE-FT weight.
 
 Each run: all-MiniLM-L6-v2, sentence-transformers' MultipleNegativesRankingLoss (= InfoNCE) in
 SentenceTransformerTrainer (batch 32, NO_DUPLICATES sampler, warmup 10%, seed 42) on CoSQA's retrieval training

@@ -2,7 +2,7 @@
 
 Shared by the miner, the evaluator and the cascade. The corpus is scored chunk by chunk and a running
 top-k is merged, so memory grows with ``query_chunk_size x corpus_chunk_size``, never with the full
-queries x corpus matrix (sentence-transformers' ``mine_hard_negatives`` issue #3164). With FAISS installed
+queries x corpus matrix. With FAISS installed
 the per-chunk scoring uses ``faiss.knn`` (multi-threaded BLAS, no index copy of the corpus).
 """
 
