@@ -123,6 +123,8 @@ def write_table(out: Path) -> None:
     for path in sorted((out / "rows").glob("*.json")):
         saved = json.loads(path.read_text())
         rows[saved["row"]] = saved
+    if "base model (zero-shot)" not in rows:
+        raise SystemExit(f"{out / 'rows' / 'base.json'}: no zero-shot row yet; run without --table-only first.")
     order = ["base model (zero-shot)"] + [r for r in ROWS + [ST_MINED] if r in rows]
     lines, table = [], {}
     for set_name in ("cosqa-heldout", "cosqa-dev"):
