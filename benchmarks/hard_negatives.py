@@ -2,6 +2,8 @@
 
     python -m benchmarks.hard_negatives --output-dir runs/hard_negatives                 # every row below, in order
     python -m benchmarks.hard_negatives --output-dir runs/hard_negatives --rows "InfoNCE" "InfoNCE + mined negatives"
+    python -m benchmarks.hard_negatives --output-dir runs/hn-43 --seed 43 --rows "InfoNCE" "InfoNCE + mined negatives"
+    python -m benchmarks.hard_negatives --output-dir runs/hard_negatives --table-only --seed-dirs runs/hn-43
 
 Each row is the main job's own (:mod:`hf_softnce.training.plan`): same data (CoSQA train less ``cosqa-heldout``),
 steps, seed and mined negatives (the frozen base model, positive-aware, once for every row). A row's per-query ranks
@@ -53,12 +55,17 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=ROWS + [ST_MINED])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--table-only", action="store_true", help="write the table of the rows finished so far")
+    parser.add_argument("--seed-dirs", nargs="*", default=[], metavar="DIR",
+                        help="with --table-only: output dirs of other seeds; writes seeds.md/seeds.json")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="overrides of the quick size's settings (a smoke test: max_steps=2 max_train_pairs=200)")
     args = parser.parse_args()
     out = Path(args.output_dir)
     if args.table_only:
-        return write_table(out)
+        write_table(out)
+        if args.seed_dirs:
+            seed_table([out] + [Path(d) for d in args.seed_dirs], out)
+        return
     (out / "rows").mkdir(parents=True, exist_ok=True)
     with_st = ST_MINED in args.rows
     rows = [name for name in args.rows if name != ST_MINED] + (["InfoNCE + mined negatives"] * with_st)
@@ -155,6 +162,50 @@ def write_table(out: Path) -> None:
     (out / "results.json").write_text(json.dumps({"table": table, "mining": mining, "st_mining": st.get("mining"),
                                                   "losses": {r: rows[r].get("loss") for r in order[1:]},
                                                   "seconds": {r: rows[r].get("seconds") for r in order[1:]}}, indent=2))
+    print("\n".join(lines))
+
+
+def seed_table(dirs: list[Path], out: Path) -> None:
+    """``seeds.md``/``seeds.json``: each row's MRR@1000 per seed (one output dir per seed), its seed spread, and the
+    paired 95 % interval of its seed-averaged per-query reciprocal ranks against :data:`REFERENCES` (each reference
+    averaged over the seeds it has)."""
+    from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, PairedBootstrap
+    from hf_softnce.training.comparison import reciprocal_ranks
+
+    runs = {}  # row -> [saved row of each seed that has it]
+    for folder in dirs:
+        for path in sorted((folder / "rows").glob("*.json")):
+            saved = json.loads(path.read_text())
+            if saved["row"] != "base model (zero-shot)":
+                runs.setdefault(saved["row"], []).append(saved)
+    order = [r for r in ROWS + [ST_MINED] if r in runs]
+    lines, table = [], {}
+    for set_name in ("cosqa-heldout", "cosqa-dev"):
+        rr = {row: reciprocal_ranks([saved["per_query"][set_name] for saved in runs[row]]) for row in order}
+        boot = PairedBootstrap(sorted(rr[order[0]]), n_resamples=2000, seed=0)
+        lines += [f"**{REAL_TITLES[set_name]}**: MRR@1000 per seed; Δ of the seed-averaged per-query reciprocal ranks",
+                  "", "| row | seeds | MRR@1000 per seed | spread | mean | " + " | ".join(REFERENCES.values()) + " |",
+                  "|---" * (len(REFERENCES) + 5) + "|"]
+        table[set_name] = {}
+        for row in order:
+            per_seed = [saved["metrics"][f"{set_name}_mrr@1000"] for saved in runs[row]]
+            entry = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed),
+                     "mean": sum(rr[row].values()) / len(rr[row]), "seeds": len(per_seed)}
+            cells = []
+            for reference, column in REFERENCES.items():
+                if row != reference and reference in rr and (column != "Δ vs InfoNCE + mined" or "mined" in row):
+                    diff = boot.difference(rr[row], rr[reference], given=RECIPROCAL_RANKS)
+                    entry[column] = diff.to_dict()
+                    mark = "**" if diff.supported else ""
+                    cells.append(f"{mark}{diff.value:+.4f}{mark} [{diff.low:+.3f}, {diff.high:+.3f}]")
+                else:
+                    cells.append("–")
+            table[set_name][row] = entry
+            lines.append(f"| {row} | {len(per_seed)} | {', '.join(f'{m:.4f}' for m in per_seed)} | "
+                         (f"{entry['spread']:.4f}" if len(per_seed) > 1 else "–") + f" | {entry['mean']:.4f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    (out / "seeds.md").write_text("\n".join(lines))
+    (out / "seeds.json").write_text(json.dumps({"dirs": [str(d) for d in dirs], "table": table}, indent=2))
     print("\n".join(lines))
 
 
