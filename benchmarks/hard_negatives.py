@@ -123,7 +123,7 @@ REFERENCES = {"InfoNCE": "Δ vs InfoNCE", "SoftInfoNCE (BM25)": "Δ vs default",
 def write_table(out: Path) -> None:
     """``results.md`` and ``results.json`` from the rows finished so far: per real-query set, each row's MRR@1000 with
     paired 95 % intervals against the base model and :data:`REFERENCES` (one bootstrap per set, shared by every row)."""
-    from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, PairedBootstrap
+    from hf_softnce.evaluation.bootstrap import PairedBootstrap
     from hf_softnce.training.comparison import reciprocal_ranks
 
     rows = {}
@@ -143,16 +143,8 @@ def write_table(out: Path) -> None:
         table[set_name] = {}
         for row in order:
             entry = {"mrr@1000": sum(rr[row].values()) / len(rr[row])}
-            cells = []
-            for reference, column in [(order[0], "Δ vs base")] + list(REFERENCES.items()):
-                applies = row != reference and reference in rr and (column != "Δ vs InfoNCE + mined" or "mined" in row)
-                if applies and row != order[0]:
-                    diff = boot.difference(rr[row], rr[reference], given=RECIPROCAL_RANKS)
-                    entry[column] = diff.to_dict()
-                    mark = "**" if diff.supported else ""
-                    cells.append(f"{mark}{diff.value:+.4f}{mark} [{diff.low:+.3f}, {diff.high:+.3f}]")
-                else:
-                    cells.append("–")
+            references = [(order[0], "Δ vs base")] + list(REFERENCES.items()) if row != order[0] else []
+            cells = _compare(boot, rr, row, references, entry) + ["–"] * (len(columns) - len(references))
             table[set_name][row] = entry
             lines.append(f"| {row} | {entry['mrr@1000']:.4f} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -169,7 +161,7 @@ def seed_table(dirs: list[Path], out: Path) -> None:
     """``seeds.md``/``seeds.json``: each row's MRR@1000 per seed (one output dir per seed), its seed spread, and the
     paired 95 % interval of its seed-averaged per-query reciprocal ranks against :data:`REFERENCES` (each reference
     averaged over the seeds it has)."""
-    from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, PairedBootstrap
+    from hf_softnce.evaluation.bootstrap import PairedBootstrap
     from hf_softnce.training.comparison import reciprocal_ranks
 
     runs = {}  # row -> [saved row of each seed that has it]
@@ -191,22 +183,33 @@ def seed_table(dirs: list[Path], out: Path) -> None:
             per_seed = [saved["metrics"][f"{set_name}_mrr@1000"] for saved in runs[row]]
             entry = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed),
                      "mean": sum(rr[row].values()) / len(rr[row]), "seeds": len(per_seed)}
-            cells = []
-            for reference, column in REFERENCES.items():
-                if row != reference and reference in rr and (column != "Δ vs InfoNCE + mined" or "mined" in row):
-                    diff = boot.difference(rr[row], rr[reference], given=RECIPROCAL_RANKS)
-                    entry[column] = diff.to_dict()
-                    mark = "**" if diff.supported else ""
-                    cells.append(f"{mark}{diff.value:+.4f}{mark} [{diff.low:+.3f}, {diff.high:+.3f}]")
-                else:
-                    cells.append("–")
+            cells = _compare(boot, rr, row, list(REFERENCES.items()), entry)
             table[set_name][row] = entry
-            lines.append(f"| {row} | {len(per_seed)} | {', '.join(f'{m:.4f}' for m in per_seed)} | "
-                         (f"{entry['spread']:.4f}" if len(per_seed) > 1 else "–") + f" | {entry['mean']:.4f} | " + " | ".join(cells) + " |")
+            spread = f"{entry['spread']:.4f}" if len(per_seed) > 1 else "–"
+            lines.append(f"| {row} | {len(per_seed)} | {', '.join(f'{m:.4f}' for m in per_seed)} | {spread} | "
+                         f"{entry['mean']:.4f} | " + " | ".join(cells) + " |")
         lines.append("")
     (out / "seeds.md").write_text("\n".join(lines))
     (out / "seeds.json").write_text(json.dumps({"dirs": [str(d) for d in dirs], "table": table}, indent=2))
     print("\n".join(lines))
+
+
+def _compare(boot, rr: dict, row: str, references: list, entry: dict) -> list[str]:
+    """The table cells of ``row`` against each ``(reference, column)``: the paired difference of reciprocal ranks with
+    its interval (bold when it excludes 0), also stored in ``entry[column]``; "–" where the reference is missing, is the
+    row itself, or is InfoNCE + mined for a row on in-batch negatives."""
+    from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS
+
+    cells = []
+    for reference, column in references:
+        if row != reference and reference in rr and (column != "Δ vs InfoNCE + mined" or "mined" in row):
+            diff = boot.difference(rr[row], rr[reference], given=RECIPROCAL_RANKS)
+            entry[column] = diff.to_dict()
+            mark = "**" if diff.supported else ""
+            cells.append(f"{mark}{diff.value:+.4f}{mark} [{diff.low:+.3f}, {diff.high:+.3f}]")
+        else:
+            cells.append("–")
+    return cells
 
 
 def st_mined(plan, data):
