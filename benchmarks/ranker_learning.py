@@ -1,0 +1,180 @@
+"""Does the R2PS ranker learn, and from which negatives? A cheap check before any cascade run.
+
+    python -m benchmarks.ranker_learning --retriever runs/main/infonce/seed-42/final --output-dir runs/ranker_learning
+
+Each variant trains the ranker for a few steps on CoSQA training queries (never ``cosqa-heldout``), then scores
+held-out queries' gold code against two kinds of distractors:
+
+- ``random``: 3 random codes of the codebase (never the gold code's duplicate group);
+- ``retriever top-3``: the 3 codes the retriever ranks highest, the gold code's duplicate group left out: the codes
+  a cascade must re-order to help.
+
+A ranker that learns puts the gold code first more often than chance (1 in 4) on ``random``; a ranker that helps a
+cascade does better than the retriever's own cosine on ``retriever top-3``. If the first is learned and the second is
+not, the negatives are the problem, not the loss. Each variant's accuracy has a 95 % bootstrap interval over queries,
+and every variant is paired with the retriever on the same queries. Rows are written to ``<output-dir>/rows/``
+as they finish; a re-run skips the finished ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = {
+    # name: (head, warmup_ratio, negatives)
+    "stock head, warmup 10 %, retriever top-3": ("stock", 0.1, "top"),
+    "released head, no warmup, retriever top-3": ("released", 0.0, "top"),
+    "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware"),
+    "released head, no warmup, random 3": ("released", 0.0, "random"),
+}
+NEGATIVES = 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retriever", required=True, help="the InfoNCE retriever's folder (the main job's row)")
+    parser.add_argument("--output-dir", default="runs/ranker_learning")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--queries", type=int, default=300, help="held-out queries scored")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    from hf_softnce.training.main_job import _load_data, make_plan
+    from hf_softnce.training.models import load_model
+
+    out = Path(args.output_dir)
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    plan = make_plan("quick", [args.seed], ["InfoNCE"], {})
+    data, base = _load_data(plan.base)
+    rng = random.Random(args.seed)
+    retriever = load_model(args.retriever)
+    retriever.max_seq_length = base.max_seq_length
+    codes = list(data.codebase)
+    groups = np.asarray([hash(data.codebase[c]) for c in codes])
+    code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=True)
+    index = {code: i for i, code in enumerate(codes)}
+
+    held = data.real_select
+    qids = sorted(held.queries)
+    rng.shuffle(qids)
+    qids = [q for q in qids if any(held.corpus[c] in index for c in held.relevant[q])][: args.queries]
+    queries = [held.queries[q] for q in qids]
+    gold = [next(held.corpus[c] for c in sorted(held.relevant[q]) if held.corpus[c] in index) for q in qids]
+    q_emb = retriever.encode(queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    scores = q_emb @ code_emb.T
+    tests = {"random": [], "retriever top-3": []}
+    retriever_first = {"random": [], "retriever top-3": []}
+    for i, code in enumerate(gold):
+        g = groups[index[code]]
+        order = [j for j in np.argsort(-scores[i]) if groups[j] != g]
+        for kind, picked in (("random", rng.sample([j for j in range(len(codes)) if groups[j] != g], NEGATIVES)),
+                             ("retriever top-3", order[:NEGATIVES])):
+            tests[kind].append([code] + [codes[j] for j in picked])
+            retriever_first[kind].append(float(scores[i, index[code]] > max(scores[i, j] for j in picked)))
+
+    rows = {"retriever (cosine)": {kind: summary(np.asarray(v)) for kind, v in retriever_first.items()}}
+    train = data.train.shuffle(seed=args.seed).select(range(args.steps * args.batch_size))
+    for name in args.variants:
+        path = out / "rows" / f"{slug(name)}.json"
+        if path.exists():
+            rows[name] = json.loads(path.read_text())
+            continue
+        head, warmup, negatives = VARIANTS[name]
+        config = replace(base, max_steps=args.steps, batch_size=args.batch_size, ranker_head=head,
+                         warmup_ratio=warmup, output_dir=str(out / slug(name)), save_steps=None, eval_steps=None)
+        mined = with_negatives(config, train, retriever, negatives, data.codebase, rng)
+        from hf_softnce.training.ranker import r2ps_ranker, train_ranker
+        from hf_softnce.training.models import resolve_model_name
+
+        init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
+        trained = train_ranker(config, mined)
+        result = {}
+        for label, ranker in (("init", init), ("trained", trained)):
+            for kind, lists in tests.items():
+                first = first_place(ranker, queries, lists)
+                result[f"{label} {kind}"] = summary(first)
+                result[f"{label} {kind} vs retriever"] = summary(first - np.asarray(retriever_first[kind]))
+        path.write_text(json.dumps(result, indent=2))
+        rows[name] = result
+    write_table(out, rows, args)
+
+
+def with_negatives(config, train, retriever, kind, codebase, rng):
+    """``train`` with 3 negatives: the retriever's top (as the cascade mines them), positive-aware, or random."""
+    from hf_softnce.training.ranker import mine_negatives
+
+    if kind == "top":
+        return mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=None,
+                                      mining_absolute_margin=None), train, retriever, num_negatives=NEGATIVES,
+                              corpus=codebase)
+    if kind == "positive-aware":
+        return mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=0.05), train, retriever,
+                              num_negatives=NEGATIVES, corpus=codebase)
+    codes = list(codebase)
+    columns = {f"negative_{k}": [] for k in range(1, NEGATIVES + 1)}
+    for code in train["code"]:
+        group = codebase.get(code, code)
+        picked = []
+        while len(picked) < NEGATIVES:
+            other = rng.choice(codes)
+            if codebase[other] != group and other not in picked:
+                picked.append(other)
+        for k, other in enumerate(picked, start=1):
+            columns[f"negative_{k}"].append(other)
+    from hf_softnce.data import all_columns
+
+    mined = all_columns(train)
+    for name, values in columns.items():
+        mined = mined.add_column(name, values)
+    return mined
+
+
+def first_place(ranker, queries, lists) -> np.ndarray:
+    """1 where the ranker scores the gold code (each list's first) above its 3 distractors, else 0."""
+    pairs = [(query, code) for query, codes in zip(queries, lists) for code in codes]
+    scores = np.asarray(ranker.predict(pairs, batch_size=64, show_progress_bar=True)).reshape(len(queries), -1)
+    return (scores[:, 0] > scores[:, 1:].max(axis=1)).astype(float)
+
+
+def summary(values: np.ndarray, resamples: int = 2000) -> dict:
+    rng = np.random.default_rng(0)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    return {"mean": float(values.mean()), "low": float(np.quantile(means, 0.025)),
+            "high": float(np.quantile(means, 0.975)), "n": int(len(values))}
+
+
+def slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-").replace("--", "-")
+
+
+def write_table(out: Path, rows: dict, args) -> None:
+    cell = lambda s: f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"  # noqa: E731
+    lines = [f"Gold code ranked first among itself and 3 distractors ({args.queries} cosqa-heldout queries; chance "
+             f"0.25); ranker: {args.steps} steps of {args.batch_size} queries, {NEGATIVES} negatives each.", "",
+             "| ranker | random: init | random: trained | top-3: init | top-3: trained | top-3 trained vs retriever |",
+             "|---|---|---|---|---|---|"]
+    retriever = rows["retriever (cosine)"]
+    lines.append(f"| retriever (cosine) | – | {cell(retriever['random'])} | – | {cell(retriever['retriever top-3'])} "
+                 "| – |")
+    for name, r in rows.items():
+        if name == "retriever (cosine)":
+            continue
+        lines.append(f"| {name} | {cell(r['init random'])} | {cell(r['trained random'])} | "
+                     f"{cell(r['init retriever top-3'])} | {cell(r['trained retriever top-3'])} | "
+                     f"{cell(r['trained retriever top-3 vs retriever'])} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
