@@ -32,6 +32,7 @@ VARIANTS = {
     "released head, no warmup, retriever top-3": ("released", 0.0, "top"),
     "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware"),
     "released head, no warmup, random 3": ("released", 0.0, "random"),
+    "released head, no warmup, positive-aware top 1 + random 2": ("released", 0.0, "mixed"),
 }
 NEGATIVES = 3
 
@@ -109,33 +110,36 @@ def main() -> None:
 
 
 def with_negatives(config, train, retriever, kind, codebase, rng):
-    """``train`` with 3 negatives: the retriever's top (as the cascade mines them), positive-aware, or random."""
+    """``train`` with 3 negatives: the retriever's top (as the cascade mines them), positive-aware (below 95 % of the
+    positive's score), random codes, or "mixed": the positive-aware top 1 and 2 random codes."""
+    from hf_softnce.data import all_columns
     from hf_softnce.training.ranker import mine_negatives
 
-    if kind == "top":
-        return mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=None,
-                                      mining_absolute_margin=None), train, retriever, num_negatives=NEGATIVES,
-                              corpus=codebase)
-    if kind == "positive-aware":
-        return mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=0.05), train, retriever,
-                              num_negatives=NEGATIVES, corpus=codebase)
-    codes = list(codebase)
-    columns = {f"negative_{k}": [] for k in range(1, NEGATIVES + 1)}
-    for code in train["code"]:
-        group = codebase.get(code, code)
-        picked = []
-        while len(picked) < NEGATIVES:
-            other = rng.choice(codes)
-            if codebase[other] != group and other not in picked:
-                picked.append(other)
-        for k, other in enumerate(picked, start=1):
-            columns[f"negative_{k}"].append(other)
-    from hf_softnce.data import all_columns
+    if kind == "random":
+        return _add_random(all_columns(train), codebase, rng, range(1, NEGATIVES + 1))
+    margin = None if kind == "top" else 0.05
+    mined = mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=margin,
+                                   mining_absolute_margin=None), train, retriever,
+                           num_negatives=1 if kind == "mixed" else NEGATIVES, corpus=codebase)
+    return _add_random(mined, codebase, rng, range(2, NEGATIVES + 1)) if kind == "mixed" else mined
 
-    mined = all_columns(train)
-    for name, values in columns.items():
-        mined = mined.add_column(name, values)
-    return mined
+
+def _add_random(dataset, codebase, rng, columns):
+    """``dataset`` with a random code of ``codebase`` as ``negative_<k>`` for each k in ``columns``: never the
+    positive's duplicate group, never a code the row already has as a negative."""
+    codes = list(codebase)
+    rows = []
+    for row in dataset:
+        taken = {row[name] for name in row if name.startswith("negative_")}
+        group, picked = codebase.get(row["code"], row["code"]), []
+        while len(picked) < len(columns):
+            other = rng.choice(codes)
+            if codebase[other] != group and other not in picked and other not in taken:
+                picked.append(other)
+        rows.append(picked)
+    for i, k in enumerate(columns):
+        dataset = dataset.add_column(f"negative_{k}", [picked[i] for picked in rows])
+    return dataset
 
 
 def first_place(ranker, queries, lists) -> np.ndarray:
