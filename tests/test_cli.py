@@ -66,6 +66,18 @@ def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsys
     assert capsys.readouterr().err == "hf-softnce: error: --action judge needs --judge module:function.\n"
 
 
+def test_redirected_stdout_is_flushed_per_line_so_a_log_keeps_its_order(tmp_path, monkeypatch):
+    import io
+
+    redirected = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # block-buffered, as a file is
+    monkeypatch.setattr(sys, "stdout", redirected)
+    assert not redirected.line_buffering
+    main(["label-order", "--data", "d", "--output", str(tmp_path / "o"), "--action", "judge"])
+    assert redirected.line_buffering
+    print("a line")
+    assert redirected.buffer.getvalue() == b"a line\n"  # on its way to the file before anything else is written
+
+
 def test_a_bug_is_not_hidden_as_a_user_error(monkeypatch):
     import hf_softnce.cli.build_corpus as command
 

@@ -695,3 +695,15 @@ def test_any_sentence_transformers_loss_is_described_by_its_class_config_and_cit
     assert gist["citations"] and "@" in gist["citations"][0]
     card = render_model_card(make_summary(**gist, method="InfoNCE", baseline=None))
     assert "loss:GISTEmbedLoss" in card and "Pooling(" not in card  # the guide by name, not its module repr
+
+
+def test_card_training_args_show_the_loss_values_used_and_only_the_data_that_trained():
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.publish import card_training_args
+
+    loss_config = {"alpha": 1.5, "beta": 0.5, "scale": 20.0}
+    cosqa = card_training_args(TrainConfig(data="cosqa", beta=0.7), loss_config)
+    assert (cosqa["alpha"], cosqa["beta"]) == (1.5, 0.7)  # None shows the loss's value; a set value stays
+    assert "sources" not in cosqa  # the stdlib corpus did not train a CoSQA model
+    python = card_training_args(TrainConfig(data="python"), loss_config)
+    assert python["sources"] == ["stdlib"] and python["alpha"] == 1.5

@@ -108,11 +108,14 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
         assert ("no measurable difference" in sentence) or ("better by" in sentence) or ("worse by" in sentence)
     table = (tmp_path / "results.md").read_text()
     assert "Δ vs base" in table and "| SoftInfoNCE (BM25) |" in table
+    assert "The default row, saved with its card in `hub/`: **SoftInfoNCE (BM25)**." in table
     assert (tmp_path / "results.png").stat().st_size > 10_000
 
     folder = tmp_path / "hub"
     card = ModelCard.load(folder / "README.md")
     assert "SoftInfoNCELoss" in card.text and "WiSE-FT" in card.text
+    assert "| Δ vs InfoNCE (95% CI) |" in card.text and "Δ vs infonce" not in card.text
+    assert '"alpha": 1.3,' in card.text and '"sources"' not in card.text  # what trained it, not config defaults
     cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
     assert {r.metric_type for r in cosqa} >= {"mrr@1000"}
     # The model-index holds the saved weights' numbers: the first seed's model, on CoSQA dev.
@@ -297,7 +300,9 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     assert "every choice is made on cosqa-heldout (2 CoSQA training queries no row trains on" in payload["protocol"]
     assert payload["protocol"].endswith("the training codes are functions of that codebase, as in the published "
                                         "protocol, and no dev query is in training.")
-    assert (tmp_path / "run" / "results.md").read_text().startswith(payload["protocol"])
+    title, protocol, default = (tmp_path / "run" / "results.md").read_text().split("\n\n")[:3]
+    assert (title, protocol) == ("# hf-softnce main --quick: 1 row x 1 seed(s)", payload["protocol"])
+    assert default == "The default row was not run: no `hub/` folder."
 
     (folder / "cosqa-retrieval-train-19604.json").unlink()
     (folder / "cosqa-train.json").unlink()

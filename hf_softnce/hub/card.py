@@ -217,9 +217,14 @@ def _interval_cell(value) -> str:
     return format_value(value)
 
 
+# The rows a paired interval is taken against, by the key suffix ``delta_vs_<row>`` uses.
+INTERVAL_REFERENCES = {"base": "base", "infonce": "InfoNCE"}
+
+
 def _interval_label(key: str) -> str:
     if key.startswith("delta_vs_"):
-        return f"Δ vs {key[len('delta_vs_'):]} (95% CI)"
+        reference = key[len("delta_vs_"):]
+        return f"Δ vs {INTERVAL_REFERENCES.get(reference, reference)} (95% CI)"
     return metric_label(key) if "@" in key else key.upper() if key == "mrr" else key
 
 

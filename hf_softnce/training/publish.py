@@ -159,10 +159,22 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
         **loss_fields,
         data=data_summary(data, loss_fields["loss_config"]),
         evaluations=summaries,
-        training_args=config.to_dict(),
+        training_args=card_training_args(config, loss_fields["loss_config"]),
         wise_ft_weight=config.wise_ft_weight,
     )
     return RunSummary(**{**values, **fields})
+
+
+def card_training_args(config: TrainConfig, loss_config: dict) -> dict:
+    """The training arguments as a card shows them: a loss setting left to the loss's default (``None``) shown as the
+    value the loss used, and ``sources`` (the stdlib corpus's packages) only where that corpus trained the model."""
+    args = config.to_dict()
+    for key, value in args.items():
+        if value is None and loss_config.get(key) is not None:
+            args[key] = loss_config[key]
+    if config.data != "python":
+        args.pop("sources", None)
+    return args
 
 
 def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: dict, *,

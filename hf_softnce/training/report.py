@@ -12,7 +12,7 @@ from hf_softnce.training.comparison import compare_rows, comparison_markdown, to
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
-from hf_softnce.training.plan import SIZES, Plan, Row
+from hf_softnce.training.plan import DEFAULT_ROW, SIZES, Plan, Row
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_PACKAGES = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
@@ -147,7 +147,12 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "elapsed_s": elapsed,
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
-    report = protocol + "\n\n" + table + "\n" + "\n".join(f"- {s}" for s in sentences)
+    rows = f"{len(plan.rows)} row" + "s" * (len(plan.rows) != 1)
+    title = f"# hf-softnce main --{plan.size}: {rows} x {len(plan.seeds)} seed(s)"
+    default = (f"The default row, saved with its card in `hub/`: **{DEFAULT_ROW}**."
+               if DEFAULT_ROW in results.metrics else "The default row was not run: no `hub/` folder.")
+    report = (title + "\n\n" + protocol + "\n\n" + default + "\n\n" + table + "\n"
+              + "\n".join(f"- {s}" for s in sentences))
     if mining:
         report += f"\n\nNegatives: {mining['summary']}"
     write_atomically(output_dir / "results.md", report + "\n")
