@@ -126,10 +126,7 @@ def write_table(out: Path) -> None:
     from hf_softnce.evaluation.bootstrap import PairedBootstrap
     from hf_softnce.training.comparison import reciprocal_ranks
 
-    rows = {}
-    for path in sorted((out / "rows").glob("*.json")):
-        saved = json.loads(path.read_text())
-        rows[saved["row"]] = saved
+    rows = {saved["row"]: saved for saved in _saved_rows(out)}
     if "base model (zero-shot)" not in rows:
         raise SystemExit(f"{out / 'rows' / 'base.json'}: no zero-shot row yet; run without --table-only first.")
     order = ["base model (zero-shot)"] + [r for r in ROWS + [ST_MINED] if r in rows]
@@ -166,8 +163,7 @@ def seed_table(dirs: list[Path], out: Path) -> None:
 
     runs = {}  # row -> [saved row of each seed that has it]
     for folder in dirs:
-        for path in sorted((folder / "rows").glob("*.json")):
-            saved = json.loads(path.read_text())
+        for saved in _saved_rows(folder):
             if saved["row"] != "base model (zero-shot)":
                 runs.setdefault(saved["row"], []).append(saved)
     order = [r for r in ROWS + [ST_MINED] if r in runs]
@@ -237,6 +233,11 @@ def st_mined(plan, data):
     same_group = sum(codebase[neg] == codebase[code] for code, neg in zip(mined["code"], mined["negative_1"]))
     return st_data, {"pairs": len(data.train), "mined": len(mined), "rows_without_a_negative": len(data.train) - len(mined),
                      "negative_in_the_positives_duplicate_group": same_group, "range_max": 50}
+
+
+def _saved_rows(out: Path) -> list[dict]:
+    """Every finished row of ``out`` (``rows/*.json``, as :func:`_save` writes them)."""
+    return [json.loads(path.read_text()) for path in sorted((out / "rows").glob("*.json"))]
 
 
 def _row_file(out: Path, name: str) -> Path:

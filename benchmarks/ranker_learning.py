@@ -49,7 +49,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from hf_softnce.training.main_job import _load_data, make_plan
-    from hf_softnce.training.models import load_model
+    from hf_softnce.training.models import load_model, resolve_model_name
+    from hf_softnce.training.plan import run_slug
+    from hf_softnce.training.ranker import r2ps_ranker, train_ranker
 
     out = Path(args.output_dir)
     (out / "rows").mkdir(parents=True, exist_ok=True)
@@ -85,17 +87,14 @@ def main() -> None:
     rows = {"retriever (cosine)": {kind: summary(np.asarray(v)) for kind, v in retriever_first.items()}}
     train = data.train.shuffle(seed=args.seed).select(range(args.steps * args.batch_size))
     for name in args.variants:
-        path = out / "rows" / f"{slug(name)}.json"
+        path = out / "rows" / f"{run_slug(name)}.json"
         if path.exists():
             rows[name] = json.loads(path.read_text())
             continue
         head, warmup, negatives = VARIANTS[name]
         config = replace(base, max_steps=args.steps, batch_size=args.batch_size, ranker_head=head,
-                         warmup_ratio=warmup, output_dir=str(out / slug(name)), save_steps=None, eval_steps=None)
+                         warmup_ratio=warmup, output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         mined = with_negatives(config, train, retriever, negatives, data.codebase, rng)
-        from hf_softnce.training.ranker import r2ps_ranker, train_ranker
-        from hf_softnce.training.models import resolve_model_name
-
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined)
         result = {}
@@ -154,10 +153,6 @@ def summary(values: np.ndarray, resamples: int = 2000) -> dict:
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
     return {"mean": float(values.mean()), "low": float(np.quantile(means, 0.025)),
             "high": float(np.quantile(means, 0.975)), "n": int(len(values))}
-
-
-def slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-").replace("--", "-")
 
 
 def write_table(out: Path, rows: dict, args) -> None:
