@@ -148,8 +148,8 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
-        "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + the default row, 140 steps of "
-        "32, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
+        "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + the default row + the "
+        "strongest peer, 80 steps of 16, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
         "peers on mined negatives, the R2PS cascade), 1 seed).\n"
     )
 

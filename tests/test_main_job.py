@@ -43,7 +43,8 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     monkeypatch.setattr(cascade_row, "RANKER_BATCH", 4)  # the ranker's batch is capped below the retrievers' 8
     # A size's own setting for one row (as the full size's alpha/beta for SoftInfoNCE (BM25)) reaches that row's
     # training, its card and results.json, and no other row.
-    monkeypatch.setitem(SIZES, "quick", replace(SIZES["quick"], row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)}))
+    monkeypatch.setitem(SIZES, "quick", replace(SIZES["quick"], row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)},
+                                                default="SoftInfoNCE (BM25)"))
     overrides = dict(
         model=tiny_model_dir(), ranker_model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA),
         max_train_pairs=None, max_steps=3, batch_size=8, max_seq_length=64, use_cpu=True, conala_mix=0.0,
@@ -169,7 +170,7 @@ def _main_job_config(size: str, **overrides):
     return TrainConfig.from_dict({**SIZES[size].settings, **overrides})
 
 
-@pytest.mark.parametrize("method", ["InfoNCE", "SoftInfoNCE (BM25)"])
+@pytest.mark.parametrize("method", ["InfoNCE", "SoftInfoNCE (trained model) + mined negatives"])
 def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, tiny_model, method):
     """Under the main job's own configuration (CoSQA train, its duplicate groups, the quick size's loss), two
     queries answered by one code, or by near-duplicate codes of one group, never push each other's code away."""
@@ -181,7 +182,9 @@ def test_cosqa_queries_sharing_a_code_are_not_each_others_negatives(cosqa_dir, t
     from hf_softnce.training.losses import build_loss
 
     assert method in SIZES["quick"].rows
-    config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **ROW[method].settings)
+    # Its frozen estimator: a tiny model, at a length its position table holds.
+    teacher = dict(max_seq_length=64, **{ROW[method].teacher_key: tiny_model_dir()}) if ROW[method].teacher else {}
+    config = replace(_main_job_config("quick", cosqa_dir=str(cosqa_dir)), **ROW[method].settings, **teacher)
     assert config.data == "cosqa" and config.mask_duplicates
     train = all_columns(load_cosqa(data_dir=cosqa_dir, splits=("train",), verbose=False).train)
     rows_of: dict[int, list[int]] = {}
@@ -354,6 +357,49 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     trained.clear()
     run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides, overwrite=True)
     assert trained == [str(tmp_path / "run" / "infonce" / "seed-42")]  # afresh: nothing read back
+
+
+def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(tmp_path, small_corpus, monkeypatch):
+    """A run folder of seed 42 re-run with seeds 42 and 43 trains seed 43 only; re-run with seed 42 alone it trains
+    nothing and writes the seed-42 run's results again (a run stopped mid-way reports the seeds it completed)."""
+    from hf_softnce.training import main_job
+
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    real_train, trained = main_job.train_retriever, []
+    monkeypatch.setattr(main_job, "train_retriever", lambda config, data, **kwargs: trained.append(config.output_dir)
+                        or real_train(config, data, **kwargs))
+    first = run_main_job("quick", tmp_path, seeds=[42], methods=["InfoNCE"], overrides=overrides)
+    trained.clear()
+    both = run_main_job("quick", tmp_path, seeds=[42, 43], methods=["InfoNCE"], overrides=overrides)
+    assert trained == [str(tmp_path / "infonce" / "seed-43")] and both["seeds"] == [42, 43]
+    trained.clear()
+    again = run_main_job("quick", tmp_path, seeds=[42], methods=["InfoNCE"], overrides=overrides)
+    assert trained == [] and again["seeds"] == [42]
+    assert again["per_query_ranks"] == first["per_query_ranks"] and again["results"] == first["results"]
+    assert json.loads((tmp_path / "manifest.json").read_text())["run"]["seeds"] == [42]
+
+
+def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teacher_row(tmp_path, small_corpus):
+    """The default row (SoftInfoNCE, trained-model estimator, on mined negatives) goes to hub/ with the weights that
+    were evaluated; its card names the estimator as the InfoNCE row's model, never by a local path."""
+    from hf_softnce.training.plan import DEFAULT_ROW
+
+    assert DEFAULT_ROW == "SoftInfoNCE (trained model) + mined negatives"
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    payload = run_main_job("quick", tmp_path, methods=["InfoNCE", DEFAULT_ROW], overrides=overrides)
+    assert payload["row_settings"][DEFAULT_ROW]["weighter_model"] == "<InfoNCE>"
+    assert f"The default row, saved with its card in `hub/`: **{DEFAULT_ROW}**." in (tmp_path / "results.md").read_text()
+    folder = tmp_path / "hub"
+    config = yaml.safe_load((folder / "training_config.yaml").read_text())
+    card = (folder / "README.md").read_text()
+    assert "<InfoNCE>" in card and str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
+    assert "SoftInfoNCELoss" in card
+    reloaded = SentenceTransformer(str(folder), device="cpu")
+    trained = SentenceTransformer(str(tmp_path / "softinfonce-trained-model-mined-negatives" / "seed-42" / "final"),
+                                  device="cpu")
+    assert (reloaded.encode(["parse a csv file"]) == trained.encode(["parse a csv file"])).all()
 
 
 def test_cascade_grid_scores_each_pair_once_with_the_rankers_own_values():

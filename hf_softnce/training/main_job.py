@@ -28,7 +28,7 @@ from hf_softnce.training.data import HELDOUT, load_task_data
 from hf_softnce.training.manifest import completed, mark_complete, open_run_folder
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
-    CASCADE, DEFAULT_ROW, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
+    CASCADE, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
 )
 from hf_softnce.training.ranker import mine_negatives
 from hf_softnce.training.report import Results, describe_row_loss, headline, last_time, write_report
@@ -43,7 +43,7 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
     base = TrainConfig.from_dict({**spec.settings, **overrides})
     mining = {k: v for k, v in spec.mining.items() if k not in overrides}
     return Plan(size, base, [ROW[n] for n in names if n != CASCADE], list(seeds or spec.seeds), spec.row_settings,
-                mining, overrides, CASCADE in names)
+                mining, overrides, CASCADE in names, spec.default)
 
 
 def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, seeds: list[int] | None = None,
@@ -87,15 +87,23 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         if plan.cascade:
             _cascade(plan, data, seed, trained["InfoNCE"], output_dir, results)
             print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
-    payload = write_report(plan, data, results, mining, output_dir, time.perf_counter() - started)
-    default = DEFAULT_ROW if DEFAULT_ROW in results.metrics else None
+    default = plan.default if plan.default in results.metrics else None
+    model_dir = output_dir / run_slug(plan.default) / f"seed-{plan.seeds[0]}" / "final"
+    if default and not model_dir.is_dir():
+        # Its results were read back from a folder whose models stayed where they were trained (another machine).
+        print(f"no model card folder: the default row's model {model_dir} is not here")
+        default = None
+    payload = write_report(plan, data, results, mining, output_dir, time.perf_counter() - started,
+                           default_saved=default is not None)
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
-        config = replace(base, seed=plan.seeds[0], **plan.row_values(ROW[default], {}))
+        # A teacher is named as in results.json ("<InfoNCE>": that row's model of the same seed), never by a local path.
+        teachers = {row.name: f"<{row.name}>" for row in plan.rows}
+        config = replace(base, seed=plan.seeds[0], **plan.row_values(ROW[default], teachers))
         folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
                                            loss=results.card_losses[default],
-                                           model_dir=output_dir / run_slug(default) / f"seed-{plan.seeds[0]}" / "final",
+                                           model_dir=model_dir,
                                            comparison=compare_rows(results.per_query))
         print(f"model card folder: {folder}")
     print(f"finished in {(time.perf_counter() - started) / 60:.1f} min")  # last: it covers the card folder too

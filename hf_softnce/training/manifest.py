@@ -4,7 +4,9 @@
 code version. Each finished step (the zero-shot evaluation, a row's seed, a cascade's seed) writes ``complete.json``
 in its own folder after all its other files, atomically, so a step counts only when it is whole. A re-run with the
 same manifest reads the completed steps back and does the rest; a re-run with another one stops with one line
-before any work, unless ``overwrite`` starts the folder afresh.
+before any work, unless ``overwrite`` starts the folder afresh. The seeds may differ between runs of one folder:
+each seed's steps live in their own folders, so a finished run takes another seed, and a run stopped mid-way can
+report the seeds it completed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 MANIFEST = "manifest.json"
 COMPLETE = "complete.json"
+# Keys of the run that may change between runs of one folder (each seed's steps are folders of their own).
+PER_SEED_KEYS = ("seeds",)
 
 
 class RunFolderMismatch(ValueError):
@@ -57,11 +61,14 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False) -> 
             earlier = json.loads(path.read_text())["run"]
         except (OSError, ValueError, KeyError):
             raise RunFolderMismatch(f"{path} is unreadable: use another --output-dir or --overwrite.") from None
-        if earlier != run:
-            key = next(k for k in sorted(set(earlier) | set(run)) if earlier.get(k) != run.get(k))
+        differs = sorted(k for k in set(earlier) | set(run) if k not in PER_SEED_KEYS and earlier.get(k) != run.get(k))
+        if differs:
+            key = differs[0]
             raise RunFolderMismatch(
                 f"{output_dir} holds a run with another configuration ({key}: {earlier.get(key)!r} there, "
                 f"{run.get(key)!r} now): use another --output-dir or --overwrite.")
+        if earlier != run:  # other seeds: the manifest names this run's
+            write_atomically(path, json.dumps(manifest, indent=2))
         return True
     if overwrite:
         for done in output_dir.rglob(COMPLETE):

@@ -12,7 +12,7 @@ from hf_softnce.training.comparison import compare_rows, comparison_markdown, to
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
-from hf_softnce.training.plan import DEFAULT_ROW, SIZES, Plan, Row
+from hf_softnce.training.plan import SIZES, Plan, Row
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_PACKAGES = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
@@ -116,7 +116,8 @@ def describe_row_loss(row: Row, loss, config: TrainConfig) -> dict:
             "negatives": "mined" if row.negatives else "in-batch", "teacher": row.teacher}
 
 
-def write_report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float) -> dict:
+def write_report(plan: Plan, data, results: Results, mining: dict | None, output_dir: Path, elapsed: float, *,
+                 default_saved: bool = True) -> dict:
     """results.json, results.md and results.png; the comparison printed."""
     summary = summarize(results.metrics)
     comparison = compare_rows(results.per_query)
@@ -149,8 +150,12 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     rows = f"{len(plan.rows)} row" + "s" * (len(plan.rows) != 1)
     title = f"# hf-softnce main --{plan.size}: {rows} x {len(plan.seeds)} seed(s)"
-    default = (f"The default row, saved with its card in `hub/`: **{DEFAULT_ROW}**."
-               if DEFAULT_ROW in results.metrics else "The default row was not run: no `hub/` folder.")
+    if plan.default not in results.metrics:
+        default = "The default row was not run: no `hub/` folder."
+    elif default_saved:
+        default = f"The default row, saved with its card in `hub/`: **{plan.default}**."
+    else:
+        default = f"The default row: **{plan.default}** (its model is not in this folder: no `hub/` folder)."
     report = (title + "\n\n" + protocol + "\n\n" + default + "\n\n" + table + "\n"
               + "\n".join(f"- {s}" for s in sentences))
     if mining:
@@ -167,7 +172,8 @@ def last_time(size: str) -> str:
     committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"main_{size}.json"
     try:
         measured = json.loads(committed.read_text())
-        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows"
+        where = f" on {measured['device']}" if "device" in measured else ""
+        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows{where}"
     except (OSError, ValueError, KeyError):
         return ""
 
