@@ -23,7 +23,7 @@ from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model, resolve_model_name
 from hf_softnce.training.ranker import mine_negatives
 from hf_softnce.training.results import print_run
-from hf_softnce.training.run import is_main_process, train_retriever
+from hf_softnce.training.run import is_main_process, leave_process_group, train_retriever
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "order_default.yaml"
 
@@ -70,6 +70,7 @@ def main(argv=None):
     result = train_retriever(config, data)
     if is_main_process():
         print_run(result)  # the metrics table (beside the base model with evaluate_base=true) and where files went
+    leave_process_group()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ evaluation set, with latencies) and ``config.json``; checkpoints as for the retr
 import json
 from pathlib import Path
 
-import torch
 from transformers import set_seed
 
 from hf_softnce.evaluation import evaluate_cascade
@@ -22,7 +21,7 @@ from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import load_model
 from hf_softnce.training.publish import publish_run, ranker_summary, write_run_card
 from hf_softnce.training.ranker import mine_negatives, train_ranker
-from hf_softnce.training.run import is_main_process
+from hf_softnce.training.run import is_main_process, leave_process_group
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "ranker_default.yaml"
 
@@ -62,11 +61,7 @@ def main(argv=None):
         if repo_id:
             publish_run(config, repo_id)  # uploads ranker/ and its card, never checkpoints
         print(f"Saved the ranker to {output_dir / 'ranker'}")
-    if torch.distributed.is_initialized():
-        # All ranks leave together: a rank exiting while rank 0 still evaluates the cascade can abort
-        # ("terminate called without an active exception") in the process group's teardown.
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    leave_process_group()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import display_name, load_model
 from hf_softnce.training.publish import publish_run, short_model_name, single_run_summary, write_run_card
-from hf_softnce.training.run import base_model_metrics, evaluate_model, is_main_process, training_arguments
+from hf_softnce.training.run import (
+    base_model_metrics, evaluate_model, is_main_process, leave_process_group, training_arguments,
+)
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "simcse_default.yaml"
 
@@ -72,6 +74,7 @@ def main(argv=None):
         if repo_id:
             publish_run(config, repo_id)
         print(f"Saved the SimCSE encoder to {output_dir / 'final'}: use weighter=embedding weighter_model=<that path>")
+    leave_process_group()
 
 
 if __name__ == "__main__":

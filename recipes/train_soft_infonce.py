@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.results import print_run
-from hf_softnce.training.run import is_main_process, train_retriever
+from hf_softnce.training.run import is_main_process, leave_process_group, train_retriever
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
@@ -24,6 +24,7 @@ def main(argv=None):
     result = train_retriever(config)
     if is_main_process():
         print_run(result)  # the metrics table (beside the base model with evaluate_base=true) and where files went
+    leave_process_group()
 
 
 if __name__ == "__main__":

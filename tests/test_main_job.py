@@ -304,8 +304,10 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     assert payload["protocol"].endswith("the training codes are functions of that codebase, as in the published "
                                         "protocol, and no dev query is in training.")
     title, protocol, default = (tmp_path / "run" / "results.md").read_text().split("\n\n")[:3]
-    assert (title, protocol) == ("# hf-softnce main --quick: 1 row x 1 seed(s)", payload["protocol"])
-    assert default == "The default row was not run: no `hub/` folder."
+    assert (title, protocol) == ("# hf-softnce main --quick: the base model and 1 trained row x 1 seed(s)",
+                                 payload["protocol"])
+    assert default == ("The default row was not run: no `hub/` folder. Each trained row: 1 steps of 2 pairs at lr "
+                       "0.0001, seed(s) 42.")
 
     (folder / "cosqa-retrieval-train-19604.json").unlink()
     (folder / "cosqa-train.json").unlink()

@@ -68,7 +68,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     def stamp() -> str:
         return f"[{time.perf_counter() - started:6.0f}s]"
 
-    print(f"main job, {size} size: {len(plan.rows)} rows x {len(plan.seeds)} seed(s){last_time(size)}")
+    print(f"main job, {size} size: the base model and {len(plan.rows)} trained rows x {len(plan.seeds)} seed(s)"
+          f"{last_time(size)}")
     data, base = _load_data(plan.base)
     plan.base = base
     results = Results()

@@ -148,15 +148,21 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "elapsed_s": elapsed,
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
-    rows = f"{len(plan.rows)} row" + "s" * (len(plan.rows) != 1)
+    rows = f"the base model and {len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
     title = f"# hf-softnce main --{plan.size}: {rows} x {len(plan.seeds)} seed(s)"
+    steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
+             else f"{plan.base.epochs:g} epoch(s)")
+    training = (f"Each trained row: {steps} of {plan.base.batch_size} pairs at lr {plan.base.learning_rate:g}, seed(s) "
+                f"{', '.join(map(str, plan.seeds))}"
+                + (f", then averaged with the base model (WiSE-FT, weight {plan.base.wise_ft_weight:g}): the averaged "
+                   "weights are evaluated and saved." if plan.base.wise_ft_weight is not None else "."))
     if plan.default not in results.metrics:
         default = "The default row was not run: no `hub/` folder."
     elif default_saved:
         default = f"The default row, saved with its card in `hub/`: **{plan.default}**."
     else:
         default = f"The default row: **{plan.default}** (its model is not in this folder: no `hub/` folder)."
-    report = (title + "\n\n" + protocol + "\n\n" + default + "\n\n" + table + "\n"
+    report = (title + "\n\n" + protocol + "\n\n" + default + " " + training + "\n\n" + table + "\n"
               + "\n".join(f"- {s}" for s in sentences))
     if mining:
         report += f"\n\nNegatives: {mining['summary']}"
@@ -173,7 +179,8 @@ def last_time(size: str) -> str:
     try:
         measured = json.loads(committed.read_text())
         where = f" on {measured['device']}" if "device" in measured else ""
-        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {len(measured['results']) - 1} rows{where}"
+        rows = len(measured["results"]) - 1  # the base model is evaluated, not trained
+        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {rows} trained rows{where}"
     except (OSError, ValueError, KeyError):
         return ""
 

@@ -47,6 +47,17 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
+def leave_process_group() -> None:
+    """End a multi-process run with every rank together; nothing in one process.
+
+    A rank that exits while rank 0 still evaluates or writes its files can abort in the process group's teardown
+    ("terminate called without an active exception", SIGABRT), failing the whole launch after its work is done.
+    """
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def encode_batch_size(model) -> int:
     """The batch size for encoding a codebase: 16 on a CPU, 64 on an accelerator.
 
