@@ -398,6 +398,9 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
     card = (folder / "README.md").read_text()
     assert "<InfoNCE>" in card and str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
     assert "SoftInfoNCELoss" in card
+    assert ("Negatives: the batch's other codes, plus 1 hard negative per pair mined with the base model (strategy "
+            "`top`; none scoring above 95 % of the positive's score; never the positive or a code of its duplicate "
+            "group).") in card
     reloaded = SentenceTransformer(str(folder), device="cpu")
     trained = SentenceTransformer(str(tmp_path / "softinfonce-trained-model-mined-negatives" / "seed-42" / "final"),
                                   device="cpu")
