@@ -401,6 +401,7 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
     assert ("Negatives: the batch's other codes, plus 1 hard negative per pair mined with the base model (strategy "
             "`top`; none scoring above 95 % of the positive's score; never the positive or a code of its duplicate "
             "group).") in card
+    assert "Recall@1 (dedup)" in card and 'A metric marked "(dedup)", where shown, also\ncounts a code' in card
     reloaded = SentenceTransformer(str(folder), device="cpu")
     trained = SentenceTransformer(str(tmp_path / "softinfonce-trained-model-mined-negatives" / "seed-42" / "final"),
                                   device="cpu")
