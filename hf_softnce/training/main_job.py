@@ -173,7 +173,7 @@ def _negatives(plan: Plan, data, pending: list[Row]):
                    "excluded_positives_and_duplicates": report.excluded,
                    "dropped_by_relative_margin": report.dropped_by_relative_margin,
                    "dropped_by_absolute_margin": report.dropped_by_absolute_margin,
-                   "summary": f"mined negatives from {searched} with the base model: {report.summary()}"}
+                   "summary": f"mined by the base model from {searched}. {report.summary()}"}
 
 
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,

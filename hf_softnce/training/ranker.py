@@ -41,7 +41,8 @@ def mine_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negati
     )
     # dup_group stays: the losses mask each positive's duplicates among the in-batch candidates.
     mined = miner.mine(train, corpus, keep_identity_columns=True)
-    print(miner.last_report.summary())
+    if not with_report:  # a caller that takes the report says it itself
+        print(miner.last_report.summary())
     # The run's bookkeeping copy (TaskData.train): identity columns readable by column and row; every trainer
     # gets to_training_dataset(...) of it.
     return (all_columns(mined), miner.last_report) if with_report else all_columns(mined)
