@@ -71,8 +71,9 @@ done
 echo "== 3. full size, seeds ${seeds[*]} ($((SECONDS - started)) s)" | tee -a "$out/log.txt"
 main --full --seeds "${seeds[@]}" --output-dir "$run" "${settings[@]}" bf16=true
 complete=()
-for seed in "${seeds[@]}"; do  # 11 rows and the cascade
-  [ "$(find "$run" -path "*/seed-$seed/complete.json" | wc -l)" -ge 12 ] && complete+=("$seed")
+steps_per_seed=$(python3 -c 'from hf_softnce.training.plan import SIZES; print(len(SIZES["full"].rows))')  # rows + cascade
+for seed in "${seeds[@]}"; do
+  [ "$(find "$run" -path "*/seed-$seed/complete.json" | wc -l)" -ge "$steps_per_seed" ] && complete+=("$seed")
 done
 echo "complete seeds: ${complete[*]:-none} ($((SECONDS - started)) s)" | tee -a "$out/log.txt"
 if [ ${#complete[@]} -gt 0 ] && [ ${#complete[@]} -lt ${#seeds[@]} ]; then

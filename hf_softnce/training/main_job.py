@@ -99,9 +99,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
-        # A teacher is named as in results.json ("<InfoNCE>": that row's model of the same seed), never by a local path.
-        teachers = {row.name: f"<{row.name}>" for row in plan.rows}
-        config = replace(base, seed=plan.seeds[0], **plan.row_values(ROW[default], teachers))
+        config = replace(base, seed=plan.seeds[0], **plan.described_row_values(ROW[default]))
         folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
                                            loss=results.card_losses[default],
                                            model_dir=model_dir,

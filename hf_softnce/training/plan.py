@@ -147,13 +147,18 @@ class Plan:
     mining: dict
     overrides: dict
     cascade: bool
-    default: str = DEFAULT_ROW
+    default: str
 
     def row_values(self, row: "Row", trained: dict[str, str]) -> dict:
         """One row's config keys: its mining settings when it trains on mined negatives, then
         :func:`row_config_values`."""
         values = row_config_values(row, self.row_settings, self.overrides, trained, self.base.model)
         return {**(self.mining if row.negatives else {}), **values}
+
+    def described_row_values(self, row: "Row") -> dict:
+        """:meth:`row_values` with each teacher named as ``"<row name>"`` (that row's model of the same seed), never
+        by a local path: what results.json and the default row's card show."""
+        return self.row_values(row, {r.name: f"<{r.name}>" for r in self.rows})
 
 
 def run_slug(name: str) -> str:

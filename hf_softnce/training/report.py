@@ -131,7 +131,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "selection_set": HELDOUT if data.real_select is not None else None,
         "report_set": DEV if data.real_report is not None else None,
         "settings": {k: v for k, v in plan.base.to_dict().items() if k in SIZES[plan.size].settings or k in plan.overrides},
-        "row_settings": {row.name: plan.row_values(row, {r.name: f"<{r.name}>" for r in plan.rows}) for row in plan.rows},
+        "row_settings": {row.name: plan.described_row_values(row) for row in plan.rows},
         "losses": results.losses,
         "mining": {k: v for k, v in mining.items() if k != "summary"} if mining else None,
         "data": {"train_pairs": len(data.train), "sources": data.sources, "left_out": data.left_out,
