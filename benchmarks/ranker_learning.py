@@ -33,6 +33,8 @@ VARIANTS = {
     "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware"),
     "released head, no warmup, random 3": ("released", 0.0, "random"),
     "released head, no warmup, positive-aware top 1 + random 2": ("released", 0.0, "mixed"),
+    # R2PS's own sampling: 3 ranks drawn from the retriever's top 100, weight exp(-rank / 10), positive-aware.
+    "released head, no warmup, positive-aware probabilistic 3": ("released", 0.0, "probabilistic"),
 }
 NEGATIVES = 3
 
@@ -44,8 +46,11 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--queries", type=int, default=300, help="held-out queries scored")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="the main job's settings (e.g. cosqa_dir=..., ranker_model=... on another machine)")
     args = parser.parse_args()
 
     from hf_softnce.training.main_job import _load_data, make_plan
@@ -55,7 +60,9 @@ def main() -> None:
 
     out = Path(args.output_dir)
     (out / "rows").mkdir(parents=True, exist_ok=True)
-    plan = make_plan("quick", [args.seed], ["InfoNCE"], {})
+    from hf_softnce.training.config import parse_override
+
+    plan = make_plan("quick", [args.seed], ["InfoNCE"], dict(parse_override(o) for o in args.overrides))
     data, base = _load_data(plan.base)
     rng = random.Random(args.seed)
     retriever = load_model(args.retriever)
@@ -85,14 +92,16 @@ def main() -> None:
             retriever_first[kind].append(float(scores[i, index[code]] > max(scores[i, j] for j in picked)))
 
     rows = {"retriever (cosine)": {kind: summary(np.asarray(v)) for kind, v in retriever_first.items()}}
-    train = data.train.shuffle(seed=args.seed).select(range(args.steps * args.batch_size))
+    train = data.train.shuffle(seed=args.seed)
+    train = train.select(range(min(len(train), args.steps * args.batch_size)))  # a pass at most: never a query twice
     for name in args.variants:
         path = out / "rows" / f"{run_slug(name)}.json"
         if path.exists():
             rows[name] = json.loads(path.read_text())
             continue
         head, warmup, negatives = VARIANTS[name]
-        config = replace(base, max_steps=args.steps, batch_size=args.batch_size, ranker_head=head,
+        config = replace(base, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         ranker_head=head,
                          warmup_ratio=warmup, output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         mined = with_negatives(config, train, retriever, negatives, data.codebase, rng)
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
@@ -110,14 +119,16 @@ def main() -> None:
 
 def with_negatives(config, train, retriever, kind, codebase, rng):
     """``train`` with 3 negatives: the retriever's top (as the cascade mines them), positive-aware (below 95 % of the
-    positive's score), random codes, or "mixed": the positive-aware top 1 and 2 random codes."""
+    positive's score), random codes, "mixed": the positive-aware top 1 and 2 random codes, or "probabilistic":
+    R2PS's draw from the positive-aware top 100."""
     from hf_softnce.data import all_columns
     from hf_softnce.training.ranker import mine_negatives
 
     if kind == "random":
         return _add_random(all_columns(train), codebase, rng, range(1, NEGATIVES + 1))
     margin = None if kind == "top" else 0.05
-    mined = mine_negatives(replace(config, mining_strategy="top", mining_relative_margin=margin,
+    strategy = "probabilistic" if kind == "probabilistic" else "top"
+    mined = mine_negatives(replace(config, mining_strategy=strategy, mining_relative_margin=margin,
                                    mining_absolute_margin=None), train, retriever,
                            num_negatives=1 if kind == "mixed" else NEGATIVES, corpus=codebase)
     return _add_random(mined, codebase, rng, range(2, NEGATIVES + 1)) if kind == "mixed" else mined

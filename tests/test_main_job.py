@@ -101,7 +101,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
         assert (choice["top_k"], choice["combine"]) == (0, None)  # a tie keeps the retriever alone
         assert ranks[CASCADE][seed - 1] == ranks["InfoNCE"][seed - 1]  # the cascade row is its retriever
     assert "re-scores none of it (`ranker_top_k=0`)" in ranker_card
-    assert payload["ranker_budget"] == {"negatives": cascade_row.RANKER_NEGATIVES, "steps": 3,  # the run's max_steps
+    assert payload["ranker_budget"] == {"negatives": 3, "steps": 3,  # the run's max_steps
                                         "batch_size": 4}
     assert '"batch_size": 4,' in ranker_card and '"ranker_top_k": 0,' in ranker_card
     # Every sentence the job prints claims only what its interval supports.
@@ -392,6 +392,10 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
                      batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
     payload = run_main_job("quick", tmp_path, methods=["InfoNCE", DEFAULT_ROW], overrides=overrides)
     assert payload["row_settings"][DEFAULT_ROW]["weighter_model"] == "<InfoNCE>"
+    # Read back whole (nothing mined again), the run still reports what the mining rules dropped.
+    again = run_main_job("quick", tmp_path, methods=["InfoNCE", DEFAULT_ROW], overrides=overrides)
+    assert again["mining"] == payload["mining"] and payload["mining"]["dropped_by_relative_margin"] >= 0
+    assert again["per_query_ranks"] == payload["per_query_ranks"]
     assert f"The default row, saved with its card in `hub/`: **{DEFAULT_ROW}**." in (tmp_path / "results.md").read_text()
     folder = tmp_path / "hub"
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
@@ -434,3 +438,70 @@ def test_codebase_encoding_batch_follows_the_device(tiny_model):
     from hf_softnce.training.run import encode_batch_size
 
     assert encode_batch_size(tiny_model) == 16  # measured fastest on 2 CPU cores (README)
+
+
+def test_later_seeds_run_the_rows_close_to_the_best_with_their_teachers_and_infonce():
+    """With ``more_seeds_within`` the seeds after the first run the rows within it of the best MRR on cosqa-heldout
+    at the first seed (0.005 below the best is in, 0.015 below is out), the teachers those rows read
+    and InfoNCE; the cascade only when it is close itself."""
+    from hf_softnce.training.comparison import BASE_ROW
+    from hf_softnce.training.data import HELDOUT
+    from hf_softnce.training.main_job import _rows_for_more_seeds, make_plan
+    from hf_softnce.training.report import Results
+
+    plan = make_plan("full")
+    assert plan.seeds == [42, 43, 44] and plan.more_seeds_within == 0.01
+    # 100 queries: a row ranking q_i first for the first n queries and second for the rest has MRR (n + (100-n)/2)/100.
+    def ranks(first: int) -> dict:
+        return {HELDOUT: {f"q{i}": 1 if i < first else 2 for i in range(100)}}
+
+    mrr = {"SoftInfoNCE (trained model) + mined negatives": 60, "OrderInfoNCE (InfoNCE teacher) + mined negatives": 59,
+           "MNRL hardness (hard negatives, 5) + mined negatives": 57, "InfoNCE + mined negatives": 59}
+    results = Results()
+    results.add(BASE_ROW, {}, ranks(0))
+    for row in plan.rows:
+        results.add(row.name, {}, ranks(mrr.get(row.name, 30)))
+    results.add(CASCADE, {}, ranks(30))
+    rows, cascade = _rows_for_more_seeds(plan, results)
+    # best 0.800; 0.795 in (with InfoNCE, the teacher of both); MNRL at 0.785: out
+    assert [row.name for row in rows] == ["InfoNCE", "InfoNCE + mined negatives",
+                                          "SoftInfoNCE (trained model) + mined negatives",
+                                          "OrderInfoNCE (InfoNCE teacher) + mined negatives"]
+    assert cascade is False
+    results.per_query[CASCADE] = [ranks(61)]
+    assert _rows_for_more_seeds(plan, results)[1] is True
+    every = make_plan("full", methods=["InfoNCE", "SoftInfoNCE (BM25)"])
+    every.more_seeds_within = None
+    assert _rows_for_more_seeds(every, results) == (every.rows, False)
+
+
+def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_range(tmp_path, small_corpus, monkeypatch):
+    """Seed 43 trains InfoNCE and the rows as close to the best as the rule says (margin 0: the best alone); the
+    table shows each row's seeds and per-seed MRR range beside its intervals, results.json each row's seeds."""
+    from dataclasses import replace
+
+    from hf_softnce.training import main_job
+    from hf_softnce.training.comparison import rank_metrics
+    from hf_softnce.training.data import HELDOUT
+
+    monkeypatch.setitem(SIZES, "quick", replace(SIZES["quick"], seeds=[42, 43], more_seeds_within=0.0))
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    methods = ["InfoNCE", "SoftInfoNCE (BM25)", "SoftInfoNCE (trained model)"]
+    payload = run_main_job("quick", tmp_path, methods=methods, overrides=overrides)
+    first = {row: rank_metrics([runs[0][HELDOUT]])["mrr@1000"] for row, runs in payload["per_query_ranks"].items()
+             if row in methods}
+    best = max(first.values())
+    later = [row for row in methods if row == "InfoNCE" or first[row] >= best]  # InfoNCE: every row's reference
+    assert payload["seeds_by_row"] == {row: [42, 43] if row in later else [42] for row in methods}
+    for row in methods:
+        entry = payload["comparison"][HELDOUT][row]
+        per_seed = [rank_metrics([run[HELDOUT]])["mrr@1000"] for run in payload["per_query_ranks"][row]]
+        assert entry["seed_mrr"] == per_seed
+    table = (tmp_path / "results.md").read_text()
+    assert "seeds: MRR range |" in table
+    infonce = payload["comparison"][HELDOUT]["InfoNCE"]["seed_mrr"]
+    assert f"| 2: {min(infonce):.4f}–{max(infonce):.4f} |" in table
+    expected = ("seed(s) 42, 43" if later == methods else
+                f"seed 42 for every row; seeds 43 for the rows within 0 MRR of the best on {HELDOUT} at seed 42")
+    assert expected in table

@@ -15,6 +15,7 @@ from hf_softnce.data import RetrievalSet, all_columns
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, HELDOUT_SEED, heldout_query_ids, hold_out
 from hf_softnce.training.losses import build_loss
+from hf_softnce.training.main_job import make_plan
 from hf_softnce.training.report import describe_row_loss
 from hf_softnce.training.plan import ROW
 
@@ -75,7 +76,9 @@ ROWS = [("parse a csv file", "def read_csv(path): ...", "def write_json(obj): ..
 
 def test_mnrl_hardness_row_is_sentence_transformers_own_loss_with_its_documented_arguments(tiny_model):
     row = ROW["MNRL hardness (hard negatives, 5) + mined negatives"]
-    config = replace(TrainConfig(), **row.settings)
+    for size in ("quick", "full"):  # the row as each size plans it: its strength is a row setting of the size
+        assert make_plan(size).row_values(row, {})["hardness_strength"] == 5.0
+    config = replace(TrainConfig(), **make_plan("full").row_values(row, {}))
     loss = build_loss(config, tiny_model, Dataset.from_dict({"query": ["q"], "code": ["c"]}))
     assert type(loss) is MultipleNegativesRankingLoss
     reference = MultipleNegativesRankingLoss(tiny_model, scale=20.0, hardness_mode="hard_negatives", hardness_strength=5.0)
@@ -120,3 +123,45 @@ def test_mined_rows_carry_the_sizes_mining_settings_and_in_batch_rows_do_not():
                          weighter="none")
     assert plan.row_values(ROW["InfoNCE"], {}) == dict(loss="infonce", weighter="none")
     assert torch.equal(torch.tensor([row.negatives for row in plan.rows]).any(), torch.tensor(True))
+
+
+@pytest.mark.parametrize("name, arguments", [
+    ("GISTEmbedLoss (guide: base, temperature 0.05) + mined negatives", dict(temperature=0.05)),
+    ("GISTEmbedLoss (guide: InfoNCE, temperature 0.05) + mined negatives", dict(temperature=0.05)),
+    ("GISTEmbedLoss (guide: InfoNCE, temperature 0.05, relative margin 0.05) + mined negatives",
+     dict(temperature=0.05, margin_strategy="relative", margin=0.05)),
+])
+def test_gists_other_settings_are_sentence_transformers_own_loss_with_those_arguments(tiny_model, name, arguments):
+    guide_dir = tiny_model_dir(seed=1)
+    values = make_plan("full").row_values(ROW[name], {"InfoNCE": guide_dir})
+    values["guide_model"] = guide_dir  # the base teacher is the run's model: the tiny one here
+    loss = build_loss(replace(TrainConfig(max_seq_length=64), **values), tiny_model,
+                      Dataset.from_dict({"query": ["q"], "code": ["c"]}))
+    reference = GISTEmbedLoss(tiny_model, SentenceTransformer(guide_dir, device="cpu"), **arguments)
+    ours, theirs = loss.get_config_dict(), reference.get_config_dict()
+    assert {k: v for k, v in ours.items() if k != "guide"} == {k: v for k, v in theirs.items() if k != "guide"}
+    tiny_model.eval()
+    features = _features(tiny_model, ROWS)
+    assert loss(features, None).item() == pytest.approx(reference(features, None).item(), abs=1e-6)
+
+
+def test_each_peers_setting_is_chosen_on_the_held_out_set_with_the_documented_one_on_a_near_tie():
+    """Of a peer's rows, the highest cosqa-heldout MRR at the first seed wins; within 0.002 the documented setting
+    (listed first) stays; dev-500 never enters."""
+    from hf_softnce.training.plan import PEERS
+    from hf_softnce.training.report import peer_choices
+
+    def ranks(first: int, dev_first: int = 0) -> dict:  # 1000 queries: MRR = (first + (1000 - first) / 2) / 1000
+        return {HELDOUT: {f"q{i}": 1 if i < first else 2 for i in range(1000)},
+                "cosqa-dev": {f"d{i}": 1 if i < dev_first else 2 for i in range(10)}}
+
+    gist_base, gist_infonce, mnrl = PEERS.values()
+    per_query = {gist_base[0]: [ranks(500)], gist_base[1]: [ranks(503, dev_first=0)],  # +0.0015: a near tie
+                 gist_infonce[0]: [ranks(500, dev_first=10)], gist_infonce[1]: [ranks(505)],  # +0.0025
+                 gist_infonce[2]: [ranks(520), ranks(0)],  # +0.010 at the first seed
+                 mnrl[0]: [ranks(500)]}  # one setting run: no choice
+    choices = peer_choices(per_query)
+    assert set(choices) == {"GISTEmbedLoss (guide: base)", "GISTEmbedLoss (guide: InfoNCE)"}
+    assert choices["GISTEmbedLoss (guide: base)"]["chosen"] == gist_base[0]
+    assert choices["GISTEmbedLoss (guide: InfoNCE)"]["chosen"] == gist_infonce[2]
+    assert choices["GISTEmbedLoss (guide: InfoNCE)"][f"{HELDOUT} mrr@1000"][gist_infonce[1]] == pytest.approx(0.7525)

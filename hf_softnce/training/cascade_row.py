@@ -14,12 +14,9 @@ from hf_softnce.training.ranker import mine_negatives, train_ranker
 # R2PS's ranker trains on negatives from its own retriever's ranking of the codebase (R2PS: 31 per query), the
 # window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
 # measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
-# step: 2.8 s). The full size gives the ranker about as long as one retriever row: 3
-# negatives and RANKER_STEPS steps (2,560 queries, ~14 min). R2PS's own sizes (31 negatives, epochs) want a GPU;
-# they are these constants, not yet config keys. The ranker's batch is at most the 32 queries it was measured with,
-# however large the retrievers' batch (a cross-encoder step scales with queries x candidates).
-RANKER_NEGATIVES = 3
-RANKER_STEPS = 80
+# step: 2.8 s). The config's defaults (ranker_negatives=3, ranker_steps=80: 2,560 queries, ~14 min) give the ranker
+# about as long as one retriever row; on a GPU, ranker_steps=-1 trains an epoch. The ranker's batch is at most the
+# 32 queries it was measured with, however large the retrievers' batch (a step scales with queries x candidates).
 RANKER_BATCH = 32
 # R2PS's cascade settings, chosen on the selection set: how many retrieved codes the ranker re-scores, and
 # whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA).
@@ -94,10 +91,12 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
 
 
 def ranker_budget(base: TrainConfig) -> dict[str, int]:
-    """The R2PS ranker's negatives, steps and batch: the CPU budget, never more steps or a larger batch than the
-    retrievers' own settings; one place for the training and for ``results.json``."""
-    steps = min(RANKER_STEPS, base.max_steps) if base.max_steps and base.max_steps > 0 else RANKER_STEPS
-    return {"negatives": RANKER_NEGATIVES, "steps": steps, "batch_size": min(RANKER_BATCH, base.batch_size)}
+    """The R2PS ranker's negatives, steps (-1: one epoch) and batch: ``ranker_negatives`` and ``ranker_steps``, never
+    more steps or a larger batch than the retrievers' own settings; one place for the training and ``results.json``."""
+    steps = base.ranker_steps
+    if base.max_steps and base.max_steps > 0 and (steps == -1 or steps > base.max_steps):
+        steps = base.max_steps
+    return {"negatives": base.ranker_negatives, "steps": steps, "batch_size": min(RANKER_BATCH, base.batch_size)}
 
 
 def memoized_predict(predict):

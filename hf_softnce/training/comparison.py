@@ -57,7 +57,8 @@ def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, 
         boot = PairedBootstrap(sorted(rr[BASE_ROW]), n_resamples=n_resamples, seed=seed)
         table[set_name] = {}
         for row, runs in ranks.items():
-            entry: dict = {"metrics": rank_metrics(runs), "queries": len(rr[row])}
+            entry: dict = {"metrics": rank_metrics(runs), "queries": len(rr[row]),
+                           "seed_mrr": [rank_metrics([run])["mrr@1000"] for run in runs]}
             if row != BASE_ROW:
                 entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW], given=RECIPROCAL_RANKS)
             if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW):
@@ -81,6 +82,10 @@ def comparison_markdown(table: dict, titles: dict[str, str], latency: dict[str, 
         lines += [f"**{titles.get(set_name, set_name)}** ({first['queries']} queries, the whole codebase; "
                   "Δ = paired difference in MRR with its 95% bootstrap interval, bold when the interval excludes 0)", ""]
         header = "| method | MRR@1000 | R@1 | R@5 | R@10 | Δ vs base | Δ vs InfoNCE |"
+        # Rows run with several seeds: their MRR is the mean over seeds, the seeds' range beside the intervals.
+        seeded = any(len(entry.get("seed_mrr", ())) > 1 for entry in rows.values())
+        if seeded:
+            header += " seeds: MRR range |"
         if latency:
             header += " ms/query |"
         lines += [header, "|---" * (header.count("|") - 1) + "|"]
@@ -88,6 +93,9 @@ def comparison_markdown(table: dict, titles: dict[str, str], latency: dict[str, 
             m = entry["metrics"]
             cells = [f"{m['mrr@1000']:.4f}", f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", f"{m['recall@10']:.3f}",
                      _cell(entry.get("vs_base")), _cell(entry.get("vs_infonce"))]
+            if seeded:
+                runs = entry.get("seed_mrr", ())
+                cells.append(f"{len(runs)}: {min(runs):.4f}–{max(runs):.4f}" if len(runs) > 1 else f"{len(runs)}")
             if latency:
                 cells.append(f"{latency[row]:.1f}" if row in latency else "–")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")

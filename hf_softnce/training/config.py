@@ -113,6 +113,10 @@ class TrainConfig:
     ranker_scale: float = key(20.0, gt=0)  # R2PSRankerLoss: score = tanh(logit) * scale (R2PS: 20-40)
     ranker_top_k: int = key(10, ge=0)  # candidates of the retriever the ranker re-scores (R2PS: 10; 0: none)
     ranker_combine: str = key("replace", choices=("replace", "add"))  # replace (R2PS on CodeSearchNet) | add (R2PS on CoSQA)
+    # the main job's cascade row: the ranker's mined negatives per query and its steps (-1: one epoch); the defaults
+    # fit 2 CPU cores (about as long as one retriever row); R2PS trains 31 negatives for epochs on a GPU
+    ranker_negatives: int = key(3, ge=1)
+    ranker_steps: int = key(80, ge=-1, ne=0)
     # optimisation
     batch_size: int = key(32, ge=1)
     learning_rate: float = key(2e-5, gt=0)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from hf_softnce.hub import describe_loss
 from hf_softnce.training.cascade_row import run_cascade
-from hf_softnce.training.comparison import BASE_ROW, compare_rows
+from hf_softnce.training.comparison import BASE_ROW, compare_rows, rank_metrics
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
 from hf_softnce.training.manifest import completed, mark_complete, open_run_folder
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
-    CASCADE, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
+    BASE_TEACHER, CASCADE, CASCADE_TEACHER, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
 )
 from hf_softnce.training.ranker import mine_negatives
 from hf_softnce.training.report import Results, describe_row_loss, headline, last_time, write_report
@@ -43,7 +43,7 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
     base = TrainConfig.from_dict({**spec.settings, **overrides})
     mining = {k: v for k, v in spec.mining.items() if k not in overrides}
     return Plan(size, base, [ROW[n] for n in names if n != CASCADE], list(seeds or spec.seeds), spec.row_settings,
-                mining, overrides, CASCADE in names, spec.default)
+                mining, overrides, CASCADE in names, spec.default, spec.more_seeds_within)
 
 
 def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, seeds: list[int] | None = None,
@@ -75,19 +75,29 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     results = Results()
     _zero_shot(plan, data, results, output_dir)
     print(f"{stamp()} zero-shot: {headline(results.metrics[BASE_ROW])}")
-    pending = [row for row in plan.rows for seed in plan.seeds if completed(_run_dir(output_dir, row, seed)) is None]
-    mined, mining = _negatives(plan, data, pending)
-    if mining:
-        print(f"{stamp()} {mining['summary']}")
-    for seed in plan.seeds:
+    mined, mining = None, None
+    rows, cascade = plan.rows, plan.cascade
+    for index, seed in enumerate(plan.seeds):
+        if index == 1:
+            rows, cascade = _rows_for_more_seeds(plan, results)
+            print(f"{stamp()} seed(s) {', '.join(map(str, plan.seeds[1:]))}: "
+                  + ", ".join([row.name for row in rows] + [CASCADE] * cascade))
         trained: dict[str, str] = {}
-        for row in plan.rows:
+        for row in rows:
+            if row.negatives and mined is None and completed(_run_dir(output_dir, row, seed)) is None:
+                mined, mining = _negatives(plan, data)  # once, when the first row that needs them trains
+                mark_complete(output_dir / "mining", mining)  # what the rules dropped, for a resumed run's report
+                print(f"{stamp()} {mining['summary']}")
             trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
                                            results)
+            results.seeds.setdefault(row.name, []).append(seed)
             print(f"{stamp()} {row.name} seed {seed}: {headline(results.metrics[row.name])}")
-        if plan.cascade:
+        if cascade:
             _cascade(plan, data, seed, trained["InfoNCE"], output_dir, results)
+            results.seeds.setdefault(CASCADE, []).append(seed)
             print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
+    if mining is None and any(row.negatives for row in plan.rows):
+        mining = completed(output_dir / "mining")  # every such row read back: the mining report of the run that mined
     default = plan.default if plan.default in results.metrics else None
     model_dir = output_dir / run_slug(plan.default) / f"seed-{plan.seeds[0]}" / "final"
     if default and not model_dir.is_dir():
@@ -100,7 +110,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         from hf_softnce.training.publish import save_default_model_folder
 
         config = replace(base, seed=plan.seeds[0], **plan.described_row_values(ROW[default]))
-        folder = save_default_model_folder(output_dir, config, data, results.metrics, plan.seeds, default, repo_id,
+        folder = save_default_model_folder(output_dir, config, data, results.metrics, results.seeds[default], default,
+                                           repo_id,
                                            loss=results.card_losses[default],
                                            model_dir=model_dir,
                                            comparison=compare_rows(results.per_query))
@@ -152,14 +163,33 @@ def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
     results.add(BASE_ROW, saved["metrics"], saved["per_query"])
 
 
-def _negatives(plan: Plan, data, pending: list[Row]):
-    """The training data of the rows with mined negatives, and what mining dropped; (None, None) without such rows.
+def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]:
+    """The rows (and whether the cascade) that run the seeds after the first: with ``plan.more_seeds_within``, those
+    within it of the best MRR on the selection set at the first seed, their teachers and InfoNCE (every row's
+    reference); else every row. Without the selection set, every row."""
+    margin = plan.more_seeds_within
+    first = {name: runs[0][HELDOUT] for name, runs in results.per_query.items()
+             if name != BASE_ROW and runs and HELDOUT in runs[0]}
+    if margin is None or not first:
+        return plan.rows, plan.cascade
+    mrr = {name: rank_metrics([ranks])["mrr@1000"] for name, ranks in first.items()}
+    best = max(mrr.values())
+    close = {name for name, value in mrr.items() if value >= best - margin} | {"InfoNCE"}
+    cascade = plan.cascade and CASCADE in close
+    if cascade:
+        close.add(CASCADE_TEACHER)
+    for row in reversed(plan.rows):  # a teacher is planned before its rows: one pass from the end closes the set
+        if row.name in close and row.teacher not in (None, BASE_TEACHER):
+            close.add(row.teacher)
+    return [row for row in plan.rows if row.name in close], cascade
+
+
+def _negatives(plan: Plan, data):
+    """The training data of the rows with mined negatives, and what mining dropped.
 
     The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
     the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
     """
-    if not any(row.negatives for row in pending):
-        return None, None
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
     train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False, with_report=True)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from hf_softnce.hub.summary import describe_loss, mean_std
 from hf_softnce.training.cascade_row import ranker_budget
-from hf_softnce.training.comparison import compare_rows, comparison_markdown, to_json, verdicts
+from hf_softnce.training.comparison import compare_rows, comparison_markdown, rank_metrics, to_json, verdicts
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
-from hf_softnce.training.plan import SIZES, Plan, Row
+from hf_softnce.training.plan import PEER_CHOICE, PEER_TIE, PEERS, SIZES, Plan, Row
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_PACKAGES = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
@@ -91,6 +91,7 @@ class Results:
     losses: dict[str, dict] = field(default_factory=dict)  # row -> loss class and arguments (first seed)
     card_losses: dict[str, dict] = field(default_factory=dict)  # row -> describe_loss of the first seed's loss
     latency: dict[str, float] = field(default_factory=dict)
+    seeds: dict[str, list[int]] = field(default_factory=dict)  # row -> the seeds it ran, in order
     cascade_choices: list[dict] = field(default_factory=list)
 
     def add(self, row: str, metrics: dict[str, float], per_query: dict) -> None:
@@ -128,6 +129,8 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     payload = {
         "size": plan.size,
         "seeds": plan.seeds,
+        "seeds_by_row": results.seeds,
+        "more_seeds_within": plan.more_seeds_within,
         "selection_set": HELDOUT if data.real_select is not None else None,
         "report_set": DEV if data.real_report is not None else None,
         "settings": {k: v for k, v in plan.base.to_dict().items() if k in SIZES[plan.size].settings or k in plan.overrides},
@@ -141,6 +144,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "comparison": to_json(comparison),
         "per_query_ranks": results.per_query,
         "verdicts": sentences,
+        "peer_choice": (peers := peer_choices(results.per_query)),
         "protocol": protocol,
         "latency_ms_per_query": results.latency,
         "cascade_settings": results.cascade_choices,
@@ -149,11 +153,12 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     rows = f"the base model and {len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
-    title = f"# hf-softnce main --{plan.size}: {rows} x {len(plan.seeds)} seed(s)"
+    ran = sorted({seed for seeds in results.seeds.values() for seed in seeds}, key=plan.seeds.index) or plan.seeds
+    title = f"# hf-softnce main --{plan.size}: {rows} x {len(ran)} seed(s)"
     steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
              else f"{plan.base.epochs:g} epoch(s)")
-    training = (f"Each trained row: {steps} of {plan.base.batch_size} pairs at lr {plan.base.learning_rate:g}, seed(s) "
-                f"{', '.join(map(str, plan.seeds))}"
+    training = (f"Each trained row: {steps} of {plan.base.batch_size} pairs at lr {plan.base.learning_rate:g}, "
+                + seeds_sentence(plan, results.seeds)
                 + (f", then averaged with the base model (WiSE-FT, weight {plan.base.wise_ft_weight:g}): the averaged "
                    "weights are evaluated and saved." if plan.base.wise_ft_weight is not None else "."))
     if plan.default not in results.metrics:
@@ -164,6 +169,9 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         default = f"The default row: **{plan.default}** (its model is not in this folder: no `hub/` folder)."
     report = (title + "\n\n" + protocol + "\n\n" + default + " " + training + "\n\n" + table + "\n"
               + "\n".join(f"- {s}" for s in sentences))
+    if peers:
+        report += ("\n\nsentence-transformers' peers, the setting chosen on " + HELDOUT + f" ({PEER_CHOICE}): "
+                   + "; ".join(f"{peer}: **{choice['chosen']}**" for peer, choice in peers.items()) + ".")
     if mining:
         report += f"\n\nNegatives: {mining['summary']}"
     write_atomically(output_dir / "results.md", report + "\n")
@@ -171,6 +179,36 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     print("\n" + report)
     print(f"\nwrote {output_dir}/results.json, results.md, results.png")
     return payload
+
+
+def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
+    """Each sentence-transformers peer's chosen setting by :data:`~hf_softnce.training.plan.PEER_CHOICE`: of its rows
+    run here, the highest MRR@1000 on the selection set at the first seed, the documented one within ``PEER_TIE``."""
+    choices = {}
+    for peer, names in PEERS.items():
+        first = {name: rank_metrics([per_query[name][0][HELDOUT]])["mrr@1000"] for name in names
+                 if name in per_query and HELDOUT in per_query[name][0]}
+        if len(first) < 2:
+            continue
+        best = max(first, key=first.get)
+        documented = names[0]
+        if documented in first and first[best] - first[documented] <= PEER_TIE:
+            best = documented
+        choices[peer] = {"chosen": best, "rule": PEER_CHOICE, f"{HELDOUT} mrr@1000": first}
+    return choices
+
+
+def seeds_sentence(plan: Plan, seeds_by_row: dict[str, list[int]]) -> str:
+    """Which seeds each row ran: every seed for every row, or the first for every row and the rest for the rows
+    close to the best."""
+    ran = sorted({seed for seeds in seeds_by_row.values() for seed in seeds}, key=plan.seeds.index)
+    names = ", ".join(map(str, ran))
+    later = [row for row, seeds in seeds_by_row.items() if len(seeds) > 1]
+    if len(ran) < 2 or len(later) == len(seeds_by_row):
+        return f"seed(s) {names}"
+    return (f"seed {ran[0]} for every row; seeds {', '.join(map(str, ran[1:]))} for the rows within "
+            f"{plan.more_seeds_within:g} MRR of the best on {HELDOUT} at seed {ran[0]}, with their teachers and InfoNCE "
+            f"({', '.join(later)})")
 
 
 def last_time(size: str) -> str:
