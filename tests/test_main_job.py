@@ -380,6 +380,15 @@ def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(t
     assert trained == [] and again["seeds"] == [42]
     assert again["per_query_ranks"] == first["per_query_ranks"] and again["results"] == first["results"]
     assert json.loads((tmp_path / "manifest.json").read_text())["run"]["seeds"] == [42]
+    # A run stopped mid-way (seed 43 not complete): --report-only trains nothing and leaves that seed out.
+    (tmp_path / "infonce" / "seed-43" / "complete.json").unlink()
+    trained.clear()
+    partial = run_main_job("quick", tmp_path, seeds=[42, 43], methods=["InfoNCE"], overrides=overrides,
+                           report_only=True)
+    assert trained == [] and partial["seeds_by_row"] == {"InfoNCE": [42]}
+    assert partial["per_query_ranks"] == first["per_query_ranks"]
+    with pytest.raises(ValueError, match="no completed zero-shot evaluation"):
+        run_main_job("quick", tmp_path / "empty", methods=["InfoNCE"], overrides=overrides, report_only=True)
 
 
 def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teacher_row(tmp_path, small_corpus):
@@ -503,5 +512,5 @@ def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_rang
     infonce = payload["comparison"][HELDOUT]["InfoNCE"]["seed_mrr"]
     assert f"| 2: {min(infonce):.4f}–{max(infonce):.4f} |" in table
     expected = ("seed(s) 42, 43" if later == methods else
-                f"seed 42 for every row; seeds 43 for the rows within 0 MRR of the best on {HELDOUT} at seed 42")
+                f"seed 42 for every row; seed 43 for the rows within 0 MRR of the best on {HELDOUT} at seed 42")
     assert expected in table

@@ -34,6 +34,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     main.add_argument("--overwrite", action="store_true",
                       help="start afresh in an output dir holding another run (default: resume a stopped run of the "
                       "same configuration, refuse another one)")
+    main.add_argument("--report-only", action="store_true",
+                      help="write the table from the folder's completed steps only: train, mine and evaluate nothing "
+                      "(a row or seed that did not complete is left out and named)")
     main.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the default method's model (default: no upload)")
     main.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the shared training settings")
     main.set_defaults(func=run_main, size=None)
@@ -61,5 +64,6 @@ def run_main(args: argparse.Namespace) -> int:
         overrides=dict(parse_override(o) for o in args.overrides),
         push_to_hub=args.push_to_hub,
         overwrite=args.overwrite,
+        report_only=args.report_only,
     )
     return 0

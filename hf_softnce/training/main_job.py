@@ -48,8 +48,11 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
 
 def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, seeds: list[int] | None = None,
                  methods: list[str] | None = None, overrides: dict | None = None,
-                 push_to_hub: str | None = None, overwrite: bool = False) -> dict:
+                 push_to_hub: str | None = None, overwrite: bool = False, report_only: bool = False) -> dict:
     """Run (or resume) the main job in ``output_dir``; returns what ``results.json`` holds.
+
+    ``report_only``: the table from the completed steps alone (a run stopped by a time limit): nothing is trained,
+    mined or evaluated; each row or seed that did not complete is left out and printed.
 
     A folder holding a stopped run of the same configuration resumes from its completed steps; one holding another
     configuration raises :class:`~hf_softnce.training.manifest.RunFolderMismatch` unless ``overwrite``.
@@ -61,7 +64,9 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
 
         repo_id = preflight_push(push_to_hub)  # before anything is built or trained
     output_dir = Path(output_dir)
-    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite):
+    if report_only and not (output_dir / "zero-shot" / "complete.json").is_file():
+        raise ValueError(f"--report-only: {output_dir} holds no completed zero-shot evaluation; nothing to report.")
+    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite and not report_only):
         print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     started = time.perf_counter()
 
@@ -84,6 +89,9 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                   + ", ".join([row.name for row in rows] + [CASCADE] * cascade))
         trained: dict[str, str] = {}
         for row in rows:
+            if report_only and completed(_run_dir(output_dir, row, seed)) is None:
+                print(f"left out (did not complete): {row.name} seed {seed}")
+                continue
             if row.negatives and mined is None and completed(_run_dir(output_dir, row, seed)) is None:
                 mined, mining = _negatives(plan, data)  # once, when the first row that needs them trains
                 mark_complete(output_dir / "mining", mining)  # what the rules dropped, for a resumed run's report
@@ -92,8 +100,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                                            results)
             results.seeds.setdefault(row.name, []).append(seed)
             print(f"{stamp()} {row.name} seed {seed}: {headline(results.metrics[row.name])}")
-        if cascade:
-            _cascade(plan, data, seed, trained["InfoNCE"], output_dir, results)
+        if cascade and report_only and completed(output_dir / "r2ps-ranker" / f"seed-{seed}") is None:
+            print(f"left out (did not complete): {CASCADE} seed {seed}")
+        elif cascade:
+            _cascade(plan, data, seed, trained.get("InfoNCE", ""), output_dir, results)
             results.seeds.setdefault(CASCADE, []).append(seed)
             print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
     if mining is None and any(row.negatives for row in plan.rows):

@@ -206,7 +206,7 @@ def seeds_sentence(plan: Plan, seeds_by_row: dict[str, list[int]]) -> str:
     later = [row for row, seeds in seeds_by_row.items() if len(seeds) > 1]
     if len(ran) < 2 or len(later) == len(seeds_by_row):
         return f"seed(s) {names}"
-    return (f"seed {ran[0]} for every row; seeds {', '.join(map(str, ran[1:]))} for the rows within "
+    return (f"seed {ran[0]} for every row; seed{'s' * (len(ran) > 2)} {', '.join(map(str, ran[1:]))} for the rows within "
             f"{plan.more_seeds_within:g} MRR of the best on {HELDOUT} at seed {ran[0]}, with their teachers and InfoNCE "
             f"({', '.join(later)})")
 
