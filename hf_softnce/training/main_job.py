@@ -8,8 +8,9 @@ plot and the default row's model card folder.
 The protocol is CoSQA's published one (CoCLR, R2PS, CoIR): train on CoSQA's retrieval training split, rank the
 whole 6,267-function codebase for each query. Every choice is made on ``cosqa-heldout`` (1,500 training queries no
 row trains on); CoSQA dev-500 is only reported. Without CoSQA's training split the job trains on CoNaLa (else the
-stdlib corpus) and says what it left out. The run reads straight down: plan -> data -> zero-shot -> negatives ->
-rows -> cascade -> report -> card.
+stdlib corpus) and says what it left out. The run reads straight down: plan -> data -> zero-shot -> the first seed's
+rows (negatives mined before the first row that trains on them) and cascade -> the later seeds' rows (with
+``more_seeds_within``: the rows close to the best) -> report -> card.
 """
 
 from __future__ import annotations
