@@ -165,3 +165,14 @@ def test_each_peers_setting_is_chosen_on_the_held_out_set_with_the_documented_on
     assert choices["GISTEmbedLoss (guide: base)"]["chosen"] == gist_base[0]
     assert choices["GISTEmbedLoss (guide: InfoNCE)"]["chosen"] == gist_infonce[2]
     assert choices["GISTEmbedLoss (guide: InfoNCE)"][f"{HELDOUT} mrr@1000"][gist_infonce[1]] == pytest.approx(0.7525)
+
+
+def test_the_protocol_line_says_when_the_training_pairs_are_a_seeded_sample():
+    from hf_softnce.training.data import TaskData, protocol_statement
+
+    dev = RetrievalSet({"d": "dev query"}, {"0": "def f(): pass"}, {"d": {"0"}}, name="cosqa-dev")
+    pairs = Dataset.from_dict({"query": ["q1", "q2"], "code": ["c1", "c2"]})
+    whole = protocol_statement(TaskData("cosqa", pairs, None, None, real_report=dev))
+    sample = protocol_statement(TaskData("cosqa", pairs, None, None, real_report=dev, train_pool=7520))
+    assert "training split (2 real web queries" in whole
+    assert "training split (a seeded sample of 2 of its 7,520 real web queries" in sample

@@ -49,6 +49,7 @@ class TaskData:
     # {code: duplicate group} of the codebase the real queries search (CoSQA's 6,267 functions): what hard
     # negatives are mined from when the training pairs answer queries over that same codebase.
     codebase: dict[str, int] | None = None
+    train_pool: int | None = None  # the pairs ``train`` was sampled from (``max_train_pairs``); None: all of them
 
     def eval_sets(self) -> dict[str, RetrievalSet]:
         # Both real-query sets rank one codebase, so the held-out set costs only its queries' encoding.
@@ -244,7 +245,9 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
         )
     # The job reads identity columns (dup_group for the losses and the card) and hands the trainer
     # to_training_dataset(data.train) itself.
+    pool = len(data.train)
     data.train = all_columns(_limit(data.train, config.max_train_pairs, config.seed))
+    data.train_pool = pool if len(data.train) < pool else None
     data.train = repository_style(data.train, docstring_rate=config.docstring_rate,
                                   docstring_part=config.docstring_part, query_style_rate=config.query_style_rate,
                                   seed=config.seed)
@@ -255,6 +258,11 @@ def load_task_data(config: TrainConfig, *, progress: bool = True) -> TaskData:
     if data.real_report is None:
         data.real_select, data.real_report = cosqa_sets(config.cosqa_dir, config.cosqa_corpus_size)
     return data
+
+
+def _train_count(data: TaskData) -> str:
+    count = f"{len(data.train):,}"
+    return f"a seeded sample of {count} of its {data.train_pool:,}" if data.train_pool else count
 
 
 def protocol_statement(data: TaskData) -> str:
@@ -268,7 +276,7 @@ def protocol_statement(data: TaskData) -> str:
                       f"row trains on, same codebase), never on dev")
     if data.name == "cosqa":
         return (f"Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's retrieval training split "
-                f"({len(data.train):,} real web queries with a human 'answers the query' label), {evaluated}; the "
+                f"({_train_count(data)} real web queries with a human 'answers the query' label), {evaluated}; the "
                 f"training codes are functions of that codebase, as in the published protocol, and no dev query is "
                 f"in training.")
     return f"Trained on {', '.join(data.sources)} ({len(data.train):,} pairs); {evaluated}."
