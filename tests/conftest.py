@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,11 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests' embeddings and corpora go to a cache of their own, removed at exit: never into the user's
+# HF_SOFTNCE_CACHE (~/.cache/hf_softnce), which a real run would then read. Subprocesses inherit it.
+_TEST_CACHE = tempfile.mkdtemp(prefix="hf_softnce-tests-cache-")
+os.environ["HF_SOFTNCE_CACHE"] = _TEST_CACHE
+atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_COSQA = SHARED_DATA / "cosqa"

@@ -176,3 +176,11 @@ def test_the_protocol_line_says_when_the_training_pairs_are_a_seeded_sample():
     sample = protocol_statement(TaskData("cosqa", pairs, None, None, real_report=dev, train_pool=7520))
     assert "training split (2 real web queries" in whole
     assert "training split (a seeded sample of 2 of its 7,520 real web queries" in sample
+    from hf_softnce.training.publish import data_summary  # the card's data section says it too
+
+    card = data_summary(TaskData("cosqa", pairs, None, None, real_report=dev, sources=["cosqa-retrieval-train"],
+                                 train_pool=7520))
+    assert card.splits == {"train": 2}
+    assert card.description.endswith("Trained on a seeded sample of 2 of its 7,520 training pairs (`max_train_pairs`).")
+    whole_card = data_summary(TaskData("cosqa", pairs, None, None, real_report=dev, sources=["cosqa-retrieval-train"]))
+    assert "seeded sample" not in whole_card.description

@@ -86,6 +86,9 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
                      "split by package.")
     if not parts:
         parts.append(f"{DATASET_NAMES.get(data.name.split('-')[0], 'The training pairs')} as published.")
+    if data.train_pool:
+        parts.append(f"Trained on a seeded sample of {len(data.train):,} of its {data.train_pool:,} training pairs "
+                     "(`max_train_pairs`).")
     return DataSummary(sources=lines, splits={"train": len(data.train)}, counts=counts, description=" ".join(parts),
                        datasets=list(dict.fromkeys(datasets)))
 
