@@ -507,6 +507,14 @@ def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_rang
         entry = payload["comparison"][HELDOUT][row]
         per_seed = [rank_metrics([run[HELDOUT]])["mrr@1000"] for run in payload["per_query_ranks"][row]]
         assert entry["seed_mrr"] == per_seed
+        if row != "InfoNCE":  # paired with InfoNCE's runs of the same seeds
+            runs = payload["per_query_ranks"][row]
+            own = [np.mean([1.0 / run[HELDOUT][q] if run[HELDOUT][q] > 0 else 0.0 for run in runs])
+                   for q in sorted(runs[0][HELDOUT])]
+            ref = [np.mean([1.0 / run[HELDOUT][q] if run[HELDOUT][q] > 0 else 0.0
+                            for run in payload["per_query_ranks"]["InfoNCE"][:len(runs)]])
+                   for q in sorted(runs[0][HELDOUT])]
+            assert entry["vs_infonce"]["diff"] == pytest.approx(float(np.mean(own) - np.mean(ref)), abs=1e-12)
     table = (tmp_path / "results.md").read_text()
     assert "seeds: MRR range |" in table
     infonce = payload["comparison"][HELDOUT]["InfoNCE"]["seed_mrr"]

@@ -44,6 +44,9 @@ def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, 
                  seed: int = 0) -> dict[str, dict[str, dict]]:
     """``{set: {row: {"metrics": ..., "vs_base": Difference, "vs_infonce": Difference}}}`` for the real-query sets.
 
+    Runs are in seed order and a row's runs are the first seeds of the run: ``vs_infonce`` pairs a row's k runs with
+    InfoNCE's first k (the same seeds), so a row run with one seed is not compared with InfoNCE averaged over three.
+
     ``per_query_runs``: ``{row: [per_query of run 1, per_query of run 2, ...]}``, each per_query being
     ``{set name: {query id: rank}}`` as :func:`hf_softnce.evaluation.evaluate_retrieval_sets` fills it.
     """
@@ -62,7 +65,9 @@ def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, 
             if row != BASE_ROW:
                 entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW], given=RECIPROCAL_RANKS)
             if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW):
-                entry["vs_infonce"] = boot.difference(rr[row], rr[INFONCE_ROW], given=RECIPROCAL_RANKS)
+                # Paired by seed too: a row run with the first k seeds against InfoNCE's runs of those seeds.
+                infonce = reciprocal_ranks(ranks[INFONCE_ROW][:len(runs)])
+                entry["vs_infonce"] = boot.difference(rr[row], infonce, given=RECIPROCAL_RANKS)
             table[set_name][row] = entry
     return table
 
