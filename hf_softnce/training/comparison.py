@@ -40,6 +40,13 @@ def rank_metrics(runs: list[dict[str, int]]) -> dict[str, float]:
     return metrics
 
 
+def first_seed_mrr(per_query: dict[str, list[dict]], set_name: str, names=None) -> dict[str, float]:
+    """MRR@1000 of each row's first run (seed) on ``set_name``, for the rows (``names``, default all) that have it."""
+    names = per_query if names is None else names
+    return {name: rank_metrics([per_query[name][0][set_name]])["mrr@1000"] for name in names
+            if per_query.get(name) and set_name in per_query[name][0]}
+
+
 def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, n_resamples: int = 2000,
                  seed: int = 0) -> dict[str, dict[str, dict]]:
     """``{set: {row: {"metrics": ..., "vs_base": Difference, "vs_infonce": Difference}}}`` for the real-query sets.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hf_softnce.hub import describe_loss
 from hf_softnce.training.cascade_row import run_cascade
-from hf_softnce.training.comparison import BASE_ROW, compare_rows, rank_metrics
+from hf_softnce.training.comparison import BASE_ROW, compare_rows, first_seed_mrr
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
 from hf_softnce.training.manifest import completed, mark_complete, open_run_folder
@@ -90,10 +90,11 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                   + ", ".join([row.name for row in rows] + [CASCADE] * cascade))
         trained: dict[str, str] = {}
         for row in rows:
-            if report_only and completed(_run_dir(output_dir, row, seed)) is None:
+            done = completed(_run_dir(output_dir, row, seed)) is not None
+            if report_only and not done:
                 print(f"left out (did not complete): {row.name} seed {seed}")
                 continue
-            if row.negatives and mined is None and completed(_run_dir(output_dir, row, seed)) is None:
+            if row.negatives and mined is None and not done:
                 mined, mining = _negatives(plan, data)  # once, when the first row that needs them trains
                 mark_complete(output_dir / "mining", mining)  # what the rules dropped, for a resumed run's report
                 print(f"{stamp()} {mining['summary']}")
@@ -179,11 +180,9 @@ def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]
     within it of the best MRR on the selection set at the first seed, their teachers and InfoNCE (every row's
     reference); else every row. Without the selection set, every row."""
     margin = plan.more_seeds_within
-    first = {name: runs[0][HELDOUT] for name, runs in results.per_query.items()
-             if name != BASE_ROW and runs and HELDOUT in runs[0]}
-    if margin is None or not first:
+    mrr = first_seed_mrr(results.per_query, HELDOUT, [name for name in results.per_query if name != BASE_ROW])
+    if margin is None or not mrr:
         return plan.rows, plan.cascade
-    mrr = {name: rank_metrics([ranks])["mrr@1000"] for name, ranks in first.items()}
     best = max(mrr.values())
     close = {name for name, value in mrr.items() if value >= best - margin} | {"InfoNCE"}
     cascade = plan.cascade and CASCADE in close

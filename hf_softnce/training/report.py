@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hf_softnce.hub.summary import describe_loss, mean_std
 from hf_softnce.training.cascade_row import ranker_budget
-from hf_softnce.training.comparison import compare_rows, comparison_markdown, rank_metrics, to_json, verdicts
+from hf_softnce.training.comparison import compare_rows, comparison_markdown, first_seed_mrr, to_json, verdicts
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
@@ -154,8 +154,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     rows = f"the base model and {len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
-    ran = sorted({seed for seeds in results.seeds.values() for seed in seeds}, key=plan.seeds.index) or plan.seeds
-    title = f"# hf-softnce main --{plan.size}: {rows} x {len(ran)} seed(s)"
+    title = f"# hf-softnce main --{plan.size}: {rows} x {len(seeds_ran(plan, results.seeds))} seed(s)"
     steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
              else f"{plan.base.epochs:g} epoch(s)")
     training = (f"Each trained row: {steps} of {plan.base.batch_size} pairs at lr {plan.base.learning_rate:g}, "
@@ -187,8 +186,7 @@ def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
     run here, the highest MRR@1000 on the selection set at the first seed, the documented one within ``PEER_TIE``."""
     choices = {}
     for peer, names in PEERS.items():
-        first = {name: rank_metrics([per_query[name][0][HELDOUT]])["mrr@1000"] for name in names
-                 if name in per_query and HELDOUT in per_query[name][0]}
+        first = first_seed_mrr(per_query, HELDOUT, names)
         if len(first) < 2:
             continue
         best = max(first, key=first.get)
@@ -199,10 +197,15 @@ def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
     return choices
 
 
+def seeds_ran(plan: Plan, seeds_by_row: dict[str, list[int]]) -> list[int]:
+    """The seeds any row ran, in the plan's order (the plan's seeds when no row ran)."""
+    return sorted({seed for seeds in seeds_by_row.values() for seed in seeds}, key=plan.seeds.index) or plan.seeds
+
+
 def seeds_sentence(plan: Plan, seeds_by_row: dict[str, list[int]]) -> str:
     """Which seeds each row ran: every seed for every row, or the first for every row and the rest for the rows
     close to the best."""
-    ran = sorted({seed for seeds in seeds_by_row.values() for seed in seeds}, key=plan.seeds.index)
+    ran = seeds_ran(plan, seeds_by_row)
     names = ", ".join(map(str, ran))
     later = [row for row, seeds in seeds_by_row.items() if len(seeds) > 1]
     if len(ran) < 2 or len(later) == len(seeds_by_row):
