@@ -28,9 +28,9 @@ import numpy as np
 
 VARIANTS = {
     # name: (head, warmup_ratio, negatives)
-    "stock head, warmup 10 %, retriever top-3": ("stock", 0.1, "top"),
-    "released head, no warmup, retriever top-3": ("released", 0.0, "top"),
-    "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware"),
+    "stock head, warmup 10 %, retriever top-3": ("stock", 0.1, "retriever top"),
+    "released head, no warmup, retriever top-3": ("released", 0.0, "retriever top"),
+    "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware top"),
     "released head, no warmup, random 3": ("released", 0.0, "random"),
     "released head, no warmup, positive-aware top 1 + random 2": ("released", 0.0, "mixed"),
     # R2PS's own sampling: 3 ranks drawn from the retriever's top 100, weight exp(-rank / 10), positive-aware.
@@ -56,7 +56,7 @@ def main() -> None:
     from hf_softnce.training.main_job import _load_data, make_plan
     from hf_softnce.training.models import load_model, resolve_model_name
     from hf_softnce.training.plan import run_slug
-    from hf_softnce.training.ranker import r2ps_ranker, train_ranker
+    from hf_softnce.training.ranker import r2ps_ranker, ranker_negatives, train_ranker
 
     out = Path(args.output_dir)
     (out / "rows").mkdir(parents=True, exist_ok=True)
@@ -101,9 +101,9 @@ def main() -> None:
             continue
         head, warmup, negatives = VARIANTS[name]
         config = replace(base, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         ranker_head=head,
-                         warmup_ratio=warmup, output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
-        mined = with_negatives(config, train, retriever, negatives, data.codebase, rng)
+                         ranker_head=head, ranker_warmup_ratio=warmup, output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
+        mined = ranker_negatives(replace(config, ranker_negatives_from=negatives), train, retriever,
+                                 num_negatives=NEGATIVES, corpus=data.codebase)
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined)
         result = {}
@@ -115,41 +115,6 @@ def main() -> None:
         path.write_text(json.dumps(result, indent=2))
         rows[name] = result
     write_table(out, rows, args)
-
-
-def with_negatives(config, train, retriever, kind, codebase, rng):
-    """``train`` with 3 negatives: the retriever's top (as the cascade mines them), positive-aware (below 95 % of the
-    positive's score), random codes, "mixed": the positive-aware top 1 and 2 random codes, or "probabilistic":
-    R2PS's draw from the positive-aware top 100."""
-    from hf_softnce.data import all_columns
-    from hf_softnce.training.ranker import mine_negatives
-
-    if kind == "random":
-        return _add_random(all_columns(train), codebase, rng, range(1, NEGATIVES + 1))
-    margin = None if kind == "top" else 0.05
-    strategy = "probabilistic" if kind == "probabilistic" else "top"
-    mined = mine_negatives(replace(config, mining_strategy=strategy, mining_relative_margin=margin,
-                                   mining_absolute_margin=None), train, retriever,
-                           num_negatives=1 if kind == "mixed" else NEGATIVES, corpus=codebase)
-    return _add_random(mined, codebase, rng, range(2, NEGATIVES + 1)) if kind == "mixed" else mined
-
-
-def _add_random(dataset, codebase, rng, columns):
-    """``dataset`` with a random code of ``codebase`` as ``negative_<k>`` for each k in ``columns``: never the
-    positive's duplicate group, never a code the row already has as a negative."""
-    codes = list(codebase)
-    rows = []
-    for row in dataset:
-        taken = {row[name] for name in row if name.startswith("negative_")}
-        group, picked = codebase.get(row["code"], row["code"]), []
-        while len(picked) < len(columns):
-            other = rng.choice(codes)
-            if codebase[other] != group and other not in picked and other not in taken:
-                picked.append(other)
-        rows.append(picked)
-    for i, k in enumerate(columns):
-        dataset = dataset.add_column(f"negative_{k}", [picked[i] for picked in rows])
-    return dataset
 
 
 def first_place(ranker, queries, lists) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT
 from hf_softnce.training.models import load_model
-from hf_softnce.training.ranker import mine_negatives, train_ranker
+from hf_softnce.training.ranker import ranker_negatives, train_ranker
 
 # R2PS's ranker trains on negatives from its own retriever's ranking of the codebase (R2PS: 31 per query), the
 # window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
@@ -39,10 +39,11 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     retriever = load_model(retriever_dir)
     mined = data.train
     if "negative_1" not in mined.column_names:
-        # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase.
+        # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase
+        # (config.ranker_negatives_from: or random codes of it, or both).
         own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
-        mined = mine_negatives(config, data.train, retriever, num_negatives=budget["negatives"], corpus=data.codebase,
-                               progress=False)
+        mined = ranker_negatives(config, data.train, retriever, num_negatives=budget["negatives"],
+                                 corpus=data.codebase)
         retriever.max_seq_length = own_length  # back at its own length for searching
     ranker = train_ranker(config, mined)
     # One cascade for every setting: the codebase is encoded once and kept in memory.

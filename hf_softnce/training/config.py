@@ -117,6 +117,12 @@ class TrainConfig:
     # fit 2 CPU cores (about as long as one retriever row); R2PS trains 31 negatives for epochs on a GPU
     ranker_negatives: int = key(3, ge=1)
     ranker_steps: int = key(80, ge=-1, ne=0)
+    # where the cascade's ranker negatives come from (hf_softnce.training.ranker.ranker_negatives): its retriever's
+    # top ranks under the mining settings (R2PS), the positive-aware top, R2PS's probabilistic draw, the
+    # positive-aware top 1 + random codes, or random codes of the codebase
+    ranker_negatives_from: str = key("retriever top", choices=("retriever top", "positive-aware top", "probabilistic",
+                                                               "mixed", "random"))
+    ranker_warmup_ratio: float | None = key(None, ge=0, lt=1)  # the ranker's warmup; None: warmup_ratio
     # optimisation
     batch_size: int = key(32, ge=1)
     learning_rate: float = key(2e-5, gt=0)

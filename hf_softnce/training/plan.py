@@ -126,6 +126,11 @@ PEERS = {  # peer -> its rows, the documented setting first
                                        "GISTEmbedLoss (guide: InfoNCE, temperature 0.05, relative margin 0.05)" + MINED],
     "MNRL hardness": [MNRL_HARDNESS, "MNRL hardness (hard negatives, 9)" + MINED],
 }
+# The cascade's ranker at the full size: R2PS's released head (mean pool, dense-gelu-LN-linear: it tells candidates
+# apart at init), no warmup for that fresh head, and the negatives the ranker's learning check on cosqa-heldout
+# ranks first (benchmarks/ranker_learning.py; rule: the highest rate of the gold code first among the retriever's
+# top 3, after training; benchmarks/README.md): random codes of the codebase.
+FULL_RANKER = dict(ranker_head="released", ranker_warmup_ratio=0.0, ranker_negatives_from="random")
 SIZES = {
     # The base, InfoNCE, the default and sentence-transformers' strongest peer on the full size (MNRL hardness, on
     # the same mined negatives). Steps, batch and learning rate: the best of four candidates of ~1,280 pairs for the
@@ -137,7 +142,7 @@ SIZES = {
     # One epoch at batch 64; SoftInfoNCE (BM25)'s alpha/beta chosen at this size (benchmarks/README.md). Seed 42 for
     # every row, 43 and 44 for the rows within 0.01 of the best on cosqa-heldout: where rows are that close, the
     # seed spread is shown beside the query intervals.
-    "full": Size(dict(COSQA, epochs=1.0, batch_size=64), rows=[row.name for row in ROWS] + [CASCADE],
+    "full": Size(dict(COSQA, epochs=1.0, batch_size=64, **FULL_RANKER), rows=[row.name for row in ROWS] + [CASCADE],
                  row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)},
                  mining=POSITIVE_AWARE, seeds=[42, 43, 44], more_seeds_within=0.01),
 }

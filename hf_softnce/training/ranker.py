@@ -5,6 +5,10 @@ Shared by the main job and the recipes: every method of one comparison trains on
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from dataclasses import replace
+
 from datasets import Dataset
 from sentence_transformers import CrossEncoder
 from sentence_transformers.base.sampler import BatchSamplers
@@ -90,6 +94,66 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
 
 
 
+# Positive-aware ranker negatives: below 95 % of the positive's score (NV-Retriever's TopK-PercPos, as the
+# retrievers' mined rows), so the likely true answers among the retriever's top ranks are never negatives.
+RANKER_RELATIVE_MARGIN = 0.05
+
+
+def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int,
+                     corpus: dict[str, int]) -> Dataset:
+    """``train`` with ``negative_1..num_negatives`` for the R2PS ranker, from ``config.ranker_negatives_from``:
+
+    - ``"retriever top"``: ``retriever``'s top ranks under the config's mining settings (R2PS's own mining);
+    - ``"positive-aware top"``: its top ranks below ``(1 - 0.05)`` times the positive's score;
+    - ``"probabilistic"``: R2PS's draw from the positive-aware top 100 (weight ``exp(-rank / 10)``);
+    - ``"mixed"``: the positive-aware top 1, then random codes;
+    - ``"random"``: random codes of ``corpus``.
+
+    Random codes are never in the positive's duplicate group (``corpus``: ``{code: duplicate group}``) nor already a
+    negative of the row, and are drawn with ``random.Random(config.seed)``, so a run's negatives repeat.
+    """
+    kind = config.ranker_negatives_from
+    if kind == "random":
+        return add_random_negatives(all_columns(train), corpus, range(1, num_negatives + 1), config.seed)
+    if kind != "retriever top":
+        config = replace(config, mining_strategy="probabilistic" if kind == "probabilistic" else "top",
+                         mining_window_start=0, mining_relative_margin=RANKER_RELATIVE_MARGIN,
+                         mining_absolute_margin=None)
+    mined = mine_negatives(config, train, retriever, num_negatives=1 if kind == "mixed" else num_negatives,
+                           corpus=corpus, progress=False)
+    if kind == "mixed":
+        mined = add_random_negatives(mined, corpus, range(2, num_negatives + 1), config.seed)
+    return mined
+
+
+def add_random_negatives(dataset: Dataset, corpus: dict[str, int], columns, seed: int) -> Dataset:
+    """``dataset`` with a random code of ``corpus`` as ``negative_<k>`` for each k in ``columns``: never the
+    positive's duplicate group, never a code the row already has as a negative.
+
+    Raises:
+        ValueError: ``corpus`` has too few codes outside a row's duplicate group.
+    """
+    rng = random.Random(seed)
+    codes = list(corpus)
+    group_size = Counter(corpus.values())
+    rows = []
+    for index, row in enumerate(dataset):
+        taken = {row[name] for name in row if name.startswith("negative_")}
+        group = corpus.get(row["code"], row["code"])
+        if len(codes) - group_size[group] - len(taken) < len(columns):  # else the draw below never ends
+            raise ValueError(f"Row {index}: the corpus has fewer than {len(columns)} codes outside its positive's "
+                             "duplicate group to draw random negatives from.")
+        picked: list[str] = []
+        while len(picked) < len(columns):
+            other = rng.choice(codes)
+            if corpus[other] != group and other not in picked and other not in taken:
+                picked.append(other)
+        rows.append(picked)
+    for i, k in enumerate(columns):
+        dataset = dataset.add_column(f"negative_{k}", [picked[i] for picked in rows])
+    return dataset
+
+
 def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
     """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * scale.
 
@@ -101,6 +165,8 @@ def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
 
     ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
                          max_length=config.max_seq_length)
+    if config.ranker_warmup_ratio is not None:  # a fresh head may need none: warmup makes its first steps no-ops
+        config = replace(config, warmup_ratio=config.ranker_warmup_ratio)
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER

@@ -22,3 +22,26 @@ def interpolate_with_base(model, base_model, weight: float):
         if value.is_floating_point():
             value.copy_((1.0 - weight) * base[name].to(value.device, value.dtype) + weight * value)
     return model
+
+
+@torch.no_grad()
+def reweight(model, base_model, saved_weight: float, weight: float):
+    """Move a WiSE-FT model saved at ``saved_weight`` to ``weight``, in place; returns ``model``.
+
+    A saved model is ``base + saved_weight * (tuned - base)``, so ``base + weight / saved_weight * (model - base)``
+    is the same fine-tuning averaged at ``weight`` (1.0: the fine-tuned model itself), without training again.
+
+    Raises:
+        ValueError: ``saved_weight`` is 0 (the fine-tuning is gone) or ``weight`` is outside [0, 1].
+    """
+    if not 0.0 < saved_weight <= 1.0 or not 0.0 <= weight <= 1.0:
+        raise ValueError(f"reweight needs 0 < saved_weight <= 1 and 0 <= weight <= 1, got {saved_weight}, {weight}.")
+    saved, base = model.state_dict(), base_model.state_dict()
+    if saved.keys() != base.keys():
+        raise ValueError("WiSE-FT needs the fine-tuned model and its base to have the same architecture.")
+    scale = weight / saved_weight
+    for name, value in saved.items():
+        if value.is_floating_point():
+            start = base[name].to(value.device, torch.float64)
+            value.copy_((start + scale * (value.to(torch.float64) - start)).to(value.dtype))
+    return model
