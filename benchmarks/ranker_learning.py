@@ -13,9 +13,9 @@ A ranker that learns puts the gold code first more often than chance (1 in 4) on
 cascade does better than the retriever's own cosine on ``retriever top-3``. If the first is learned and the second is
 not, the negatives are the problem, not the loss. Last, the trained ranker re-orders the retriever's top 10 over the
 whole codebase (replacing the cosine, or added to it, as ``RetrieverRanker`` does): MRR@1000 of that cascade against
-the retriever alone, on the same queries: the cascade's target. Each variant's accuracy has a 95 % bootstrap interval over queries,
-and every variant is paired with the retriever on the same queries. Rows are written to ``<output-dir>/rows/``
-as they finish; a re-run skips the finished ones.
+the retriever alone, on the same queries: the cascade's target. Each variant's accuracy has a 95 % bootstrap interval
+over queries, and every variant is paired with the retriever on the same queries. Rows are written to
+``<output-dir>/rows/`` as they finish; a re-run skips the finished ones.
 """
 
 from __future__ import annotations

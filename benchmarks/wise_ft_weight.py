@@ -1,6 +1,7 @@
 """The WiSE-FT weight of a finished main-job run, chosen on cosqa-heldout without training again.
 
-    python -m benchmarks.wise_ft_weight --run-dir runs/main --weights 1.0 0.5 --output-dir benchmarks/results/wise_ft_quick
+    python -m benchmarks.wise_ft_weight --run-dir runs/main --weights 1.0 0.5 \
+        --output-dir benchmarks/results/wise_ft_quick
 
 Each row of the run was saved averaged with the base at the run's ``wise_ft_weight`` (``w0``); ``reweight`` moves it
 to another weight exactly (``base + w / w0 * (saved - base)``), so each weight's model is the same fine-tuning
@@ -72,7 +73,8 @@ def main() -> None:
         f"WiSE-FT weight of `{run_dir}` ({run['size']} size, seed {seed}, saved at {saved_weight}), moved without "
         f"training again; Δ = paired difference in MRR@1000 against the saved weight, 95% bootstrap interval over "
         f"queries, the whole codebase. Rule: {RULE}.", "",
-        "| row | WiSE-FT weight | cosqa-heldout MRR | Δ vs saved | dev-500 MRR | Δ vs saved |", "|---|---|---|---|---|---|"]
+        "| row | WiSE-FT weight | cosqa-heldout MRR | Δ vs saved | dev-500 MRR | Δ vs saved |",
+        "|---|---|---|---|---|---|"]
     for row in rows:
         table[row] = {}
         for weight in sorted(results[row], reverse=True):

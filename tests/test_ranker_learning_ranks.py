@@ -1,4 +1,4 @@
-"""The ranker learning check's MRR arithmetic (benchmarks/ranker_learning.py), on scores small enough to rank by hand."""
+"""The ranker learning check's MRR arithmetic (benchmarks/ranker_learning.py), on scores ranked by hand."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from test_ranker_cascade import DISTRACTORS, GOLD  # noqa: E402
 CODES = GOLD + DISTRACTORS
 # {code: duplicate group}: codes 0 and 1 stand for one function written twice, so neither is the other's negative.
 CORPUS = {code: (0 if i < 2 else i) for i, code in enumerate(CODES)}
-TRAIN = Dataset.from_dict({"query": ["read a json file", "reverse a string", "create a directory"], "code": [CODES[0], CODES[4], CODES[7]]})
+TRAIN = Dataset.from_dict({"query": ["read a json file", "reverse a string", "create a directory"],
+                           "code": [CODES[0], CODES[4], CODES[7]]})
 
 
 @pytest.fixture(scope="module")

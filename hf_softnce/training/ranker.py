@@ -93,7 +93,6 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
     return CrossEncoder(modules=modules, **kwargs)
 
 
-
 # Positive-aware ranker negatives: below 95 % of the positive's score (NV-Retriever's TopK-PercPos, as the
 # retrievers' mined rows), so the likely true answers among the retriever's top ranks are never negatives.
 RANKER_RELATIVE_MARGIN = 0.05
