@@ -170,19 +170,20 @@ def write_table(out: Path, rows: dict, args) -> None:
     lines = [f"Gold code ranked first among itself and 3 distractors ({args.queries} cosqa-heldout queries; chance "
              f"0.25); ranker: {args.steps} steps of {args.batch_size} queries, {NEGATIVES} negatives each.", "",
              "| ranker | random: init | random: trained | top-3: init | top-3: trained | top-3 trained vs retriever "
-             f"| MRR@1000, top {CASCADE_TOP_K} re-ranked (replace) | (add) | add vs retriever |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"| MRR@1000, top {CASCADE_TOP_K} re-ranked (replace) | replace vs retriever | (add) | add vs retriever |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     retriever = rows["retriever (cosine)"]
     optional = lambda r, key: cell(r[key]) if key in r else "–"  # noqa: E731 (rows written before the cascade columns)
     lines.append(f"| retriever (cosine) | – | {cell(retriever['random'])} | – | {cell(retriever['retriever top-3'])} "
-                 f"| – | {optional(retriever, 'mrr')} | – | – |")
+                 f"| – | {optional(retriever, 'mrr')} | – | – | – |")
     for name, r in rows.items():
         if name == "retriever (cosine)":
             continue
         lines.append(f"| {name} | {cell(r['init random'])} | {cell(r['trained random'])} | "
                      f"{cell(r['init retriever top-3'])} | {cell(r['trained retriever top-3'])} | "
                      f"{cell(r['trained retriever top-3 vs retriever'])} | {optional(r, 'cascade replace')} | "
-                     f"{optional(r, 'cascade add')} | {optional(r, 'cascade add vs retriever')} |")
+                     f"{optional(r, 'cascade replace vs retriever')} | {optional(r, 'cascade add')} | "
+                     f"{optional(r, 'cascade add vs retriever')} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
     print("\n".join(lines))

@@ -91,3 +91,15 @@ def _check_writable(path: str, what: str, existing: str, needed_bytes: int) -> N
             f"{what} {path!r}: only {free / _MB:,.0f} MB free on its disk, and about {needed_bytes / _MB:,.0f} MB "
             "will be written (the model and a checkpoint); free some space or choose another folder."
         )
+
+
+def readable_as_umask_allows(folder: str | os.PathLike) -> None:
+    """Give the weight files of a saved model folder the permissions the user's umask allows (``0o644`` under the
+    usual ``022``): safetensors writes them ``0o600``, unlike every other file of the folder, so a model folder
+    shared from a run (the main job's ``hub/``) would be readable by its owner alone."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(WEIGHT_SUFFIXES):
+                os.chmod(os.path.join(root, name), 0o666 & ~mask)

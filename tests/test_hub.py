@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +100,15 @@ def no_stored_token(tmp_path, monkeypatch):
 @pytest.fixture
 def run_folder(tiny_model, tmp_path, no_stored_token):
     return tiny_model, save_run_folder(tiny_model, make_summary(), tmp_path / "run")
+
+
+def test_saved_weights_are_readable_as_the_umask_allows(run_folder):
+    # safetensors writes its file 0o600; every other file of the folder follows the umask, so must the weights.
+    _, folder = run_folder
+    mask = os.umask(0)
+    os.umask(mask)
+    weights = list(folder.rglob("*.safetensors"))
+    assert weights and all(stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask for path in weights)
 
 
 class FakeHub:

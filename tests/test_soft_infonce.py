@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from sentence_transformers.losses import MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from hf_softnce.losses import CachedSoftInfoNCELoss, SoftInfoNCELoss, soft_negative_weights
 from hf_softnce.losses.soft_infonce_baselines import relevance_distribution, top_k_removed

@@ -18,6 +18,7 @@ from hf_softnce.hub.card import STOCK_CARD_PLACEHOLDERS, TASK_NAME, TASK_TYPE, r
 from hf_softnce.hub.public import plain, public_values
 from hf_softnce.hub.scan import holds_token, redact, text_holds_token
 from hf_softnce.hub.summary import RunSummary
+from hf_softnce.output_paths import readable_as_umask_allows
 
 CARD_FILE = "README.md"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -77,6 +78,7 @@ def save_run_folder(model, summary: RunSummary, out_dir: str | Path) -> Path:
         raise FileExistsError(f"{out_dir} is not empty; save the run into a new folder so nothing stale gets uploaded.")
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir), create_model_card=False, safe_serialization=True)
+    readable_as_umask_allows(out_dir)
     write_model_card(out_dir, model, summary)
     stored_token = get_token()
     check_run_folder(out_dir, secrets=[stored_token] if stored_token else ())

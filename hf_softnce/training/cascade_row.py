@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from hf_softnce.output_paths import readable_as_umask_allows
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT
 from hf_softnce.training.models import load_model
@@ -85,6 +86,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     from hf_softnce.training.publish import ranker_summary, write_run_card
 
     ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
+    readable_as_umask_allows(Path(config.output_dir) / "final")
     chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
     loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)  # describes the training on the card
     write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))

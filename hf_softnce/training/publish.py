@@ -264,7 +264,19 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         description="\n\n".join(filter(None, [protocol_statement(data),
                                                 _comparison_paragraph(comparison or {}, method)])),
         interval_rows=_interval_rows(comparison or {}),
+        limitations=_size_limitations(config, seeds),
     )
+
+
+def _size_limitations(config: TrainConfig, seeds: list[int]) -> list[str]:
+    """A run trained by a step budget (``--quick``) says so on its card: its figures are a demonstration's."""
+    if not config.max_steps or config.max_steps < 0:
+        return []
+    seen = config.max_steps * config.batch_size
+    return [f"Trained for {config.max_steps} steps of {config.batch_size} pairs ({seen:,} pairs), {len(seeds)} "
+            "seed(s): a demonstration size that fits 2 CPU cores in about 20 minutes, where differences between "
+            "rows are small against the intervals; `hf-softnce main --full` trains one epoch of every training "
+            "pair."]
 
 
 def save_default_model_folder(output_dir: Path, config: TrainConfig, data: TaskData, results: dict, seeds: list[int],

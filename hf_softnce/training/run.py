@@ -20,7 +20,7 @@ from transformers import set_seed
 from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.data.schema import check_label_column
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
-from hf_softnce.output_paths import check_training_output
+from hf_softnce.output_paths import check_training_output, readable_as_umask_allows
 from hf_softnce.training.checkpoints import resume_checkpoint
 from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
@@ -239,6 +239,7 @@ def train_retriever(
         final = output_dir / "final"
         # hf_softnce's card replaces sentence-transformers' stock one (placeholders, pre-WiSE-FT eval logs).
         model.save(str(final), create_model_card=False)
+        readable_as_umask_allows(final)
         summary = single_run_summary(config, loss, data, metrics, base_metrics, repo_id=repo_id,
                                      selected=chosen.name if chosen is not None else None)
         write_run_card(output_dir, model, summary)
