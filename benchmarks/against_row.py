@@ -36,8 +36,9 @@ def main() -> None:
     for row in (r for r in runs if r not in (BASE_ROW, args.against)):
         cells, table[row] = [], {}
         for name, halves in REAL_SETS.items():
-            ranks = [merged_ranks(run, halves) for run in runs[row]]
-            reference = [merged_ranks(run, halves) for run in runs[args.against]][:len(ranks)]  # the same seeds
+            seeds = min(len(runs[row]), len(runs[args.against]))  # the same seeds on both sides
+            ranks = [merged_ranks(run, halves) for run in runs[row][:seeds]]
+            reference = [merged_ranks(run, halves) for run in runs[args.against][:seeds]]
             a, b = reciprocal_ranks(ranks), reciprocal_ranks(reference)
             d = PairedBootstrap(sorted(b), n_resamples=2000, seed=0).difference(a, b, given=RECIPROCAL_RANKS)
             mrr = rank_metrics(ranks)["mrr@1000"]

@@ -17,16 +17,22 @@ seed, the cascade's seed) is then linked into ``RUN/merged/``, and the table is 
    ``cosqa-heldout`` (the main job's own rule, its function), and for the cascade when it is one of them;
 5. the merged folder's report with every seed that completed.
 
-The ranker's negatives, chosen before the run: of the released head's variants (no warmup), the one whose trained
-ranker puts the gold code first among the retriever's top 3 most often on ``cosqa-heldout``.
+The ranker's negatives, by a rule written before the run: of the released head's variants (no warmup), the one whose
+trained ranker puts the gold code first among the retriever's top 3 most often on ``cosqa-heldout``; chosen only
+when every variant completed (else the cascade keeps the full size's ``FULL_RANKER``).
+The seeds-43/44 rule is applied to the retriever rows as soon as they complete (the cascade then runs beside them):
+should the cascade be the best row at seed 42, the report's rule (the main job's, with the cascade) keeps fewer rows
+than ran, and the extra seeds are simply not read.
 A step stopped by the budget is left out of the report (it names it); a second call resumes from the completed steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,9 +70,9 @@ class Runner:
     def start(self, name: str, command: list[str]) -> None:
         env = dict(os.environ, OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
                    HF_SOFTNCE_CACHE=str(self.run_dir / "cache" / name))  # no two processes write one cache file
-        log = open(self.run_dir / "logs" / f"{name}.txt", "a")
-        self.running[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                              start_new_session=True)
+        with open(self.run_dir / "logs" / f"{name}.txt", "a") as log:  # the child keeps its own descriptor
+            self.running[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                  start_new_session=True)
         self.say(f"started {name}")
 
     def wait(self, *names: str) -> bool:
@@ -110,7 +116,7 @@ def link_steps(source: Path, target: Path, steps: list[str] | None = None) -> No
         if steps is not None and str(step) not in steps:
             continue
         link = target / step
-        if not link.exists():
+        if not (link.is_symlink() or link.exists()):
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to((source / step).resolve(), target_is_directory=True)
 
@@ -158,6 +164,10 @@ def main() -> None:
     run_dir = Path(args.run_dir).resolve()
     procs, merged = run_dir / "procs", run_dir / "merged"
     runner = Runner(run_dir, args.budget)
+    # However this process ends (an error, timeout's TERM), its children stop with it: a resumed call must never find
+    # a stray process still training into a step folder.
+    atexit.register(runner.stop_all)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     planned = [name for name in SIZES["full"].rows if name != CASCADE]
     learns_from_infonce = [n for n in planned if ROW[n].teacher not in (None, BASE_TEACHER)]
     independent = [n for n in planned if n not in learns_from_infonce and n != "InfoNCE"]
@@ -179,7 +189,7 @@ def main() -> None:
     quick_settings = [item for item in settings if not item.startswith(("bf16=", "ranker_"))]
     for i, candidate in enumerate(args.quick_candidates):
         runner.start(f"quick-{i}", [sys.executable, "-m", "hf_softnce", "main", "--quick", "--output-dir",
-                                    str(run_dir / "quick" / f"candidate-{i}"), *quick_settings, *candidate.split()])
+                                    str(run_dir / "quick" / _slug(candidate)), *quick_settings, *candidate.split()])
     ok = runner.wait("infonce-42")
     # 2. The rows that learn from InfoNCE, and the ranker's learning check on InfoNCE's ranking.
     chosen = None
@@ -200,7 +210,10 @@ def main() -> None:
             path = run_dir / "ranker-check" / "rows" / f"{_slug(variant)}.json"
             if path.is_file():
                 rows[variant] = json.loads(path.read_text())["trained retriever top-3"]["mean"]
-        if rows:
+        if len(rows) < len(RANKER_VARIANTS):  # a choice over some sources only is not the rule's
+            runner.say(f"ranker check incomplete ({len(rows)} of {len(RANKER_VARIANTS)} sources): the cascade keeps "
+                       "the full size's own ranker settings")
+        else:
             best = max(rows, key=rows.get)
             chosen = RANKER_VARIANTS[best]
             runner.say(f"ranker check: {json.dumps(rows)}; chosen ({RANKER_RULE}): {best}")
@@ -240,16 +253,23 @@ def main() -> None:
         runner.say(f"the cascade is{'' if cascade_close else ' not'} within 0.01 of the best at seed {SEED}")
         for seed in MORE_SEEDS if cascade_close else ():
             source = procs / f"infonce-and-teacher-rows-{seed}"
-            if runner.wait(f"infonce-and-teacher-rows-{seed}"):
+            runner.wait(f"infonce-and-teacher-rows-{seed}")
+            if (source / "infonce" / f"seed-{seed}" / "complete.json").is_file():  # else it would train its own
                 runner.start(f"cascade-{seed}", main_command(with_infonce(procs / f"cascade-{seed}", seed, source),
                                                              [seed], ["InfoNCE", CASCADE], cascade_settings))
     runner.wait(*list(runner.running))
     if args.quick_candidates:
-        choose_quick(run_dir, args.quick_candidates, runner)
+        try:
+            choose_quick(run_dir, args.quick_candidates, runner)
+        except (OSError, ValueError, KeyError) as error:  # the full size's report comes first
+            runner.say(f"quick candidates not compared: {error!r}")
     # 5. The table: the main job's report over every completed step.
     for folder in sorted(procs.iterdir()) if procs.is_dir() else []:
         link_steps(folder, merged)
     runner.deadline += REPORT_RESERVE  # the reserve is the report's
+    # merged/ holds links and the report's own files only: its manifest is this call's (a first call may have run
+    # the cascade with other settings before the check completed), never a reason to refuse the report.
+    (merged / "manifest.json").unlink(missing_ok=True)
     methods = [*planned, CASCADE]
     runner.start("report", main_command(merged, [SEED, *MORE_SEEDS], methods, cascade_settings, "--report-only"))
     runner.wait("report")
@@ -262,9 +282,9 @@ def choose_quick(run_dir: Path, candidates: list[str], runner: Runner) -> None:
     from hf_softnce.training.plan import DEFAULT_ROW
 
     table = {}
-    for i, candidate in enumerate(candidates):
-        path = run_dir / "quick" / f"candidate-{i}" / "results.json"
-        if path.is_file():
+    for candidate in candidates:
+        path = run_dir / "quick" / _slug(candidate) / "results.json"
+        if path.is_file() and json.loads(path.read_text()).get("comparison"):
             comparison = json.loads(path.read_text())["comparison"]
             table[candidate] = {row: {name: round(comparison[name][row]["metrics"]["mrr@1000"], 4)
                                       for name in comparison} for row in comparison[next(iter(comparison))]}

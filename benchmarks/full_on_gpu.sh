@@ -10,7 +10,8 @@
 # and .device/minilm-fp16/ (all-MiniLM-L6-v2 stored in fp16 to fit the transfer; put back in fp32 here, its weights
 # rounded once to fp16). OUT_DIR receives results.{md,json,png} (the merged folder's --report-only), log.txt (versions
 # first, then each process's start and end), logs.tgz (every process's log), rows.tgz (every completed step's
-# complete.json: per-query ranks, losses; written however the script stops) and ranker.tgz (the learning check).
+# complete.json: per-query ranks, losses; written however the script stops), ranker.tgz (the learning check) and
+# quick.tgz (QUICK_CANDIDATES' results).
 #
 # Measured on the H200 (2026-12-04), one process: a retriever row ~25 s, mostly Python and data loading; 15 rows of
 # seed 42 in 402 s; the cascade's ranker epoch (7 negatives) 75 s, then its grid on cosqa-heldout > 45 s. In one
@@ -55,7 +56,8 @@ save() {
   (cd "$run/merged" 2>/dev/null && cp results.{md,json,png} "$out"/ 2>/dev/null)
   (cd "$run" && tar czf "$out/logs.tgz" logs ./*.json 2>/dev/null)  # with ranker-choice.json, quick-candidates.json
   (cd "$run" && find quick -name results.json -o -name results.md | tar czf "$out/quick.tgz" -T - 2>/dev/null)
-  (cd "$run/merged" 2>/dev/null && find -L . -name complete.json -o -name manifest.json | tar czhf "$out/rows.tgz" -T -)
+  # from procs/, where every step ran (merged/ only links them, and only once the script gets that far)
+  (cd "$run" 2>/dev/null && find procs -name complete.json -o -name manifest.json | tar czf "$out/rows.tgz" -T -)
   (cd "$run/ranker-check" 2>/dev/null && find . -name "*.json" -o -name "*.md" | tar czf "$out/ranker.tgz" -T -)
 }
 trap save EXIT  # whatever stops the script, the completed steps (per-query ranks) come back

@@ -57,6 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hf_softnce.training.main_job import _load_data, make_plan
+    from hf_softnce.training.manifest import write_atomically
     from hf_softnce.training.models import load_model, resolve_model_name
     from hf_softnce.training.plan import run_slug
     from hf_softnce.training.ranker import r2ps_ranker, ranker_negatives, train_ranker
@@ -65,11 +66,12 @@ def main() -> None:
     (out / "rows").mkdir(parents=True, exist_ok=True)
     from hf_softnce.training.config import parse_override
 
-    plan = make_plan("quick", [args.seed], ["InfoNCE"], dict(parse_override(o) for o in args.overrides))
+    # The whole training split (the quick size would hand over its 1,280-pair sample): the check draws its own.
+    overrides = {"max_train_pairs": None, **dict(parse_override(o) for o in args.overrides)}
+    plan = make_plan("quick", [args.seed], ["InfoNCE"], overrides)
     data, base = _load_data(plan.base)
     rng = random.Random(args.seed)
-    retriever = load_model(args.retriever)
-    retriever.max_seq_length = base.max_seq_length
+    retriever = load_model(args.retriever)  # searches at its own length, as the cascade does
     codes = list(data.codebase)
     groups = np.asarray([hash(data.codebase[c]) for c in codes])
     code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
@@ -109,8 +111,10 @@ def main() -> None:
         config = replace(base, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          ranker_head=head, ranker_warmup_ratio=warmup, output_dir=str(out / run_slug(name)),
                          save_steps=None, eval_steps=None)
+        own_length, retriever.max_seq_length = retriever.max_seq_length, base.max_seq_length  # mining: training length
         mined = ranker_negatives(replace(config, ranker_negatives_from=negatives), train, retriever,
                                  num_negatives=NEGATIVES, corpus=data.codebase)
+        retriever.max_seq_length = own_length
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined)
         result = {}
@@ -123,14 +127,15 @@ def main() -> None:
             rr = cascade_reciprocal_ranks(trained, queries, codes, scores, groups, gold_groups, combine)
             result[f"cascade {combine}"] = summary(rr)
             result[f"cascade {combine} vs retriever"] = summary(rr - retriever_rr)
-        path.write_text(json.dumps(result, indent=2))
+        write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
         rows[name] = result
     write_table(out, rows, args)
 
 
 def reciprocal_ranks(scores: np.ndarray, groups: np.ndarray, gold_groups: np.ndarray, cutoff: int = 1000) -> np.ndarray:
     """Per query, 1 / the rank of the first code of the gold code's duplicate group in the whole codebase (0 beyond
-    ``cutoff``), as the main job's MRR@1000 counts it; ``scores``: (queries, codes)."""
+    ``cutoff``; ties counted in the gold's favour): group-aware, so close to the main job's dedup MRR rather than its
+    MRR@1000 (which counts the gold code id alone); ``scores``: (queries, codes)."""
     best = np.where(groups[None, :] == gold_groups[:, None], scores, -np.inf).max(axis=1)
     ranks = 1 + (scores > best[:, None]).sum(axis=1)
     return np.where(ranks <= cutoff, 1.0 / ranks, 0.0)

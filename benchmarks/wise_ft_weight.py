@@ -51,7 +51,9 @@ def main() -> None:
         raise SystemExit(f"{run_dir}/results.json: wise_ft_weight is {saved_weight!r}; nothing to move from.")
     rows = args.rows or sorted((r for r in run["seeds_by_row"] if r != BASE_ROW and (run_dir / run_slug(r)).is_dir()),
                                key=lambda r: r != DEFAULT_ROW)
-    data, base_config = _load_data(make_plan(run["size"]).base)
+    # The run's own base model and data (a run with model=... or cosqa_dir=... overrides them).
+    same = {k: run["settings"][k] for k in ("model", "cosqa_dir", "max_seq_length") if run["settings"].get(k)}
+    data, base_config = _load_data(make_plan(run["size"], overrides=same).base)
     base = load_model(base_config.model)
 
     saved_ranks = {row: completed(run_dir / run_slug(row) / f"seed-{seed}")["per_query"] for row in rows}

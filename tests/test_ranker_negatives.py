@@ -80,3 +80,12 @@ def test_too_small_a_corpus_for_random_negatives_is_one_line_naming_the_row():
 def test_unknown_source_is_refused_by_the_config():
     with pytest.raises(ValueError, match="ranker_negatives_from"):
         TrainConfig(ranker_negatives_from="hardest")
+
+
+def test_random_negatives_leave_out_every_positive_of_the_same_query():
+    # One query text with two positives (rows 0 and 1): a random negative of either is in neither's group.
+    train = Dataset.from_dict({"query": ["q", "q"], "code": [CODES[0], CODES[4]]})
+    mined = add_random_negatives(train, CORPUS, range(1, 6), seed=3)
+    for picked in negatives(mined, 5):
+        assert len(set(picked)) == 5
+        assert {CORPUS[code] for code in picked}.isdisjoint({CORPUS[CODES[0]], CORPUS[CODES[4]]})

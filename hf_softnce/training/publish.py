@@ -274,9 +274,8 @@ def _size_limitations(config: TrainConfig, seeds: list[int]) -> list[str]:
         return []
     seen = config.max_steps * config.batch_size
     return [f"Trained for {config.max_steps} steps of {config.batch_size} pairs ({seen:,} pairs), {len(seeds)} "
-            "seed(s): a demonstration size that fits 2 CPU cores in about 20 minutes, where differences between "
-            "rows are small against the intervals; `hf-softnce main --full` trains one epoch of every training "
-            "pair."]
+            "seed(s): a demonstration size, where differences between rows are small against the intervals; "
+            "`hf-softnce main --full` trains one epoch of every training pair."]
 
 
 def save_default_model_folder(output_dir: Path, config: TrainConfig, data: TaskData, results: dict, seeds: list[int],

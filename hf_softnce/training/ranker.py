@@ -126,8 +126,9 @@ def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_nega
 
 
 def add_random_negatives(dataset: Dataset, corpus: dict[str, int], columns, seed: int) -> Dataset:
-    """``dataset`` with a random code of ``corpus`` as ``negative_<k>`` for each k in ``columns``: never the
-    positive's duplicate group, never a code the row already has as a negative.
+    """``dataset`` with a random code of ``corpus`` as ``negative_<k>`` for each k in ``columns``: never in the
+    duplicate group of any positive of the row's query (the same query text may have several rows, as the miner's
+    co-positives), never a code the row already has as a negative.
 
     Raises:
         ValueError: ``corpus`` has too few codes outside a row's duplicate group.
@@ -135,17 +136,20 @@ def add_random_negatives(dataset: Dataset, corpus: dict[str, int], columns, seed
     rng = random.Random(seed)
     codes = list(corpus)
     group_size = Counter(corpus.values())
+    answers: dict[str, set] = {}  # query text -> the duplicate groups of all its positives
+    for query, code in zip(dataset["query"], dataset["code"]):
+        answers.setdefault(query, set()).add(corpus.get(code, code))
     rows = []
     for index, row in enumerate(dataset):
         taken = {row[name] for name in row if name.startswith("negative_")}
-        group = corpus.get(row["code"], row["code"])
-        if len(codes) - group_size[group] - len(taken) < len(columns):  # else the draw below never ends
+        groups = answers[row["query"]]
+        if len(codes) - sum(group_size[g] for g in groups) - len(taken) < len(columns):  # else the draw never ends
             raise ValueError(f"Row {index}: the corpus has fewer than {len(columns)} codes outside its positive's "
                              "duplicate group to draw random negatives from.")
         picked: list[str] = []
         while len(picked) < len(columns):
             other = rng.choice(codes)
-            if corpus[other] != group and other not in picked and other not in taken:
+            if corpus[other] not in groups and other not in picked and other not in taken:
                 picked.append(other)
         rows.append(picked)
     for i, k in enumerate(columns):
