@@ -128,7 +128,7 @@ def main_command(folder: Path, seeds, methods, settings, *extra) -> list[str]:
 
 def rows_for_more_seeds(merged: Path, with_cascade: bool) -> tuple[list, bool]:
     """The main job's rule (``main_job._rows_for_more_seeds``) over the merged folder's seed-42 steps."""
-    from hf_softnce.training.main_job import _rows_for_more_seeds, _run_dir, make_plan
+    from hf_softnce.training.main_job import _rows_for_more_seeds, _run_dir, cascade_ranks, make_plan
     from hf_softnce.training.manifest import completed
     from hf_softnce.training.plan import CASCADE
     from hf_softnce.training.report import Results
@@ -142,8 +142,7 @@ def rows_for_more_seeds(merged: Path, with_cascade: bool) -> tuple[list, bool]:
     plan.cascade = with_cascade
     if with_cascade:
         saved = completed(merged / "r2ps-ranker" / f"seed-{SEED}")
-        ranks = saved["per_query"] if saved["choice"]["top_k"] else results.per_query["InfoNCE"][-1]
-        results.per_query[CASCADE] = [ranks]
+        results.per_query[CASCADE] = [cascade_ranks(saved, results)]
     return _rows_for_more_seeds(plan, results)
 
 

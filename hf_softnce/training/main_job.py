@@ -240,14 +240,16 @@ def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, resu
         per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
         saved = {"per_query": per_query, "latency": latency, "choice": choice}
         mark_complete(folder, saved)
-    per_query, latency, choice = saved["per_query"], saved["latency"], saved["choice"]
-    if choice["top_k"] == 0:
-        # The cascade is then the InfoNCE retriever itself: its row is that row's ranking, not a second encoding at
-        # another batch size whose padding could swap near-ties.
-        per_query = results.per_query["InfoNCE"][-1]
-    results.per_query.setdefault(CASCADE, []).append(per_query)
-    results.latency = latency
-    results.cascade_choices.append(choice)
+    results.per_query.setdefault(CASCADE, []).append(cascade_ranks(saved, results))
+    results.latency = saved["latency"]
+    results.cascade_choices.append(saved["choice"])
+
+
+def cascade_ranks(saved: dict, results: Results) -> dict:
+    """A completed cascade step's per-query ranks. With ``top_k=0`` the cascade is the InfoNCE retriever itself: its
+    row is that row's ranking (the last seed added), not a second encoding at another batch size whose padding could
+    swap near-ties."""
+    return saved["per_query"] if saved["choice"]["top_k"] else results.per_query["InfoNCE"][-1]
 
 
 def _chosen(choice: dict) -> str:

@@ -15,12 +15,8 @@ def interpolate_with_base(model, base_model, weight: float):
     """Set ``model``'s weights to ``(1 - weight) * base + weight * model``, in place; returns ``model``."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"wise_ft_weight must be in [0, 1], got {weight}.")
-    tuned, base = model.state_dict(), base_model.state_dict()
-    if tuned.keys() != base.keys():
-        raise ValueError("WiSE-FT needs the fine-tuned model and its base to have the same architecture.")
-    for name, value in tuned.items():
-        if value.is_floating_point():
-            value.copy_((1.0 - weight) * base[name].to(value.device, value.dtype) + weight * value)
+    for value, start in _float_pairs(model, base_model):
+        value.copy_((1.0 - weight) * start.to(value.device, value.dtype) + weight * value)
     return model
 
 
@@ -36,12 +32,17 @@ def reweight(model, base_model, saved_weight: float, weight: float):
     """
     if not 0.0 < saved_weight <= 1.0 or not 0.0 <= weight <= 1.0:
         raise ValueError(f"reweight needs 0 < saved_weight <= 1 and 0 <= weight <= 1, got {saved_weight}, {weight}.")
-    saved, base = model.state_dict(), base_model.state_dict()
-    if saved.keys() != base.keys():
-        raise ValueError("WiSE-FT needs the fine-tuned model and its base to have the same architecture.")
     scale = weight / saved_weight
-    for name, value in saved.items():
-        if value.is_floating_point():
-            start = base[name].to(value.device, torch.float64)
-            value.copy_((start + scale * (value.to(torch.float64) - start)).to(value.dtype))
+    for value, start in _float_pairs(model, base_model):
+        start = start.to(value.device, torch.float64)
+        value.copy_((start + scale * (value.to(torch.float64) - start)).to(value.dtype))
     return model
+
+
+def _float_pairs(model, base_model):
+    """(the model's tensor, the base's tensor of the same name) for every floating-point weight; the same architecture
+    or ``ValueError``."""
+    tuned, base = model.state_dict(), base_model.state_dict()
+    if tuned.keys() != base.keys():
+        raise ValueError("WiSE-FT needs the fine-tuned model and its base to have the same architecture.")
+    return [(value, base[name]) for name, value in tuned.items() if value.is_floating_point()]
