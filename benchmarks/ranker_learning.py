@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = {
-    # name: (head, warmup_ratio, negatives)
+    # name: (head, warmup_ratio, negatives[, CoSQA's judged pairs as a second task])
     "stock head, warmup 10 %, retriever top-3": ("stock", 0.1, "retriever top"),
     "released head, no warmup, retriever top-3": ("released", 0.0, "retriever top"),
     "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware top"),
@@ -37,6 +37,10 @@ VARIANTS = {
     "released head, no warmup, positive-aware top 1 + random 2": ("released", 0.0, "mixed"),
     # R2PS's own sampling: 3 ranks drawn from the retriever's top 100, weight exp(-rank / 10), positive-aware.
     "released head, no warmup, positive-aware probabilistic 3": ("released", 0.0, "probabilistic"),
+    # CoSQA's human labels: a code retrieved for the query and judged not to answer it is a negative with no false
+    # negatives among them; binary cross-entropy batches alternate with the listwise ones (the same listwise steps).
+    "released head, no warmup, random 3 + judged pairs": ("released", 0.0, "random", True),
+    "released head, no warmup, retriever top-3 + judged pairs": ("released", 0.0, "retriever top", True),
 }
 NEGATIVES = 3
 CASCADE_TOP_K = 10  # R2PS's
@@ -60,7 +64,7 @@ def main() -> None:
     from hf_softnce.training.manifest import write_atomically
     from hf_softnce.training.models import load_model, resolve_model_name
     from hf_softnce.training.plan import run_slug
-    from hf_softnce.training.ranker import r2ps_ranker, ranker_negatives, train_ranker
+    from hf_softnce.training.ranker import judged_pairs, r2ps_ranker, ranker_negatives, train_ranker
 
     out = Path(args.output_dir)
     (out / "rows").mkdir(parents=True, exist_ok=True)
@@ -107,24 +111,27 @@ def main() -> None:
         if path.exists():
             rows[name] = json.loads(path.read_text())
             continue
-        head, warmup, negatives = VARIANTS[name]
-        config = replace(base, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         ranker_head=head, ranker_warmup_ratio=warmup, output_dir=str(out / run_slug(name)),
-                         save_steps=None, eval_steps=None)
+        head, warmup, negatives, *judge = VARIANTS[name]
+        judged = judged_pairs(base, held.queries.values()) if judge else None
+        # Round-robin with the judged batches: twice the steps, the same listwise ones.
+        config = replace(base, max_steps=args.steps * (2 if judge else 1), batch_size=args.batch_size,
+                         learning_rate=args.learning_rate, ranker_head=head, ranker_warmup_ratio=warmup,
+                         output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         own_length, retriever.max_seq_length = retriever.max_seq_length, base.max_seq_length  # mining: training length
         mined = ranker_negatives(replace(config, ranker_negatives_from=negatives), train, retriever,
                                  num_negatives=NEGATIVES, corpus=data.codebase)
         retriever.max_seq_length = own_length
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
-        trained = train_ranker(config, mined)
+        trained = train_ranker(config, mined, judged)
         result = {}
         for label, ranker in (("init", init), ("trained", trained)):
             for kind, lists in tests.items():
                 first = first_place(ranker, queries, lists)
                 result[f"{label} {kind}"] = summary(first)
                 result[f"{label} {kind} vs retriever"] = summary(first - np.asarray(retriever_first[kind]))
+        top, ranker_scores = score_top(trained, queries, codes, scores)  # once for both ways of combining
         for combine in ("replace", "add"):
-            rr = cascade_reciprocal_ranks(trained, queries, codes, scores, groups, gold_groups, combine)
+            rr = cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine)
             result[f"cascade {combine}"] = summary(rr)
             result[f"cascade {combine} vs retriever"] = summary(rr - retriever_rr)
         write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
@@ -141,13 +148,17 @@ def reciprocal_ranks(scores: np.ndarray, groups: np.ndarray, gold_groups: np.nda
     return np.where(ranks <= cutoff, 1.0 / ranks, 0.0)
 
 
-def cascade_reciprocal_ranks(ranker, queries, codes, scores, groups, gold_groups, combine: str,
-                             top_k: int = CASCADE_TOP_K) -> np.ndarray:
-    """:func:`reciprocal_ranks` after the ranker re-orders the retriever's top ``top_k`` (its ``predict``, tanh of
-    the logit, replacing the cosine or added to it, as ``RetrieverRanker`` does); the ranks below stay."""
+def score_top(ranker, queries, codes, scores, top_k: int = CASCADE_TOP_K):
+    """The retriever's top ``top_k`` code indices per query (``scores``: queries x codes) and the ranker's ``predict``
+    (tanh of the logit) of each, both (queries, top_k)."""
     top = np.argsort(-scores, axis=1)[:, :top_k]
     pairs = [(query, codes[j]) for query, row in zip(queries, top) for j in row]
-    ranker_scores = np.asarray(ranker.predict(pairs, batch_size=64, show_progress_bar=True)).reshape(top.shape)
+    return top, np.asarray(ranker.predict(pairs, batch_size=64, show_progress_bar=True)).reshape(top.shape)
+
+
+def cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine: str) -> np.ndarray:
+    """:func:`reciprocal_ranks` after the ranker re-orders the retriever's top k (:func:`score_top`), its score
+    replacing the cosine or added to it, as ``RetrieverRanker`` does; the ranks below stay."""
     fused = ranker_scores if combine == "replace" else np.take_along_axis(scores, top, axis=1) + ranker_scores
     reordered = np.take_along_axis(top, np.argsort(-fused, axis=1, kind="stable"), axis=1)
     retriever = reciprocal_ranks(scores, groups, gold_groups)

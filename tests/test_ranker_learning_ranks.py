@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.ranker_learning import cascade_reciprocal_ranks, reciprocal_ranks
+from benchmarks.ranker_learning import cascade_reciprocal_ranks, reciprocal_ranks, score_top
 
 # 2 queries x 5 codes; codes 1 and 3 are one duplicate group (7), so either answers a query whose gold is in it.
 SCORES = np.array([[0.9, 0.8, 0.7, 0.6, 0.5],
@@ -33,11 +33,13 @@ def test_cascade_reorders_the_top_k_by_the_ranker_or_the_sum_and_keeps_ranks_bel
     table = {("q0", "a"): 0.0, ("q0", "b"): 0.5, ("q1", "d"): 0.0, ("q1", "e"): 0.05}
     ranker = FixedRanker(table)
     # replace, top 2: q0 reorders (a, b) by 0.0 / 0.5 -> b first (rank 1); q1 reorders (d, e) -> e first (rank 1).
-    replaced = cascade_reciprocal_ranks(ranker, ["q0", "q1"], codes, SCORES, GROUPS, GOLD, "replace", top_k=2)
+    top, ranker_scores = score_top(ranker, ["q0", "q1"], codes, SCORES, top_k=2)
+    replaced = cascade_reciprocal_ranks(top, ranker_scores, SCORES, GROUPS, GOLD, "replace")
     np.testing.assert_allclose(replaced, [1.0, 1.0])
     # add: q0 0.9 + 0 vs 0.8 + 0.5 -> b first; q1 0.9 + 0 vs 0.8 + 0.05 -> d stays first, e rank 2.
-    added = cascade_reciprocal_ranks(ranker, ["q0", "q1"], codes, SCORES, GROUPS, GOLD, "add", top_k=2)
+    added = cascade_reciprocal_ranks(top, ranker_scores, SCORES, GROUPS, GOLD, "add")
     np.testing.assert_allclose(added, [1.0, 0.5])
     # top 1: the gold group is not in it for either query, so both keep the retriever's rank 2.
-    kept = cascade_reciprocal_ranks(ranker, ["q0", "q1"], codes, SCORES, GROUPS, GOLD, "replace", top_k=1)
+    kept = cascade_reciprocal_ranks(*score_top(ranker, ["q0", "q1"], codes, SCORES, top_k=1), SCORES, GROUPS, GOLD,
+                                    "replace")
     np.testing.assert_allclose(kept, [0.5, 0.5])

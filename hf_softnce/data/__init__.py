@@ -29,6 +29,7 @@ _LAZY = {
     "build_python_corpus": "hf_softnce.data.corpus",
     "load_codesearchnet": "hf_softnce.data.loaders",
     "load_cosqa": "hf_softnce.data.loaders",
+    "load_cosqa_judged_pairs": "hf_softnce.data.loaders",
     "load_advtest": "hf_softnce.data.loaders",
     "load_conala": "hf_softnce.data.conala",
     "repository_style": "hf_softnce.data.augment",

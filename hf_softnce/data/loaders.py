@@ -590,6 +590,47 @@ def _cosqa_codebase(folder: Path, errors: str, report: SkipReport) -> dict[str, 
     return corpus
 
 
+def load_cosqa_judged_pairs(data_dir, *, exclude_queries=(), errors: str = "raise",
+                            report: SkipReport | None = None) -> Dataset:
+    """CoSQA's human-judged training pairs, both labels: ``query``, ``code``, ``label`` (1.0: the code answers the
+    query; 0.0: a code a search engine returned for it, judged by annotators not to answer it: CoSQA's QA task).
+
+    The retrieval training split of ``data_dir`` (``cosqa-retrieval-train-19604.json``: 9,020 label-1 and 10,584
+    label-0 rows). A row whose query is a dev/test query of the folder (same ``idx`` or text up to case and spacing)
+    or one of ``exclude_queries`` (texts, e.g. a held-out selection set) is dropped and counted in ``report`` as
+    filtered. Shape: one row per pair, in file order.
+
+    Raises:
+        FileNotFoundError: the training file is not in ``data_dir``.
+        DataFormatError: a bad record under ``errors="raise"`` (file, record and field named).
+    """
+    check_errors_mode(errors)
+    report = report if report is not None else SkipReport()
+    folder = Path(data_dir)
+    path = folder / COSQA_FILES["train"]
+    if not path.is_file():
+        raise FileNotFoundError(f"CoSQA's judged pairs: {path} not found.")
+    held_ids, held_texts = _cosqa_held_out_queries(folder, COSQA_FILES, errors)
+    held_texts |= {_query_key(text) for text in exclude_queries}
+    rows = {"query": [], "code": [], "label": []}
+    for where, record in read_json_records(path, "CoSQA judged pairs", errors, report):
+        qid = field(record, ("idx",), where, errors, report, kind="identifier")
+        query = _query_text(record, where, ("doc",), errors, report) if qid is not None else None
+        code = field(record, ("code",), where, errors, report) if query is not None else None
+        if _non_empty(code, "code", where, errors, report) is None:
+            continue
+        label = binary_label(record, where, errors, report)
+        if label is None:
+            continue
+        if str(qid) in held_ids or _query_key(query) in held_texts:
+            report.filter("CoSQA judged pair whose query is held out (dev/test or the selection set)", where)
+            continue
+        rows["query"].append(query)
+        rows["code"].append(code)
+        rows["label"].append(float(label))
+    return Dataset.from_dict(rows)
+
+
 def _query_key(query: str) -> str:
     # CoSQA holds the same web query under several idx values; compare texts up to case and spacing.
     return " ".join(query.lower().split())

@@ -10,7 +10,7 @@ from hf_softnce.output_paths import readable_as_umask_allows
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT
 from hf_softnce.training.models import load_model
-from hf_softnce.training.ranker import ranker_negatives, train_ranker
+from hf_softnce.training.ranker import judged_pairs, ranker_negatives, train_ranker
 
 # R2PS's ranker trains on negatives from its own retriever's ranking of the codebase (R2PS: 31 per query), the
 # window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
@@ -46,7 +46,12 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
         mined = ranker_negatives(config, data.train, retriever, num_negatives=budget["negatives"],
                                  corpus=data.codebase)
         retriever.max_seq_length = own_length  # back at its own length for searching
-    ranker = train_ranker(config, mined)
+    judged = None
+    if config.ranker_judged_pairs:
+        judged = judged_pairs(config, data.real_select.queries.values() if data.real_select is not None else ())
+        if config.max_steps > 0:  # round-robin with the judged batches: the same listwise steps
+            config = replace(config, max_steps=2 * config.max_steps)
+    ranker = train_ranker(config, mined, judged)
     # One cascade for every setting: the codebase is encoded once and kept in memory.
     cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
     choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine}

@@ -123,6 +123,10 @@ class TrainConfig:
     ranker_negatives_from: str = key("retriever top", choices=("retriever top", "positive-aware top", "probabilistic",
                                                                "mixed", "random"))
     ranker_warmup_ratio: float | None = key(None, ge=0, lt=1)  # the ranker's warmup; None: warmup_ratio
+    # CoSQA's human-judged pairs (label 1: answers; label 0: a retrieved code judged not to, 10,584 rows) as a second
+    # task of the ranker, binary cross-entropy on its logit, batches alternating with the listwise loss's; the
+    # selection set's and dev's queries left out (hf_softnce.training.ranker.judged_pairs)
+    ranker_judged_pairs: bool = False
     # optimisation
     batch_size: int = key(32, ge=1)
     learning_rate: float = key(2e-5, gt=0)

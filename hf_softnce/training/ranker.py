@@ -11,8 +11,9 @@ from dataclasses import replace
 
 from datasets import Dataset
 from sentence_transformers import CrossEncoder
-from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 from torch import nn
 
 from hf_softnce.data import all_columns, to_training_dataset
@@ -157,12 +158,37 @@ def add_random_negatives(dataset: Dataset, corpus: dict[str, int], columns, seed
     return dataset
 
 
-def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
+def judged_pairs(config: TrainConfig, held_out_queries) -> Dataset:
+    """CoSQA's human-judged training pairs (``query``, ``code``, ``label`` 1.0 / 0.0) for the ranker's second task,
+    without ``held_out_queries`` (texts: the selection set) and dev's queries; the filtered count is printed.
+
+    Raises:
+        FileNotFoundError: no local CoSQA folder (``data_dir`` or ``cosqa_dir``) holding the training split.
+    """
+    from hf_softnce.data import SkipReport, load_cosqa_judged_pairs
+    from hf_softnce.training.data import cosqa_folder
+
+    folder = config.data_dir or cosqa_folder(config.cosqa_dir)
+    if folder is None:
+        raise FileNotFoundError("ranker_judged_pairs=true needs CoSQA's local files (data_dir or cosqa_dir).")
+    report = SkipReport()
+    pairs = load_cosqa_judged_pairs(folder, exclude_queries=held_out_queries, report=report)
+    labels = Counter(pairs["label"])
+    print(f"judged pairs for the ranker: {labels[1.0]:,} answering, {labels[0.0]:,} judged not to; "
+          f"{report.total_filtered:,} left out (their query is held out), {report.total_skipped:,} bad records")
+    return pairs
+
+
+def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = None) -> CrossEncoder:
     """The R2PS ranker: softmax cross-entropy over (positive, its mined negatives), score tanh(logit) * scale.
 
     The loss sets the CrossEncoder's activation to ``Tanh``, so ``predict`` returns the score the loss trained (times
     ``1 / scale``), which the cascade's ``combine="add"`` adds to the retriever's cosine as R2PS does.
     ``config.ranker_head``: the stock head or R2PS's released one (:func:`r2ps_ranker`).
+
+    ``judged``: (``query``, ``code``, ``label``) pairs (:func:`judged_pairs`) trained beside, binary cross-entropy on
+    the raw logit (sentence-transformers' ``BinaryCrossEntropyLoss``), batches alternating round-robin with the
+    listwise ones, so ``max_steps`` counts both: pass twice the steps to keep the listwise budget.
     """
     from hf_softnce.training.run import training_arguments
 
@@ -177,7 +203,12 @@ def train_ranker(config: TrainConfig, mined: Dataset) -> CrossEncoder:
     # (find_unused_parameters=True) makes DDP fail with "marked a variable ready twice" on any CrossEncoder loss.
     args.ddp_find_unused_parameters = False
     loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)
-    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=to_training_dataset(mined), loss=loss)
+    train_dataset = to_training_dataset(mined)
+    if judged is not None:
+        train_dataset = {"listwise": train_dataset, "judged": judged.select_columns(["query", "code", "label"])}
+        loss = {"listwise": loss, "judged": BinaryCrossEntropyLoss(ranker)}  # its own Identity: the raw logit
+        args.multi_dataset_batch_sampler = MultiDatasetBatchSamplers.ROUND_ROBIN
+    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset, loss=loss)
     resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
     trainer.train(resume_from_checkpoint=resume)
     return ranker

@@ -1,0 +1,73 @@
+"""CoSQA's human-judged pairs as the ranker's second task: which rows are read, and how they share its steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import Dataset
+from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+from hf_softnce.data import SkipReport, load_cosqa_judged_pairs
+from hf_softnce.losses import R2PSRankerLoss
+from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.ranker import train_ranker
+
+from conftest import tiny_model_dir
+
+TRAIN = [
+    {"idx": "t1", "doc": "read a json file", "code": "def a(): pass", "label": 1, "retrieval_idx": 0},
+    {"idx": "t2", "doc": "read a json file", "code": "def b(): pass", "label": 0, "retrieval_idx": 1},
+    {"idx": "t3", "doc": "Reverse  a String", "code": "def c(): pass", "label": 0, "retrieval_idx": 2},  # dev text
+    {"idx": "d9", "doc": "sort a list", "code": "def d(): pass", "label": 1, "retrieval_idx": 3},  # dev idx
+    {"idx": "t5", "doc": "make a directory", "code": "def e(): pass", "label": 0, "retrieval_idx": 4},  # held out
+    {"idx": "t6", "doc": "open a socket", "code": "def f(): pass", "label": 0, "retrieval_idx": 5},
+]
+DEV = [{"idx": "d9", "doc": "reverse a string", "code": "def g(): pass", "label": 1, "retrieval_idx": 6}]
+
+
+@pytest.fixture
+def cosqa(tmp_path):
+    (tmp_path / "cosqa-retrieval-train-19604.json").write_text(json.dumps(TRAIN))
+    (tmp_path / "cosqa-retrieval-dev-500.json").write_text(json.dumps(DEV))
+    return tmp_path
+
+
+def test_both_labels_are_read_and_every_held_out_query_is_left_out_and_counted(cosqa):
+    report = SkipReport()
+    pairs = load_cosqa_judged_pairs(cosqa, exclude_queries=["MAKE a directory"], report=report)
+    assert pairs.to_dict() == {"query": ["read a json file", "read a json file", "open a socket"],
+                               "code": ["def a(): pass", "def b(): pass", "def f(): pass"],
+                               "label": [1.0, 0.0, 0.0]}
+    assert report.total_filtered == 3 and report.total_skipped == 0
+
+
+def test_a_missing_training_file_names_its_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cosqa-retrieval-train-19604.json not found"):
+        load_cosqa_judged_pairs(tmp_path)
+
+
+def test_judged_batches_alternate_with_the_listwise_ones_at_their_labels(tmp_path, monkeypatch):
+    seen = {"listwise": 0, "judged": []}
+    listwise_forward, judged_forward = R2PSRankerLoss.forward, BinaryCrossEntropyLoss.forward
+
+    def count_listwise(self, inputs, labels=None, **kwargs):
+        seen["listwise"] += 1
+        return listwise_forward(self, inputs, labels, **kwargs)
+
+    def record_judged(self, inputs, labels, **kwargs):
+        seen["judged"].append(sorted(zip(inputs[0], inputs[1], labels.tolist())))
+        return judged_forward(self, inputs, labels, **kwargs)
+
+    monkeypatch.setattr(R2PSRankerLoss, "forward", count_listwise)
+    monkeypatch.setattr(BinaryCrossEntropyLoss, "forward", record_judged)
+    mined = Dataset.from_dict({"query": [f"q{i}" for i in range(4)], "code": [f"def p{i}(): pass" for i in range(4)],
+                               "negative_1": [f"def n{i}(): pass" for i in range(4)]})
+    judged = Dataset.from_dict({"query": ["a", "b"], "code": ["def a(): pass", "def b(): pass"], "label": [1.0, 0.0],
+                                "extra": [1, 2]})  # a column the task does not train on is dropped
+    config = TrainConfig.from_dict(dict(ranker_model=tiny_model_dir(), ranker_head="released", max_steps=4,
+                                        batch_size=2, max_seq_length=32, output_dir=str(tmp_path / "ranker"),
+                                        save_strategy="no", ranker_warmup_ratio=0.0))
+    train_ranker(config, mined, judged)
+    assert seen["listwise"] == 2  # 4 steps, round-robin: the listwise budget is half of max_steps
+    assert seen["judged"] == [[("a", "def a(): pass", 1.0), ("b", "def b(): pass", 0.0)]] * 2
