@@ -112,10 +112,10 @@ class OrderInfoNCELoss(NegativeAwareLoss):
                 ``None`` reads the labels from the ``label`` column only.
             infonce_weight: ``w_1``, weight of the InfoNCE term (0 leaves it out).
             order_weight: ``w_2``, weight of the CoSENT order term (0 leaves it out: the loss is then exactly
-                :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`).
+                :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`).
             scale: InfoNCE's similarity scale (inverse temperature), as in MultipleNegativesRankingLoss.
             order_scale: CoSENT's scale ``lambda = 1/tau`` on the raw cosine, as ``scale`` in
-                :class:`~sentence_transformers.losses.CoSENTLoss` (default 20, CoSENTLoss's default).
+                :class:`~sentence_transformers.sentence_transformer.losses.CoSENTLoss` (default 20, its default).
             gather_across_devices: gather queries and every candidate column from all ranks (with gradient),
                 so each rank scores its queries against the global batch (both terms). Labels stay per rank.
                 Local batches may differ in size (a last batch without ``dataloader_drop_last``): they are padded
@@ -161,10 +161,11 @@ class OrderInfoNCELoss(NegativeAwareLoss):
               where labels differ, so all-equal labels train plain InfoNCE.
 
         Relations:
-            - With ``order_weight=0`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`.
+            - With ``order_weight=0`` it equals
+              :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`.
             - With ``infonce_weight=0`` and ``across_batch=True`` it is
-              :class:`~sentence_transformers.losses.CoSENTLoss` over the batch's (query, candidate) pairs; with
-              ``across_batch=False`` the mean over queries of CoSENTLoss on each query's row.
+              :class:`~sentence_transformers.sentence_transformer.losses.CoSENTLoss` over the batch's (query, candidate)
+              pairs; with ``across_batch=False`` the mean over queries of CoSENTLoss on each query's row.
             - :class:`CachedOrderInfoNCELoss` computes the same loss with GradCache, for large batches.
             - :func:`hf_softnce.mining.label_order` writes (and refines) the ``label`` column from a teacher.
 

@@ -89,10 +89,10 @@ class SoftInfoNCELoss(NegativeAwareLoss):
         where ``r_ij`` is an estimated relevance of negative ``j`` to query ``i`` (from a ``weighter``) and ``n_i``
         the number of negatives of query ``i``. Relevant negatives (likely false or near-false negatives) are
         pushed away less. Before clipping a row's weights sum to ``n_i``; uniform relevance gives ``w = 1``,
-        i.e. exactly :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`. Computed in log space
-        (``logsumexp(s + log w)``), so it is stable under fp16/bf16 autocast. A candidate that is a duplicate of
-        the query's own positive (same tokens, or the same ``duplicate_groups`` group) is removed from its
-        negatives, not down-weighted.
+        i.e. exactly :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`.
+        Computed in log space (``logsumexp(s + log w)``), so it is stable under fp16/bf16 autocast. A candidate
+        that is a duplicate of the query's own positive (same tokens, or the same ``duplicate_groups`` group) is
+        removed from its negatives, not down-weighted.
 
         Args:
             model: SentenceTransformer model
@@ -156,12 +156,14 @@ class SoftInfoNCELoss(NegativeAwareLoss):
               gradients).
 
         Relations:
-            - With ``weighter=None`` it equals :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss`
+            - With ``weighter=None`` it equals
+              :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`
               (to float precision, value and gradients), and a model card names and cites it as InfoNCE.
-            - :class:`~sentence_transformers.losses.MultipleNegativesRankingLoss` with ``hardness_mode`` raises
-              the weight of the hardest negatives; Soft-InfoNCE lowers the weight of the most relevant ones.
-            - :class:`~sentence_transformers.losses.GISTEmbedLoss` removes candidates a guide model scores above
-              the positive: a hard version of ``TrainedModelWeighter``.
+            - :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss` with
+              ``hardness_mode`` raises the weight of the hardest negatives; Soft-InfoNCE lowers the weight of the
+              most relevant ones.
+            - :class:`~sentence_transformers.sentence_transformer.losses.GISTEmbedLoss` removes candidates a guide model
+              scores above the positive: a hard version of ``TrainedModelWeighter``.
             - :class:`CachedSoftInfoNCELoss` computes the same loss with GradCache, for large batches.
 
         Example:
