@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+import hf_softnce
 from hf_softnce.losses import (
     CachedOrderInfoNCELoss,
     CachedSoftInfoNCELoss,
@@ -25,7 +26,8 @@ from hf_softnce.weighting import EmbeddingWeighter, PrecomputedWeighter, Trained
 from conftest import build_tiny_model
 from loss_helpers import CODES, NEGATIVES, QUERIES, features
 
-PACKAGE = os.path.join("hf_softnce", "")
+# The package's own folder: a clone that is itself named hf_softnce holds .venv/.../transformers too.
+PACKAGE = os.path.join(os.path.dirname(os.path.abspath(hf_softnce.__file__)), "")
 TORCH = os.path.dirname(torch.__file__)
 SYNCING = {"item", "__bool__", "__int__", "__float__", "__index__", "tolist", "cpu", "numpy", "nonzero",
            "masked_select", "unique", "argwhere", "nonzero_static"}
@@ -49,8 +51,9 @@ class SyncCounter(TorchFunctionMode):
         if name in SYNCING or (name == "__getitem__" and _bool_index(args)):
             # The innermost caller outside torch: hf_softnce's own code, not the encoder's forward.
             frames = [f for f in traceback.extract_stack()[:-1] if TORCH not in f.filename and f.filename != __file__]
-            if frames and PACKAGE in frames[-1].filename:
-                self.calls.append(f"{name} at {frames[-1].filename.split(PACKAGE)[-1]}:{frames[-1].lineno}")
+            if frames and os.path.abspath(frames[-1].filename).startswith(PACKAGE):
+                where = os.path.relpath(frames[-1].filename, PACKAGE)
+                self.calls.append(f"{name} at {where}:{frames[-1].lineno}")
         return func(*args, **(kwargs or {}))
 
 
