@@ -19,6 +19,7 @@ _TEST_CACHE = tempfile.mkdtemp(prefix="hf_softnce-tests-cache-")
 os.environ["HF_SOFTNCE_CACHE"] = _TEST_CACHE
 atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
+
 def _shared_data() -> Path:
     # Where the library itself looks (HF_SOFTNCE_DATA_DIR, ../shared/data): the folder holding CoSQA, else the
     # checkout's ../shared/data (absent: the tests that need it skip and say where they looked).
