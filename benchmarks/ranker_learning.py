@@ -106,13 +106,16 @@ def main() -> None:
     rows["retriever (cosine)"]["mrr"] = summary(retriever_rr)
     train = data.train.shuffle(seed=args.seed)
     train = train.select(range(min(len(train), args.steps * args.batch_size)))  # a pass at most: never a query twice
+    judged_cache = None
     for name in args.variants:
         path = out / "rows" / f"{run_slug(name)}.json"
         if path.exists():
             rows[name] = json.loads(path.read_text())
             continue
         head, warmup, negatives, *judge = VARIANTS[name]
-        judged = judged_pairs(base, held.queries.values()) if judge else None
+        if judge and judged_cache is None:  # read once for every variant that trains on them
+            judged_cache = judged_pairs(base, held.queries.values())
+        judged = judged_cache if judge else None
         # Round-robin with the judged batches: twice the steps, the same listwise ones.
         config = replace(base, max_steps=args.steps * (2 if judge else 1), batch_size=args.batch_size,
                          learning_rate=args.learning_rate, ranker_head=head, ranker_warmup_ratio=warmup,

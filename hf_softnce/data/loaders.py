@@ -614,14 +614,10 @@ def load_cosqa_judged_pairs(data_dir, *, exclude_queries=(), errors: str = "rais
     held_texts |= {_query_key(text) for text in exclude_queries}
     rows = {"query": [], "code": [], "label": []}
     for where, record in read_json_records(path, "CoSQA judged pairs", errors, report):
-        qid = field(record, ("idx",), where, errors, report, kind="identifier")
-        query = _query_text(record, where, ("doc",), errors, report) if qid is not None else None
-        code = field(record, ("code",), where, errors, report) if query is not None else None
-        if _non_empty(code, "code", where, errors, report) is None:
+        fields = _cosqa_judged_record(record, where, errors, report, need_index=False)
+        if fields is None:
             continue
-        label = binary_label(record, where, errors, report)
-        if label is None:
-            continue
+        qid, query, code, _, label = fields
         if str(qid) in held_ids or _query_key(query) in held_texts:
             report.filter("CoSQA judged pair whose query is held out (dev/test or the selection set)", where)
             continue
@@ -669,8 +665,8 @@ def _cosqa_pairs(rows: list[dict], groups, corpus, duplicate_groups: bool, thres
     return identity_out_of_rows(dataset.add_column("dup_group", [group_of_code[row["code"]] for row in rows]))
 
 
-def _cosqa_record(record, where, errors, report, need_index: bool):
-    """``(qid, query, cid)`` for a label-1 record; ``None`` when skipped or filtered."""
+def _cosqa_judged_record(record, where, errors, report, need_index: bool):
+    """``(qid, query, code, cid, label)`` of a record, either label; ``None`` when skipped as bad input."""
     # One bad field skips the record once: the fields after it are not checked (nor counted).
     qid = field(record, ("idx",), where, errors, report, kind="identifier")
     if qid is None:
@@ -685,6 +681,15 @@ def _cosqa_record(record, where, errors, report, need_index: bool):
     label = binary_label(record, where, errors, report)
     if label is None:
         return None
+    return qid, query, code, cid, label
+
+
+def _cosqa_record(record, where, errors, report, need_index: bool):
+    """``(qid, query, cid)`` for a label-1 record; ``None`` when skipped or filtered."""
+    fields = _cosqa_judged_record(record, where, errors, report, need_index)
+    if fields is None:
+        return None
+    qid, query, _, cid, label = fields
     if label != 1:
         report.filter("CoSQA pair labelled 0 (code does not answer the query)", where)
         return None
