@@ -99,3 +99,93 @@ def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_fit(tmp_path, ca
     assert weighter._query_embeddings.shape == (len(QUERIES), 32)
     assert [r.getMessage().endswith("could not be written (No space left on device).") for r in caplog.records] == [True] * 2
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.tmp"))
+
+
+# Within one process: embeddings an evaluation computed are read by a later encode of the same texts by the same
+# weights, for the texts both lengths read whole.
+SHORT, LONG = "def f(x): return x", "def g(items):\n    return sorted(set(items), key=len, reverse=True)[:10]"
+
+
+@pytest.fixture
+def remembered():
+    from hf_softnce import embedding_cache
+
+    embedding_cache.forget_embeddings()
+    yield embedding_cache
+    embedding_cache.forget_embeddings()
+
+
+def _counting(model):
+    calls = []
+    original_encode = model.encode
+    model.encode = lambda texts, *a, **k: calls.append(list(texts)) or original_encode(texts, *a, **k)
+    return calls
+
+
+def _tokens(model, text):
+    return int(model.preprocess([text])["attention_mask"].sum())
+
+
+def test_the_disk_key_holds_the_length(tmp_path, remembered):
+    model = build_tiny_model(seed=3, max_seq_length=64)
+    texts = [SHORT, LONG]
+    assert _tokens(model, SHORT) < 24 < _tokens(model, LONG) < 64
+    at_64 = remembered.encode_cached(model, texts, cache=tmp_path, show_progress_bar=False)
+    model.max_seq_length = 24
+    at_24 = remembered.encode_cached(model, texts, cache=tmp_path, show_progress_bar=False)
+    torch.testing.assert_close(at_24, model.encode(texts, convert_to_tensor=True))  # not the entry made at 64
+    assert not torch.allclose(at_24[1], at_64[1], atol=1e-3)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_a_remembered_text_is_read_where_both_lengths_read_it_whole(remembered):
+    model = build_tiny_model(seed=3, max_seq_length=64)
+    texts = CODES + [SHORT, LONG]
+    evaluated = model.encode(texts, convert_to_tensor=True)
+    remembered.remember_embeddings(model, texts, evaluated)
+    # The same weights loaded again, read at 24 tokens: only the texts 24 tokens cut are encoded.
+    again = build_tiny_model(seed=3, max_seq_length=64)
+    again.max_seq_length = 24
+    calls = _counting(again)
+    cut = [text for text in texts if _tokens(model, text) > 24]
+    assert SHORT not in cut and LONG in cut and len(cut) < len(texts)
+    read = remembered.encode_cached(again, texts, cache=False, show_progress_bar=False)
+    assert calls == [cut]
+    whole = [i for i, text in enumerate(texts) if text not in cut]
+    torch.testing.assert_close(read[whole], evaluated[whole], rtol=0, atol=0)  # the remembered rows themselves
+    torch.testing.assert_close(read, again.encode(texts, convert_to_tensor=True), rtol=1e-4, atol=1e-5)
+    normalized = remembered.encode_cached(again, texts, normalize=True, cache=False, show_progress_bar=False)
+    torch.testing.assert_close(normalized, again.encode(texts, convert_to_tensor=True, normalize_embeddings=True),
+                               rtol=1e-4, atol=1e-5)
+    # At the remembered length every text is read, cut or not; sentence-transformers' empty "document" prompt is no
+    # prompt; other weights or a real prompt read nothing.
+    calls.clear()
+    again.max_seq_length = 64
+    torch.testing.assert_close(remembered.encode_cached(again, texts, cache=False, show_progress_bar=False),
+                               evaluated, rtol=0, atol=0)
+    assert again.prompts.get("document") == ""
+    remembered.encode_cached(again, texts, prompt_name="document", cache=False, show_progress_bar=False)
+    assert calls == []
+    other = build_tiny_model(seed=4, max_seq_length=64)
+    other_calls = _counting(other)
+    remembered.encode_cached(other, texts, cache=False, show_progress_bar=False)
+    again.prompts["code"] = "Represent this code: "
+    remembered.encode_cached(again, texts, prompt_name="code", cache=False, show_progress_bar=False)
+    assert other_calls == [texts] and calls == [texts]
+
+
+def test_the_evaluation_remembers_the_codebase_for_mining(remembered):
+    from hf_softnce.data.schema import RetrievalSet
+    from hf_softnce.evaluation.multi import evaluate_retrieval_sets
+
+    model = build_tiny_model(seed=5, max_seq_length=32)
+    corpus = {f"c{i}": code for i, code in enumerate(CODES)}
+    retrieval_set = RetrievalSet(queries={f"q{i}": q for i, q in enumerate(QUERIES)}, corpus=corpus,
+                                 relevant={f"q{i}": {f"c{i}"} for i in range(len(QUERIES))}, name="set")
+    evaluate_retrieval_sets(model, {"set": retrieval_set}, show_progress_bar=False)
+    assert not remembered._REMEMBERED  # only when asked
+    evaluate_retrieval_sets(model, {"set": retrieval_set}, show_progress_bar=False, remember_embeddings=True)
+    calls = _counting(model)
+    read = remembered.encode_cached(model, CODES, cache=False, show_progress_bar=False)
+    assert calls == []
+    torch.testing.assert_close(read, model.encode(CODES, convert_to_tensor=True), rtol=1e-4, atol=1e-5)

@@ -12,6 +12,7 @@ from sentence_transformers.sentence_transformer.evaluation import InformationRet
 from sentence_transformers.util.distributed import distributed_evaluation, get_rank, get_world_size
 
 from hf_softnce.data.schema import RetrievalSet
+from hf_softnce.embedding_cache import prompt_name_for, remember_embeddings
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics
 from hf_softnce.model_checks import require_bi_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
@@ -45,6 +46,9 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         write_csv: append each call's headline metrics to ``CodeSearch_evaluation_<name>_results.csv``.
         truncate_dim: evaluate Matryoshka embeddings truncated to this dimension.
         use_faiss: used by :meth:`rank` (``None``: FAISS when installed); the evaluation itself is exact.
+        remember_embeddings: :meth:`rank` keeps the corpus embeddings for a later encode of the same texts by the
+            same weights in this process (:func:`hf_softnce.embedding_cache.remember_embeddings`: the main job's
+            mining and frozen estimators read them instead of encoding the codebase again).
         score_functions / main_score_function / corpus_chunk_size / query_prompt(_name) / corpus_prompt(_name) /
             write_predictions: as in ``InformationRetrievalEvaluator``.
 
@@ -91,6 +95,7 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         corpus_prompt: str | None = None,
         corpus_prompt_name: str | None = None,
         write_predictions: bool = False,
+        remember_embeddings: bool = False,
     ) -> None:
         name = retrieval_set.name if name is None else name
         mrr, recall, ndcg = (as_cutoffs(mrr_at_k, "mrr_at_k"), as_cutoffs(recall_at_k, "recall_at_k"),
@@ -121,6 +126,7 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         self.retrieval_set = retrieval_set
         self.recall_at_k = recall
         self.use_faiss = use_faiss
+        self.remember_embeddings = remember_embeddings
         self.query_ids = self.queries_ids
         # An empty query asks for nothing, so it finds nothing: scored as a miss (an empty gold code would otherwise
         # match it at rank 1), and kept in the denominator so that it is counted, not hidden.
@@ -151,6 +157,9 @@ class CodeSearchEvaluator(InformationRetrievalEvaluator):
         codes = [self.retrieval_set.corpus[cid] for cid in self.corpus_ids]
         query_embeddings = self.embed_inputs(model, queries, "query", self.query_prompt_name, self.query_prompt)
         corpus_embeddings = self.embed_inputs(model, codes, "document", self.corpus_prompt_name, self.corpus_prompt)
+        if self.remember_embeddings and self.corpus_prompt is None and self.truncate_dim is None:
+            remember_embeddings(model, codes, corpus_embeddings,
+                                prompt_name=prompt_name_for(model, "document", self.corpus_prompt_name))
         _, indices = top_k_search(
             query_embeddings, corpus_embeddings, self.depth, score=search_score(model), use_faiss=self.use_faiss
         )

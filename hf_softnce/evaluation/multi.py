@@ -15,7 +15,7 @@ from hf_softnce.evaluation.metrics import code_search_metrics, first_relevant_ra
 
 def evaluate_retrieval_sets(
     model, sets: dict[str, RetrievalSet], *, batch_size: int = 64, per_query: dict | None = None,
-    show_progress_bar: bool = True,
+    show_progress_bar: bool = True, remember_embeddings: bool = False,
 ) -> dict[str, float]:
     """``{f"{name}_{metric}": value}`` for every named set, as :class:`CodeSearchEvaluator` would report them.
 
@@ -25,6 +25,9 @@ def evaluate_retrieval_sets(
 
     ``show_progress_bar``: say which sets are ranked and show the encoding bars (the whole codebase can take
     minutes on a CPU).
+
+    ``remember_embeddings``: keep each corpus's embeddings for a later encode by the same weights in this process
+    (:class:`CodeSearchEvaluator`'s argument).
     """
     by_corpus: dict[int, list[str]] = {}
     for name, retrieval_set in sets.items():
@@ -43,7 +46,8 @@ def evaluate_retrieval_sets(
             print(f"Evaluating on {', '.join(names)}: {len(union.queries):,} queries against the whole codebase "
                   f"({len(union.corpus):,} codes)", file=sys.stderr)
         evaluator = CodeSearchEvaluator(union, batch_size=batch_size, write_csv=False,
-                                        show_progress_bar=show_progress_bar)
+                                        show_progress_bar=show_progress_bar,
+                                        remember_embeddings=remember_embeddings)
         ranking_of = dict(zip(evaluator.query_ids, evaluator.rank(model)))
         for name in names:
             qids = [f"{name}\x00{q}" for q in sets[name].queries]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hf_softnce.data.schema import LABEL_COLUMN, all_columns, identity_out_of_rows, resolve_columns
-from hf_softnce.embedding_cache import encode_cached
+from hf_softnce.embedding_cache import encode_cached, prompt_name_for
 from hf_softnce.mining.corpus import MiningCorpus, read_pairs
 from hf_softnce.mining.eligibility import eligible_candidates
 from hf_softnce.mining.sampling import STRATEGIES, sample_ranks, window_ranks
@@ -333,13 +333,8 @@ class RankingHardNegativeMiner:
         )
 
     def _prompt_name(self, side: str) -> str | None:
-        # The same choice as SentenceTransformer.encode_query / encode_document.
         explicit = self.query_prompt_name if side == "query" else self.corpus_prompt_name
-        if explicit is not None:
-            return explicit
-        prompts = getattr(self.retriever, "prompts", None) or {}
-        candidates = ("query",) if side == "query" else ("document", "passage", "corpus")
-        return next((name for name in candidates if name in prompts), None)
+        return prompt_name_for(self.retriever, side, explicit)
 
     def _encode_device(self):
         if self.device is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hf_softnce.data.schema import CODE_COLUMN, LABEL_COLUMN, QUERY_COLUMN, all_columns, identity_out_of_rows, negative_columns
-from hf_softnce.embedding_cache import encode_cached
+from hf_softnce.embedding_cache import encode_cached, prompt_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -335,18 +335,16 @@ def _index(texts: Iterable[str]) -> tuple[list[str], dict[str, int]]:
 def _bi_encoder_scores(model, queries, columns, settings) -> np.ndarray:
     unique_queries, query_row = _index(queries)
     unique_codes, code_row = _index(text for column in columns for text in column)
-    prompts = getattr(model, "prompts", None) or {}
 
-    def encode(texts, explicit, names):
-        # The same prompt choice as SentenceTransformer.encode_query / encode_document (and the miner).
-        prompt = explicit if explicit is not None else next((n for n in names if n in prompts), None)
+    def encode(texts, explicit, side):
         return encode_cached(
-            model, texts, batch_size=settings["batch_size"], normalize=True, prompt_name=prompt,
-            cache=settings["cache"], show_progress_bar=settings["show_progress_bar"],
+            model, texts, batch_size=settings["batch_size"], normalize=True,
+            prompt_name=prompt_name_for(model, side, explicit), cache=settings["cache"],
+            show_progress_bar=settings["show_progress_bar"],
         )
 
-    query_embeddings = encode(unique_queries, settings["query_prompt_name"], ("query",))
-    code_embeddings = encode(unique_codes, settings["corpus_prompt_name"], ("document", "passage", "corpus"))
+    query_embeddings = encode(unique_queries, settings["query_prompt_name"], "query")
+    code_embeddings = encode(unique_codes, settings["corpus_prompt_name"], "document")
     query_index = torch.tensor([query_row[q] for q in queries])
     code_index = torch.tensor([[code_row[text] for text in column] for column in columns]).T  # (rows, 1 + k)
     scores = []

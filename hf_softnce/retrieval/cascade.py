@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 
 from torch import nn
 
-from hf_softnce.embedding_cache import encode_cached, texts_fingerprint
+from hf_softnce.embedding_cache import encode_cached, prompt_name_for, texts_fingerprint
 from hf_softnce.model_checks import require_bi_encoder, require_cross_encoder
 from hf_softnce.retrieval.search import search_score, top_k_search
 
@@ -168,12 +168,11 @@ class RetrieverRanker:
         # Fingerprinting the texts is cheaper than encode_cached's fingerprint of the retriever's weights.
         key = texts_fingerprint(codes)
         if self._corpus_memo is None or self._corpus_memo[0] != key:
-            prompt_name = "document" if "document" in getattr(self.retriever, "prompts", {}) else None
             embeddings = encode_cached(
                 self.retriever,
                 codes,
                 batch_size=self.batch_size,
-                prompt_name=prompt_name,
+                prompt_name=prompt_name_for(self.retriever, "document"),
                 cache=self.cache,
                 show_progress_bar=self.show_progress_bar if show_progress_bar is None else show_progress_bar,
             )

@@ -74,12 +74,15 @@ def evaluate_model(model, data: TaskData, batch_size: int | None = None, per_que
 
     ``batch_size``: encoding batch size, :func:`encode_batch_size` when None.
     ``per_query`` (main process only): filled with ``{set: {query id: rank of the gold code}}``.
+
+    The codebase's embeddings are kept for this process: mining, the trained-model estimator, the order teacher
+    and the cascade read them when they encode the same codes with the same weights.
     """
     batch_size = batch_size or encode_batch_size(model)
     metrics = None
     if is_main_process():
         metrics = evaluate_retrieval_sets(model, data.eval_sets(), batch_size=batch_size, per_query=per_query,
-                                          show_progress_bar=show_progress_bar)
+                                          show_progress_bar=show_progress_bar, remember_embeddings=True)
     if torch.distributed.is_initialized():
         shared = [metrics]
         torch.distributed.broadcast_object_list(shared, src=0)
