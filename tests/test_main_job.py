@@ -354,12 +354,34 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
         payload.pop("elapsed_s")
     assert saved == expected and resumed["comparison"] == whole["comparison"]
 
-    with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings: .*use another "
-                                                r"--output-dir or --overwrite\.$"):
+    with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings\.max_steps: 2 there, "
+                                                r"3 now\): use another --output-dir or --overwrite\.$"):
         run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3})
     trained.clear()
     run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides, overwrite=True)
     assert trained == [str(tmp_path / "run" / "infonce" / "seed-42")]  # afresh: nothing read back
+
+
+def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_at_its_default(tmp_path):
+    """A manifest written by a version without a key: this run resumes it with the key at its default (and the
+    manifest then names the key), and refuses it, naming the key, with the key set otherwise."""
+    from hf_softnce.training.main_job import _manifest, _manifest_defaults, make_plan
+    from hf_softnce.training.manifest import MANIFEST, RunFolderMismatch, open_run_folder
+
+    run, defaults = _manifest(make_plan("quick")), {"settings": _manifest_defaults()}
+    assert run["settings"]["ranker_judged_pairs"] is False == defaults["settings"]["ranker_judged_pairs"]
+    older = json.loads(json.dumps(run))
+    del older["settings"]["ranker_judged_pairs"]
+    for folder in ("same", "set", "no-defaults"):
+        assert open_run_folder(tmp_path / folder, older) is False
+    assert open_run_folder(tmp_path / "same", run, defaults=defaults) is True
+    assert json.loads((tmp_path / "same" / MANIFEST).read_text())["run"] == run
+    changed = json.loads(json.dumps(run))
+    changed["settings"]["ranker_judged_pairs"] = True
+    with pytest.raises(RunFolderMismatch, match=r"\(settings\.ranker_judged_pairs: False there, True now\)"):
+        open_run_folder(tmp_path / "set", changed, defaults=defaults)
+    with pytest.raises(RunFolderMismatch, match=r"\(settings\.ranker_judged_pairs: absent there, False now\)"):
+        open_run_folder(tmp_path / "no-defaults", run)
 
 
 def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(tmp_path, small_corpus, monkeypatch):

@@ -67,7 +67,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     output_dir = Path(output_dir)
     if report_only and not (output_dir / "zero-shot" / "complete.json").is_file():
         raise ValueError(f"--report-only: {output_dir} holds no completed zero-shot evaluation; nothing to report.")
-    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite and not report_only):
+    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite and not report_only,
+                       defaults={"settings": _manifest_defaults()}):
         print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     started = time.perf_counter()
 
@@ -158,6 +159,12 @@ def _manifest(plan: Plan) -> dict:
     return json.loads(json.dumps({"size": plan.size, "seeds": plan.seeds, "rows": [row.name for row in plan.rows],
                                   "cascade": plan.cascade, "settings": settings, "row_settings": plan.row_settings,
                                   "mining": plan.mining}))
+
+
+def _manifest_defaults() -> dict:
+    """Every setting's default, JSON-plain as in the manifest: a run stopped before a key existed resumes when this
+    run leaves the key at its default."""
+    return json.loads(json.dumps(TrainConfig().to_dict()))
 
 
 def _run_dir(output_dir: Path, row: Row, seed: int) -> Path:

@@ -47,11 +47,16 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
-def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False) -> bool:
+def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, defaults: dict | None = None) -> bool:
     """Claim ``output_dir`` for ``run`` (the planned configuration); True when it resumes an earlier, stopped run.
 
+    ``defaults``: ``{section: {key: value}}``, the value a key of ``run[section]`` has when a run does not set it. A
+    key one manifest lacks counts as that value, so a run stopped under a version without the key resumes when
+    this run leaves it at its default (a new key's default keeps the behaviour of the version before it).
+
     Raises:
-        RunFolderMismatch: the folder's manifest describes another configuration (and ``overwrite`` is False).
+        RunFolderMismatch: the folder's manifest describes another configuration (and ``overwrite`` is False); the
+            message names the first differing key (``settings.max_steps``) and both values.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / MANIFEST
@@ -61,13 +66,13 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False) -> 
             earlier = json.loads(path.read_text())["run"]
         except (OSError, ValueError, KeyError):
             raise RunFolderMismatch(f"{path} is unreadable: use another --output-dir or --overwrite.") from None
-        differs = sorted(k for k in set(earlier) | set(run) if k not in PER_SEED_KEYS and earlier.get(k) != run.get(k))
+        differs = _differences(earlier, run, defaults or {})
         if differs:
-            key = differs[0]
+            key, there, now = differs[0]
             raise RunFolderMismatch(
-                f"{output_dir} holds a run with another configuration ({key}: {earlier.get(key)!r} there, "
-                f"{run.get(key)!r} now): use another --output-dir or --overwrite.")
-        if earlier != run:  # other seeds: the manifest names this run's
+                f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): use "
+                "another --output-dir or --overwrite.")
+        if earlier != run:  # other seeds or keys added at their defaults: the manifest names this run's
             write_atomically(path, json.dumps(manifest, indent=2))
         return True
     if overwrite:
@@ -78,6 +83,30 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False) -> 
         shutil.rmtree(output_dir / "hub", ignore_errors=True)
     write_atomically(path, json.dumps(manifest, indent=2))
     return False
+
+
+def _differences(earlier: dict, run: dict, defaults: dict) -> list[tuple[str, str, str]]:
+    """``(key, earlier value, this run's value)`` for each difference, sorted by key; a section (a dict on both sides)
+    is compared key by key, a key one side lacks taken at its default in ``defaults`` when it has one."""
+    missing = object()
+
+    def shown(value) -> str:
+        return "absent" if value is missing else repr(value)
+
+    found = []
+    for key in sorted(set(earlier) | set(run)):
+        if key in PER_SEED_KEYS:
+            continue
+        there, now = earlier.get(key, missing), run.get(key, missing)
+        if isinstance(there, dict) and isinstance(now, dict):
+            section = defaults.get(key, {})
+            for name in sorted(set(there) | set(now)):
+                a, b = there.get(name, section.get(name, missing)), now.get(name, section.get(name, missing))
+                if a != b:
+                    found.append((f"{key}.{name}", shown(a), shown(b)))
+        elif there != now:
+            found.append((key, shown(there), shown(now)))
+    return found
 
 
 def completed(folder: Path) -> dict | None:
