@@ -144,13 +144,19 @@ def test_help_shows_the_defaults_that_were_missing(capsys):
 
 def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypatch):
     import hf_softnce.training.main_job as job
+    from hf_softnce.training.plan import SIZES
+
+    # What the message says each size runs is what the plan runs.
+    assert SIZES["quick"].seeds == [42] and SIZES["full"].seeds == [42, 43, 44]
+    assert SIZES["full"].more_seeds_within == 0.01 and SIZES["quick"].settings["max_steps"] == 80
 
     monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
         "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + the default row + the "
         "strongest peer, 80 steps of 16, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
-        "peers on mined negatives, the R2PS cascade), 1 seed).\n"
+        "peers on mined negatives, the R2PS cascade), seed 42, then seeds 43 and 44 for the rows within 0.01 of the "
+        "best).\n"
     )
 
 

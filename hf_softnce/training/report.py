@@ -222,7 +222,7 @@ def last_time(size: str) -> str:
         measured = json.loads(committed.read_text())
         where = f" on {measured['device']}" if "device" in measured else ""
         rows = len(measured["results"]) - 1  # the base model is evaluated, not trained
-        return f"; last measured {measured['elapsed_s'] / 60:.0f} min for {rows} trained rows{where}"
+        return f"; last measured {measured['elapsed_s'] / 60:.1f} min for the whole job ({rows} trained rows){where}"
     except (OSError, ValueError, KeyError):
         return ""
 
