@@ -108,11 +108,16 @@ def forget_embeddings() -> None:
     _REMEMBERED.clear()
 
 
-def _remembered_rows(model, texts: list[str], prompt_name: str | None) -> dict[int, Tensor]:
-    """``{row: embedding}`` for the texts whose remembered embedding ``model`` would compute again."""
+def _remembered_rows(model, texts: list[str], prompt_name: str | None,
+                     fingerprint: str | None = None) -> dict[int, Tensor]:
+    """``{row: embedding}`` for the texts whose remembered embedding ``model`` would compute again.
+
+    ``fingerprint``: the model's :func:`model_fingerprint` when the caller has it (hashing the weights is not free).
+    """
     if not _REMEMBERED or _distributed():
         return {}
-    remembered = _REMEMBERED.get(f"{model_fingerprint(model)}|{_prompt_text(model, prompt_name)}")
+    fingerprint = fingerprint or model_fingerprint(model)
+    remembered = _REMEMBERED.get(f"{fingerprint}|{_prompt_text(model, prompt_name)}")
     if remembered is None:
         return {}
     length, before = getattr(model, "max_seq_length", None), remembered.max_seq_length
@@ -169,9 +174,10 @@ def encode_cached(
     (:func:`remember_embeddings`) are read, not encoded again.
     """
     texts = list(texts)
+    fingerprint = model_fingerprint(model) if cache else None  # once, for the disk key and the remembered rows
 
     def encode() -> Tensor:
-        known = _remembered_rows(model, texts, prompt_name)
+        known = _remembered_rows(model, texts, prompt_name, fingerprint)
         missing = [index for index in range(len(texts)) if index not in known]
         if known:
             logger.info("Reading %d of %d embeddings from an earlier encoding by the same weights", len(known),
@@ -204,7 +210,7 @@ def encode_cached(
     folder.mkdir(parents=True, exist_ok=True)
     # The length is part of the key: a text it cuts has another embedding at another length.
     length = getattr(model, "max_seq_length", None)
-    key = f"{model_fingerprint(model)}-{texts_fingerprint(texts, normalize, prompt_name, length)}"
+    key = f"{fingerprint}-{texts_fingerprint(texts, normalize, prompt_name, length)}"
     path = folder / f"{key}.pt"
     # Held while encoding: a process that finds the entry missing encodes it, the others wait and then read it.
     try:
