@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = {
-    # name: (head, warmup_ratio, negatives[, CoSQA's judged pairs as a second task])
+    # name: (head, warmup_ratio, negatives[, CoSQA's judged pairs as a second task[, first rank mined]])
     "stock head, warmup 10 %, retriever top-3": ("stock", 0.1, "retriever top"),
     "released head, no warmup, retriever top-3": ("released", 0.0, "retriever top"),
     "released head, no warmup, positive-aware top-3": ("released", 0.0, "positive-aware top"),
@@ -37,6 +37,10 @@ VARIANTS = {
     "released head, no warmup, positive-aware top 1 + random 2": ("released", 0.0, "mixed"),
     # R2PS's own sampling: 3 ranks drawn from the retriever's top 100, weight exp(-rank / 10), positive-aware.
     "released head, no warmup, positive-aware probabilistic 3": ("released", 0.0, "probabilistic"),
+    # The same draw from ranks 10-109: harder than random codes, past the top ranks where CoSQA's unlabelled true
+    # answers sit (the top-3 negatives taught the ranker nothing; random ones taught it only random-vs-gold).
+    "released head, no warmup, positive-aware probabilistic 3 from rank 10": ("released", 0.0, "probabilistic",
+                                                                              False, 10),
     # CoSQA's human labels: a code retrieved for the query and judged not to answer it is a negative with no false
     # negatives among them; binary cross-entropy batches alternate with the listwise ones (the same listwise steps).
     "released head, no warmup, random 3 + judged pairs": ("released", 0.0, "random", True),
@@ -112,17 +116,17 @@ def main() -> None:
         if path.exists():
             rows[name] = json.loads(path.read_text())
             continue
-        head, warmup, negatives, *judge = VARIANTS[name]
+        head, warmup, negatives, *rest = VARIANTS[name]
+        judge, window_start = (rest + [False, 0])[:2]
         if judge and judged_cache is None:  # read once for every variant that trains on them
             judged_cache = judged_pairs(base, held.queries.values())
         judged = judged_cache if judge else None
-        # Round-robin with the judged batches: twice the steps, the same listwise ones.
-        config = replace(base, max_steps=args.steps * (2 if judge else 1), batch_size=args.batch_size,
+        config = replace(base, max_steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, ranker_head=head, ranker_warmup_ratio=warmup,
                          output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         own_length, retriever.max_seq_length = retriever.max_seq_length, base.max_seq_length  # mining: training length
         mined = ranker_negatives(replace(config, ranker_negatives_from=negatives), train, retriever,
-                                 num_negatives=NEGATIVES, corpus=data.codebase)
+                                 num_negatives=NEGATIVES, corpus=data.codebase, window_start=window_start)
         retriever.max_seq_length = own_length
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined, judged)

@@ -65,9 +65,9 @@ def test_judged_batches_alternate_with_the_listwise_ones_at_their_labels(tmp_pat
                                "negative_1": [f"def n{i}(): pass" for i in range(4)]})
     judged = Dataset.from_dict({"query": ["a", "b"], "code": ["def a(): pass", "def b(): pass"], "label": [1.0, 0.0],
                                 "extra": [1, 2]})  # a column the task does not train on is dropped
-    config = TrainConfig.from_dict(dict(ranker_model=tiny_model_dir(), ranker_head="released", max_steps=4,
+    config = TrainConfig.from_dict(dict(ranker_model=tiny_model_dir(), ranker_head="released", max_steps=2,
                                         batch_size=2, max_seq_length=32, output_dir=str(tmp_path / "ranker"),
                                         save_strategy="no", ranker_warmup_ratio=0.0))
     train_ranker(config, mined, judged)
-    assert seen["listwise"] == 2  # 4 steps, round-robin: the listwise budget is half of max_steps
+    assert seen["listwise"] == 2  # max_steps counts the listwise steps; a judged batch follows each
     assert seen["judged"] == [[("a", "def a(): pass", 1.0), ("b", "def b(): pass", 0.0)]] * 2

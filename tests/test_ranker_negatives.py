@@ -46,8 +46,10 @@ def test_random_negatives_leave_out_the_positive_group_and_repeat_with_the_seed(
         assert all(CORPUS[code] != CORPUS[row["code"]] for code in picked)  # code 1 is never code 0's negative
 
 
-def test_positive_aware_top_is_the_best_code_below_95_percent_of_the_positive(retriever):
-    mined = ranker_negatives(config("positive-aware top"), TRAIN, retriever, num_negatives=2, corpus=CORPUS)
+@pytest.mark.parametrize("window_start", [0, 1])
+def test_positive_aware_top_is_the_best_code_below_95_percent_of_the_positive(retriever, window_start):
+    mined = ranker_negatives(config("positive-aware top"), TRAIN, retriever, num_negatives=2, corpus=CORPUS,
+                             window_start=window_start)
     assert len(mined) == len(TRAIN)  # every row kept its negatives: the check below covers each
     embeddings = retriever.encode(CODES, normalize_embeddings=True)
     for row, picked in zip(TRAIN, negatives(mined, 2)):
@@ -56,7 +58,12 @@ def test_positive_aware_top_is_the_best_code_below_95_percent_of_the_positive(re
         positive = scores[CODES.index(row["code"])]
         eligible = [i for i in np.argsort(-scores) if CORPUS[CODES[i]] != CORPUS[row["code"]]
                     and scores[i] < positive * (1 - RANKER_RELATIVE_MARGIN)]
-        assert picked == [CODES[i] for i in eligible[:2]]
+        assert picked == [CODES[i] for i in eligible[window_start:window_start + 2]]
+
+
+def test_a_deeper_first_rank_is_refused_where_nothing_is_ranked():
+    with pytest.raises(ValueError, match="applies to 'positive-aware top' and 'probabilistic', not 'random'"):
+        ranker_negatives(config("random"), TRAIN, None, num_negatives=2, corpus=CORPUS, window_start=10)
 
 
 def test_retriever_top_is_the_configured_miner_and_mixed_is_its_aware_top_1_plus_random(retriever):

@@ -49,8 +49,6 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     judged = None
     if config.ranker_judged_pairs:
         judged = judged_pairs(config, data.real_select.queries.values() if data.real_select is not None else ())
-        if config.max_steps > 0:  # round-robin with the judged batches: the same listwise steps
-            config = replace(config, max_steps=2 * config.max_steps)
     ranker = train_ranker(config, mined, judged)
     # One cascade for every setting: the codebase is encoded once and kept in memory.
     cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)

@@ -100,7 +100,7 @@ RANKER_RELATIVE_MARGIN = 0.05
 
 
 def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int,
-                     corpus: dict[str, int]) -> Dataset:
+                     corpus: dict[str, int], window_start: int = 0) -> Dataset:
     """``train`` with ``negative_1..num_negatives`` for the R2PS ranker, from ``config.ranker_negatives_from``:
 
     - ``"retriever top"``: ``retriever``'s top ranks under the config's mining settings (R2PS's own mining);
@@ -109,15 +109,22 @@ def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_nega
     - ``"mixed"``: the positive-aware top 1, then random codes;
     - ``"random"``: random codes of ``corpus``.
 
+    ``window_start`` moves the positive-aware kinds' first rank deeper (``"probabilistic"`` then draws from ranks
+    ``[window_start, window_start + 100)``): negatives harder than random ones but past the top ranks, where CoSQA's
+    unlabelled true answers sit.
+
     Random codes are never in the positive's duplicate group (``corpus``: ``{code: duplicate group}``) nor already a
     negative of the row, and are drawn with ``random.Random(config.seed)``, so a run's negatives repeat.
     """
     kind = config.ranker_negatives_from
+    if window_start and kind not in ("positive-aware top", "probabilistic"):
+        raise ValueError(f"window_start applies to 'positive-aware top' and 'probabilistic', not {kind!r}.")
     if kind == "random":
         return add_random_negatives(all_columns(train), corpus, range(1, num_negatives + 1), config.seed)
     if kind != "retriever top":
-        config = replace(config, mining_strategy="probabilistic" if kind == "probabilistic" else "top",
-                         mining_window_start=0, mining_relative_margin=RANKER_RELATIVE_MARGIN,
+        config = replace(config, mining_strategy="probabilistic" if kind == "probabilistic" else
+                         "window" if window_start else "top",
+                         mining_window_start=window_start, mining_relative_margin=RANKER_RELATIVE_MARGIN,
                          mining_absolute_margin=None)
     mined = mine_negatives(config, train, retriever, num_negatives=1 if kind == "mixed" else num_negatives,
                            corpus=corpus, progress=False)
@@ -188,12 +195,14 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
 
     ``judged``: (``query``, ``code``, ``label``) pairs (:func:`judged_pairs`) trained beside, binary cross-entropy on
     the raw logit (sentence-transformers' ``BinaryCrossEntropyLoss``), batches alternating round-robin with the
-    listwise ones, so ``max_steps`` counts both: pass twice the steps to keep the listwise budget.
+    listwise ones: ``config.max_steps`` counts the listwise steps, and the trainer runs twice as many in all.
     """
     from hf_softnce.training.run import training_arguments
 
     ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
                          max_length=config.max_seq_length)
+    if judged is not None and config.max_steps > 0:  # the trainer counts both tasks' batches
+        config = replace(config, max_steps=2 * config.max_steps)
     if config.ranker_warmup_ratio is not None:  # a fresh head may need none: warmup makes its first steps no-ops
         config = replace(config, warmup_ratio=config.ranker_warmup_ratio)
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
