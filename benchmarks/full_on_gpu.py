@@ -39,13 +39,16 @@ import time
 from pathlib import Path
 
 SEED, MORE_SEEDS = 42, (43, 44)
-# The ranker check's variants, each a negative source with R2PS's released head and no warmup (FULL_RANKER's).
+# The ranker check's variants, each a negative source with R2PS's released head and no warmup (FULL_RANKER's), and
+# the main job's settings that give the cascade that source.
 RANKER_VARIANTS = {
-    "released head, no warmup, random 3": "random",
-    "released head, no warmup, positive-aware top 1 + random 2": "mixed",
-    "released head, no warmup, positive-aware probabilistic 3": "probabilistic",
-    "released head, no warmup, positive-aware top-3": "positive-aware top",
-    "released head, no warmup, retriever top-3": "retriever top",
+    "released head, no warmup, random 3": ["ranker_negatives_from=random"],
+    "released head, no warmup, positive-aware top 1 + random 2": ["ranker_negatives_from=mixed"],
+    "released head, no warmup, positive-aware probabilistic 3": ["ranker_negatives_from=probabilistic"],
+    "released head, no warmup, positive-aware probabilistic 3 from rank 10": ["ranker_negatives_from=probabilistic",
+                                                                              "ranker_negatives_start=10"],
+    "released head, no warmup, positive-aware top-3": ["ranker_negatives_from=positive-aware top"],
+    "released head, no warmup, retriever top-3": ["ranker_negatives_from=retriever top"],
 }
 RANKER_RULE = ("the released head's variant whose trained ranker puts the gold code first among the retriever's top 3 "
                "most often on cosqa-heldout")
@@ -217,11 +220,11 @@ def main() -> None:
             chosen = RANKER_VARIANTS[best]
             runner.say(f"ranker check: {json.dumps(rows)}; chosen ({RANKER_RULE}): {best}")
             (run_dir / "ranker-choice.json").write_text(json.dumps(
-                {"rule": RANKER_RULE, "top-3 first, trained": rows, "chosen": best, "ranker_negatives_from": chosen},
+                {"rule": RANKER_RULE, "top-3 first, trained": rows, "chosen": best, "settings": chosen},
                 indent=2))
             runner.start("ranker-check-table", check + ["--variants", *RANKER_VARIANTS])  # the rows are read back
     # 3. The cascade at seed 42 with the chosen negatives.
-    cascade_settings = settings + ([f"ranker_negatives_from={chosen}"] if chosen else [])
+    cascade_settings = settings + (chosen or [])
     if ok and "infonce-42" not in runner.failed:
         runner.start("cascade-42", main_command(with_infonce(procs / "cascade-42", SEED, infonce42), [SEED],
                                                 ["InfoNCE", CASCADE], cascade_settings))

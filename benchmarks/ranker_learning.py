@@ -48,6 +48,8 @@ VARIANTS = {
 }
 NEGATIVES = 3
 CASCADE_TOP_K = 10  # R2PS's
+# The ranker's score (tanh, in [-1, 1]) added to the cosine at these weights: 1 is R2PS's sum; 0 the retriever.
+FUSION_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
 def main() -> None:
@@ -108,6 +110,16 @@ def main() -> None:
     retriever_rr = reciprocal_ranks(scores, groups, gold_groups)
     rows = {"retriever (cosine)": {kind: summary(np.asarray(v)) for kind, v in retriever_first.items()}}
     rows["retriever (cosine)"]["mrr"] = summary(retriever_rr)
+    # The report set: every dev-500 query, for the fusion chosen on the held-out queries above (never chosen here).
+    report = data.real_report
+    dev_qids = [q for q in sorted(report.queries) if any(report.corpus[c] in index for c in report.relevant[q])]
+    dev_queries = [report.queries[q] for q in dev_qids]
+    dev_gold_groups = np.asarray([groups[index[next(report.corpus[c] for c in sorted(report.relevant[q])
+                                                    if report.corpus[c] in index)]] for q in dev_qids])
+    dev_scores = retriever.encode(dev_queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True) \
+        @ code_emb.T
+    dev_retriever_rr = reciprocal_ranks(dev_scores, groups, dev_gold_groups)
+    rows["retriever (cosine)"]["dev mrr"] = summary(dev_retriever_rr)
     train = data.train.shuffle(seed=args.seed)
     train = train.select(range(min(len(train), args.steps * args.batch_size)))  # a pass at most: never a query twice
     judged_cache = None
@@ -117,7 +129,7 @@ def main() -> None:
             rows[name] = json.loads(path.read_text())
             continue
         head, warmup, negatives, *rest = VARIANTS[name]
-        judge, window_start = (rest + [False, 0])[:2]
+        judge, start = (rest + [False, 0])[:2]
         if judge and judged_cache is None:  # read once for every variant that trains on them
             judged_cache = judged_pairs(base, held.queries.values())
         judged = judged_cache if judge else None
@@ -125,8 +137,8 @@ def main() -> None:
                          learning_rate=args.learning_rate, ranker_head=head, ranker_warmup_ratio=warmup,
                          output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         own_length, retriever.max_seq_length = retriever.max_seq_length, base.max_seq_length  # mining: training length
-        mined = ranker_negatives(replace(config, ranker_negatives_from=negatives), train, retriever,
-                                 num_negatives=NEGATIVES, corpus=data.codebase, window_start=window_start)
+        mined = ranker_negatives(replace(config, ranker_negatives_from=negatives, ranker_negatives_start=start),
+                                 train, retriever, num_negatives=NEGATIVES, corpus=data.codebase)
         retriever.max_seq_length = own_length
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined, judged)
@@ -136,11 +148,26 @@ def main() -> None:
                 first = first_place(ranker, queries, lists)
                 result[f"{label} {kind}"] = summary(first)
                 result[f"{label} {kind} vs retriever"] = summary(first - np.asarray(retriever_first[kind]))
-        top, ranker_scores = score_top(trained, queries, codes, scores)  # once for both ways of combining
+        top, ranker_scores = score_top(trained, queries, codes, scores)  # once for every way of combining
+        dev_top, dev_ranker_scores = score_top(trained, dev_queries, codes, dev_scores)
+        np.savez(out / "rows" / f"{run_slug(name)}.npz", top=top, ranker_scores=ranker_scores, dev_top=dev_top,
+                 dev_ranker_scores=dev_ranker_scores)  # re-combined later without training again
         for combine in ("replace", "add"):
             rr = cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine)
             result[f"cascade {combine}"] = summary(rr)
             result[f"cascade {combine} vs retriever"] = summary(rr - retriever_rr)
+        # The ranker's weight in the sum, chosen on the held-out queries (the retriever alone, weight 0, first: a
+        # tie keeps it), then the report set at that weight.
+        held_mrr = {w: float(cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, w).mean())
+                    for w in FUSION_WEIGHTS}
+        chosen = max(FUSION_WEIGHTS, key=lambda w: held_mrr[w])
+        result["fusion heldout mrr"] = {str(w): m for w, m in held_mrr.items()}
+        result["fusion chosen weight"] = chosen
+        dev_rr = cascade_reciprocal_ranks(dev_top, dev_ranker_scores, dev_scores, groups, dev_gold_groups, chosen)
+        result["fusion chosen heldout vs retriever"] = summary(
+            cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, chosen) - retriever_rr)
+        result["dev fusion chosen"] = summary(dev_rr)
+        result["dev fusion chosen vs retriever"] = summary(dev_rr - dev_retriever_rr)
         write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
         rows[name] = result
     write_table(out, rows, args)
@@ -163,10 +190,12 @@ def score_top(ranker, queries, codes, scores, top_k: int = CASCADE_TOP_K):
     return top, np.asarray(ranker.predict(pairs, batch_size=64, show_progress_bar=True)).reshape(top.shape)
 
 
-def cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine: str) -> np.ndarray:
+def cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine) -> np.ndarray:
     """:func:`reciprocal_ranks` after the ranker re-orders the retriever's top k (:func:`score_top`), its score
-    replacing the cosine or added to it, as ``RetrieverRanker`` does; the ranks below stay."""
-    fused = ranker_scores if combine == "replace" else np.take_along_axis(scores, top, axis=1) + ranker_scores
+    replacing the cosine (``"replace"``) or added to it (``"add"``, as ``RetrieverRanker`` does; a float: added with
+    that weight, ``cosine + weight * score``); the ranks below stay."""
+    weight = {"add": 1.0}.get(combine, combine)
+    fused = ranker_scores if combine == "replace" else np.take_along_axis(scores, top, axis=1) + weight * ranker_scores
     reordered = np.take_along_axis(top, np.argsort(-fused, axis=1, kind="stable"), axis=1)
     retriever = reciprocal_ranks(scores, groups, gold_groups)
     hit = groups[reordered] == gold_groups[:, None]
@@ -207,6 +236,18 @@ def write_table(out: Path, rows: dict, args) -> None:
                      f"{cell(r['trained retriever top-3 vs retriever'])} | {optional(r, 'cascade replace')} | "
                      f"{optional(r, 'cascade replace vs retriever')} | {optional(r, 'cascade add')} | "
                      f"{optional(r, 'cascade add vs retriever')} |")
+    fused = {name: r for name, r in rows.items() if "fusion chosen weight" in r}
+    if fused:
+        lines += ["", f"The ranker's score added to the cosine with a weight (`cosine + w * score` over the top "
+                  f"{CASCADE_TOP_K}; w in {list(FUSION_WEIGHTS)}, 0 the retriever alone) chosen on the "
+                  f"{args.queries} cosqa-heldout queries by MRR, then dev-500 (every query, never chosen on) at that "
+                  "weight; MRR of the gold code's duplicate group over the whole codebase.", "",
+                  "| ranker | w chosen | cosqa-heldout: fused vs retriever | dev-500: retriever | dev-500: fused "
+                  "| dev-500: fused vs retriever |", "|---|---|---|---|---|---|"]
+        for name, r in fused.items():
+            lines.append(f"| {name} | {r['fusion chosen weight']} | {cell(r['fusion chosen heldout vs retriever'])} | "
+                         f"{cell(retriever['dev mrr'])} | {cell(r['dev fusion chosen'])} | "
+                         f"{cell(r['dev fusion chosen vs retriever'])} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
     print("\n".join(lines))

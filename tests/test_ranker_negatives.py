@@ -48,8 +48,8 @@ def test_random_negatives_leave_out_the_positive_group_and_repeat_with_the_seed(
 
 @pytest.mark.parametrize("window_start", [0, 1])
 def test_positive_aware_top_is_the_best_code_below_95_percent_of_the_positive(retriever, window_start):
-    mined = ranker_negatives(config("positive-aware top"), TRAIN, retriever, num_negatives=2, corpus=CORPUS,
-                             window_start=window_start)
+    mined = ranker_negatives(replace(config("positive-aware top"), ranker_negatives_start=window_start), TRAIN,
+                             retriever, num_negatives=2, corpus=CORPUS)
     assert len(mined) == len(TRAIN)  # every row kept its negatives: the check below covers each
     embeddings = retriever.encode(CODES, normalize_embeddings=True)
     for row, picked in zip(TRAIN, negatives(mined, 2)):
@@ -62,8 +62,9 @@ def test_positive_aware_top_is_the_best_code_below_95_percent_of_the_positive(re
 
 
 def test_a_deeper_first_rank_is_refused_where_nothing_is_ranked():
-    with pytest.raises(ValueError, match="applies to 'positive-aware top' and 'probabilistic', not 'random'"):
-        ranker_negatives(config("random"), TRAIN, None, num_negatives=2, corpus=CORPUS, window_start=10)
+    with pytest.raises(ValueError, match="'ranker_negatives_start' applies to ranker_negatives_from 'positive-aware "
+                                         "top' or 'probabilistic', not 'random'"):
+        replace(config("random"), ranker_negatives_start=10)
 
 
 def test_retriever_top_is_the_configured_miner_and_mixed_is_its_aware_top_1_plus_random(retriever):

@@ -41,7 +41,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     mined = data.train
     if "negative_1" not in mined.column_names:
         # R2PS: the ranker's negatives come from its own retriever's ranking of the whole codebase
-        # (config.ranker_negatives_from: or random codes of it, or both).
+        # (config.ranker_negatives_from and ranker_negatives_start: or random codes of it, or both).
         own_length, retriever.max_seq_length = retriever.max_seq_length, config.max_seq_length
         mined = ranker_negatives(config, data.train, retriever, num_negatives=budget["negatives"],
                                  corpus=data.codebase)

@@ -122,6 +122,9 @@ class TrainConfig:
     # positive-aware top 1 + random codes, or random codes of the codebase
     ranker_negatives_from: str = key("retriever top", choices=("retriever top", "positive-aware top", "probabilistic",
                                                                "mixed", "random"))
+    # the first rank the positive-aware sources ("positive-aware top", "probabilistic") take negatives from: 10
+    # leaves the retriever's top ranks, where CoSQA's unlabelled true answers sit, out of the ranker's negatives
+    ranker_negatives_start: int = key(0, ge=0)
     ranker_warmup_ratio: float | None = key(None, ge=0, lt=1)  # the ranker's warmup; None: warmup_ratio
     # CoSQA's human-judged pairs (label 1: answers; label 0: a retrieved code judged not to, 10,584 rows) as a second
     # task of the ranker, binary cross-entropy on its logit, batches alternating with the listwise loss's; the
@@ -168,6 +171,9 @@ class TrainConfig:
                 continue
             value = _check_value(spec.name, getattr(self, spec.name), spec.type, spec.metadata.get("checks", {}))
             object.__setattr__(self, spec.name, value)
+        if self.ranker_negatives_start and self.ranker_negatives_from not in ("positive-aware top", "probabilistic"):
+            raise _error("ranker_negatives_start", f"applies to ranker_negatives_from 'positive-aware top' or "
+                         f"'probabilistic', not {self.ranker_negatives_from!r}.")
         if not isinstance(self.training_args, dict):
             raise ConfigError(f"config key 'training_args' must be a mapping, got {self.training_args!r}.")
         self.training_args = check_training_args(dict(self.training_args))

@@ -100,7 +100,7 @@ RANKER_RELATIVE_MARGIN = 0.05
 
 
 def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int,
-                     corpus: dict[str, int], window_start: int = 0) -> Dataset:
+                     corpus: dict[str, int]) -> Dataset:
     """``train`` with ``negative_1..num_negatives`` for the R2PS ranker, from ``config.ranker_negatives_from``:
 
     - ``"retriever top"``: ``retriever``'s top ranks under the config's mining settings (R2PS's own mining);
@@ -109,22 +109,20 @@ def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_nega
     - ``"mixed"``: the positive-aware top 1, then random codes;
     - ``"random"``: random codes of ``corpus``.
 
-    ``window_start`` moves the positive-aware kinds' first rank deeper (``"probabilistic"`` then draws from ranks
-    ``[window_start, window_start + 100)``): negatives harder than random ones but past the top ranks, where CoSQA's
-    unlabelled true answers sit.
+    ``config.ranker_negatives_start`` moves the positive-aware kinds' first rank deeper (``"probabilistic"`` then
+    draws from ranks ``[start, start + 100)``): negatives harder than random ones but past the top ranks, where
+    CoSQA's unlabelled true answers sit.
 
     Random codes are never in the positive's duplicate group (``corpus``: ``{code: duplicate group}``) nor already a
     negative of the row, and are drawn with ``random.Random(config.seed)``, so a run's negatives repeat.
     """
-    kind = config.ranker_negatives_from
-    if window_start and kind not in ("positive-aware top", "probabilistic"):
-        raise ValueError(f"window_start applies to 'positive-aware top' and 'probabilistic', not {kind!r}.")
+    kind, start = config.ranker_negatives_from, config.ranker_negatives_start
     if kind == "random":
         return add_random_negatives(all_columns(train), corpus, range(1, num_negatives + 1), config.seed)
     if kind != "retriever top":
         config = replace(config, mining_strategy="probabilistic" if kind == "probabilistic" else
-                         "window" if window_start else "top",
-                         mining_window_start=window_start, mining_relative_margin=RANKER_RELATIVE_MARGIN,
+                         "window" if start else "top",
+                         mining_window_start=start, mining_relative_margin=RANKER_RELATIVE_MARGIN,
                          mining_absolute_margin=None)
     mined = mine_negatives(config, train, retriever, num_negatives=1 if kind == "mixed" else num_negatives,
                            corpus=corpus, progress=False)
