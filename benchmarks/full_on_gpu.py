@@ -42,13 +42,16 @@ SEED, MORE_SEEDS = 42, (43, 44)
 # The ranker check's variants, each a negative source with R2PS's released head and no warmup (FULL_RANKER's), and
 # the main job's settings that give the cascade that source.
 RANKER_VARIANTS = {
-    "released head, no warmup, random 3": ["ranker_negatives_from=random"],
-    "released head, no warmup, positive-aware top 1 + random 2": ["ranker_negatives_from=mixed"],
-    "released head, no warmup, positive-aware probabilistic 3": ["ranker_negatives_from=probabilistic"],
+    "released head, no warmup, random 3": ["ranker_negatives_from=random", "ranker_negatives_start=0"],
+    "released head, no warmup, positive-aware top 1 + random 2": ["ranker_negatives_from=mixed",
+                                                                  "ranker_negatives_start=0"],
+    "released head, no warmup, positive-aware probabilistic 3": ["ranker_negatives_from=probabilistic",
+                                                                 "ranker_negatives_start=0"],
     "released head, no warmup, positive-aware probabilistic 3 from rank 10": ["ranker_negatives_from=probabilistic",
                                                                               "ranker_negatives_start=10"],
-    "released head, no warmup, positive-aware top-3": ["ranker_negatives_from=positive-aware top"],
-    "released head, no warmup, retriever top-3": ["ranker_negatives_from=retriever top"],
+    "released head, no warmup, positive-aware top-3": ["ranker_negatives_from=positive-aware top",
+                                                       "ranker_negatives_start=0"],
+    "released head, no warmup, retriever top-3": ["ranker_negatives_from=retriever top", "ranker_negatives_start=0"],
 }
 RANKER_RULE = ("the released head's variant whose trained ranker puts the gold code first among the retriever's top 3 "
                "most often on cosqa-heldout")

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from transformers import set_seed
 
 VARIANTS = {
     # name: (head, warmup_ratio, negatives[, CoSQA's judged pairs as a second task[, first rank mined]])
@@ -140,6 +141,7 @@ def main() -> None:
         mined = ranker_negatives(replace(config, ranker_negatives_from=negatives, ranker_negatives_start=start),
                                  train, retriever, num_negatives=NEGATIVES, corpus=data.codebase)
         retriever.max_seq_length = own_length
+        set_seed(args.seed)  # the same fresh head train_ranker starts from
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined, judged)
         result = {}

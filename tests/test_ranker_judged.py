@@ -71,3 +71,21 @@ def test_judged_batches_alternate_with_the_listwise_ones_at_their_labels(tmp_pat
     train_ranker(config, mined, judged)
     assert seen["listwise"] == 2  # max_steps counts the listwise steps; a judged batch follows each
     assert seen["judged"] == [[("a", "def a(): pass", 1.0), ("b", "def b(): pass", 0.0)]] * 2
+
+
+def test_the_rankers_fresh_head_is_drawn_from_the_config_seed(tmp_path):
+    import torch
+
+    mined = Dataset.from_dict({"query": ["q0", "q1"], "code": ["def p0(): pass", "def p1(): pass"],
+                               "negative_1": ["def n0(): pass", "def n1(): pass"]})
+
+    def trained(seed: int, global_seed: int) -> dict:
+        torch.manual_seed(global_seed)  # whatever ran before: the head must not depend on it
+        config = TrainConfig.from_dict(dict(ranker_model=tiny_model_dir(), ranker_head="released", max_steps=1,
+                                            batch_size=2, max_seq_length=32, seed=seed, save_strategy="no",
+                                            output_dir=str(tmp_path / f"ranker-{seed}-{global_seed}")))
+        return {k: v.clone() for k, v in train_ranker(config, mined).state_dict().items()}  # head included
+
+    first, again, other = trained(3, 1), trained(3, 2), trained(4, 1)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

@@ -43,3 +43,15 @@ def test_cascade_reorders_the_top_k_by_the_ranker_or_the_sum_and_keeps_ranks_bel
     kept = cascade_reciprocal_ranks(*score_top(ranker, ["q0", "q1"], codes, SCORES, top_k=1), SCORES, GROUPS, GOLD,
                                     "replace")
     np.testing.assert_allclose(kept, [0.5, 0.5])
+
+
+def test_a_weighted_sum_is_cosine_plus_weight_times_the_ranker_and_zero_is_the_retriever():
+    codes = ["a", "b", "c", "d", "e"]
+    ranker = FixedRanker({("q0", "a"): 0.0, ("q0", "b"): 0.5, ("q1", "d"): 0.0, ("q1", "e"): 0.5})
+    top, ranker_scores = score_top(ranker, ["q0", "q1"], codes, SCORES, top_k=2)
+    # weight 0.1: q0 0.9 vs 0.8 + 0.05 -> a stays first (gold b at rank 2); q1 0.9 vs 0.8 + 0.05 -> d first (e 2).
+    np.testing.assert_allclose(cascade_reciprocal_ranks(top, ranker_scores, SCORES, GROUPS, GOLD, 0.1), [0.5, 0.5])
+    # weight 0.3: q0 0.9 vs 0.8 + 0.15 -> b first; q1 0.9 vs 0.8 + 0.15 -> e first.
+    np.testing.assert_allclose(cascade_reciprocal_ranks(top, ranker_scores, SCORES, GROUPS, GOLD, 0.3), [1.0, 1.0])
+    np.testing.assert_allclose(cascade_reciprocal_ranks(top, ranker_scores, SCORES, GROUPS, GOLD, 0.0),
+                               reciprocal_ranks(SCORES, GROUPS, GOLD))

@@ -173,7 +173,7 @@ class TrainConfig:
             object.__setattr__(self, spec.name, value)
         if self.ranker_negatives_start and self.ranker_negatives_from not in ("positive-aware top", "probabilistic"):
             raise _error("ranker_negatives_start", f"applies to ranker_negatives_from 'positive-aware top' or "
-                         f"'probabilistic', not {self.ranker_negatives_from!r}.")
+                         f"'probabilistic', not {self.ranker_negatives_from!r}: set ranker_negatives_start=0 with it.")
         if not isinstance(self.training_args, dict):
             raise ConfigError(f"config key 'training_args' must be a mapping, got {self.training_args!r}.")
         self.training_args = check_training_args(dict(self.training_args))

@@ -195,8 +195,12 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
     the raw logit (sentence-transformers' ``BinaryCrossEntropyLoss``), batches alternating round-robin with the
     listwise ones: ``config.max_steps`` counts the listwise steps, and the trainer runs twice as many in all.
     """
+    from transformers import set_seed
+
     from hf_softnce.training.run import training_arguments
 
+    # The head is new weights: drawn from config.seed, so a run's ranker repeats (the Trainer seeds only later).
+    set_seed(config.seed)
     ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
                          max_length=config.max_seq_length)
     if judged is not None and config.max_steps > 0:  # the trainer counts both tasks' batches
