@@ -129,8 +129,8 @@ PEERS = {  # peer -> its rows, the documented setting first
 # The cascade's ranker at the full size: R2PS's released head (mean pool, dense-gelu-LN-linear: it tells candidates
 # apart at init), no warmup for that fresh head, and the negatives the ranker's learning check on cosqa-heldout
 # ranks first (benchmarks/ranker_learning.py; rule: the highest rate of the gold code first among the retriever's
-# top 3, after training; benchmarks/README.md): R2PS's probabilistic draw, positive-aware, from rank 10 on (0.410 and
-# 0.414 in two runs, random codes 0.409, at 100 steps of 32 on CPU; the GPU script re-runs the check at an epoch).
+# top 3, after training; benchmarks/README.md): R2PS's probabilistic draw, positive-aware, from rank 10 on (0.410-0.415
+# in three runs, random codes 0.409, at 100 steps of 32 on CPU; the GPU script re-runs the check at an epoch).
 FULL_RANKER = dict(ranker_head="released", ranker_warmup_ratio=0.0, ranker_negatives_from="probabilistic",
                    ranker_negatives_start=10)
 SIZES = {
