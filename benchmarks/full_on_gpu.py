@@ -39,20 +39,18 @@ import time
 from pathlib import Path
 
 SEED, MORE_SEEDS = 42, (43, 44)
-# The ranker check's variants, each a negative source with R2PS's released head and no warmup (FULL_RANKER's), and
-# the main job's settings that give the cascade that source.
-RANKER_VARIANTS = {
-    "released head, no warmup, random 3": ["ranker_negatives_from=random", "ranker_negatives_start=0"],
-    "released head, no warmup, positive-aware top 1 + random 2": ["ranker_negatives_from=mixed",
-                                                                  "ranker_negatives_start=0"],
-    "released head, no warmup, positive-aware probabilistic 3": ["ranker_negatives_from=probabilistic",
-                                                                 "ranker_negatives_start=0"],
-    "released head, no warmup, positive-aware probabilistic 3 from rank 10": ["ranker_negatives_from=probabilistic",
-                                                                              "ranker_negatives_start=10"],
-    "released head, no warmup, positive-aware top-3": ["ranker_negatives_from=positive-aware top",
-                                                       "ranker_negatives_start=0"],
-    "released head, no warmup, retriever top-3": ["ranker_negatives_from=retriever top", "ranker_negatives_start=0"],
+# The ranker check's variants, each a negative source with R2PS's released head and no warmup (FULL_RANKER's):
+# (ranker_negatives_from, ranker_negatives_start), given to the cascade as the main job's settings.
+RANKER_SOURCES = {
+    "released head, no warmup, random 3": ("random", 0),
+    "released head, no warmup, positive-aware top 1 + random 2": ("mixed", 0),
+    "released head, no warmup, positive-aware probabilistic 3": ("probabilistic", 0),
+    "released head, no warmup, positive-aware probabilistic 3 from rank 10": ("probabilistic", 10),
+    "released head, no warmup, positive-aware top-3": ("positive-aware top", 0),
+    "released head, no warmup, retriever top-3": ("retriever top", 0),
 }
+RANKER_VARIANTS = {name: [f"ranker_negatives_from={source}", f"ranker_negatives_start={start}"]
+                   for name, (source, start) in RANKER_SOURCES.items()}
 RANKER_RULE = ("the released head's variant whose trained ranker puts the gold code first among the retriever's top 3 "
                "most often on cosqa-heldout")
 QUICK_RULE = ("the candidate whose default row has the highest MRR@1000 on cosqa-heldout; the first listed (today's "

@@ -141,7 +141,7 @@ def main() -> None:
         mined = ranker_negatives(replace(config, ranker_negatives_from=negatives, ranker_negatives_start=start),
                                  train, retriever, num_negatives=NEGATIVES, corpus=data.codebase)
         retriever.max_seq_length = own_length
-        set_seed(args.seed)  # the same fresh head train_ranker starts from
+        set_seed(config.seed)  # the same fresh head train_ranker starts from
         init = r2ps_ranker(resolve_model_name(config.ranker_model), head=head, max_length=config.max_seq_length)
         trained = train_ranker(config, mined, judged)
         result = {}
@@ -160,14 +160,13 @@ def main() -> None:
             result[f"cascade {combine} vs retriever"] = summary(rr - retriever_rr)
         # The ranker's weight in the sum, chosen on the held-out queries (the retriever alone, weight 0, first: a
         # tie keeps it), then the report set at that weight.
-        held_mrr = {w: float(cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, w).mean())
-                    for w in FUSION_WEIGHTS}
-        chosen = max(FUSION_WEIGHTS, key=lambda w: held_mrr[w])
-        result["fusion heldout mrr"] = {str(w): m for w, m in held_mrr.items()}
+        held_rr = {w: cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, w)
+                   for w in FUSION_WEIGHTS}
+        chosen = max(FUSION_WEIGHTS, key=lambda w: held_rr[w].mean())
+        result["fusion heldout mrr"] = {str(w): float(rr.mean()) for w, rr in held_rr.items()}
         result["fusion chosen weight"] = chosen
         dev_rr = cascade_reciprocal_ranks(dev_top, dev_ranker_scores, dev_scores, groups, dev_gold_groups, chosen)
-        result["fusion chosen heldout vs retriever"] = summary(
-            cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, chosen) - retriever_rr)
+        result["fusion chosen heldout vs retriever"] = summary(held_rr[chosen] - retriever_rr)
         result["dev fusion chosen"] = summary(dev_rr)
         result["dev fusion chosen vs retriever"] = summary(dev_rr - dev_retriever_rr)
         write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
