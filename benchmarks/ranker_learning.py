@@ -134,7 +134,7 @@ def main() -> None:
         if judge and judged_cache is None:  # read once for every variant that trains on them
             judged_cache = judged_pairs(base, held.queries.values())
         judged = judged_cache if judge else None
-        config = replace(base, max_steps=args.steps, batch_size=args.batch_size,
+        config = replace(base, seed=args.seed, max_steps=args.steps, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, ranker_head=head, ranker_warmup_ratio=warmup,
                          output_dir=str(out / run_slug(name)), save_steps=None, eval_steps=None)
         own_length, retriever.max_seq_length = retriever.max_seq_length, base.max_seq_length  # mining: training length
