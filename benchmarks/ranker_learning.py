@@ -112,11 +112,7 @@ def main() -> None:
     rows = {"retriever (cosine)": {kind: summary(np.asarray(v)) for kind, v in retriever_first.items()}}
     rows["retriever (cosine)"]["mrr"] = summary(retriever_rr)
     # The report set: every dev-500 query, for the fusion chosen on the held-out queries above (never chosen here).
-    report = data.real_report
-    dev_qids = [q for q in sorted(report.queries) if any(report.corpus[c] in index for c in report.relevant[q])]
-    dev_queries = [report.queries[q] for q in dev_qids]
-    dev_gold_groups = np.asarray([groups[index[next(report.corpus[c] for c in sorted(report.relevant[q])
-                                                    if report.corpus[c] in index)]] for q in dev_qids])
+    dev_queries, dev_gold_groups = report_queries(data, index, groups)
     dev_scores = retriever.encode(dev_queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True) \
         @ code_emb.T
     dev_retriever_rr = reciprocal_ranks(dev_scores, groups, dev_gold_groups)
@@ -172,6 +168,14 @@ def main() -> None:
         write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
         rows[name] = result
     write_table(out, rows, args)
+
+
+def report_queries(data, index: dict, groups: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """dev-500's queries whose gold code is in the codebase (in id order) and each gold code's duplicate group."""
+    report = data.real_report
+    qids = [q for q in sorted(report.queries) if any(report.corpus[c] in index for c in report.relevant[q])]
+    gold = [next(report.corpus[c] for c in sorted(report.relevant[q]) if report.corpus[c] in index) for q in qids]
+    return [report.queries[q] for q in qids], np.asarray([groups[index[code]] for code in gold])
 
 
 def reciprocal_ranks(scores: np.ndarray, groups: np.ndarray, gold_groups: np.ndarray, cutoff: int = 1000) -> np.ndarray:

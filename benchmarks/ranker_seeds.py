@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.ranker_learning import (CASCADE_TOP_K, FUSION_WEIGHTS, cascade_reciprocal_ranks, reciprocal_ranks,
-                                        summary)
+                                        report_queries, summary)
 
 
 def main() -> None:
@@ -43,9 +43,11 @@ def main() -> None:
         results = json.loads((folder / "results.json").read_text())
         if args.variant not in results["rows"]:
             raise SystemExit(f"{folder / 'results.json'}: no row {args.variant!r} (rows: {list(results['rows'])})")
-        row = results["rows"][args.variant]
-        runs.append({"folder": str(folder), "seed": results["settings"]["seed"], "row": row,
-                     "scores": np.load(folder / "rows" / f"{run_slug(args.variant)}.npz")})
+        saved = folder / "rows" / f"{run_slug(args.variant)}.npz"
+        if not saved.exists():
+            raise SystemExit(f"{saved}: missing: the run kept no dev-500 scores to re-combine (run it again)")
+        runs.append({"folder": str(folder), "seed": results["settings"]["seed"],
+                     "row": results["rows"][args.variant], "scores": np.load(saved)})
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"--runs: two runs share a seed ({seeds}): average different seeds")
@@ -57,14 +59,10 @@ def main() -> None:
     codes = list(data.codebase)
     groups = np.asarray([hash(data.codebase[c]) for c in codes])
     index = {code: i for i, code in enumerate(codes)}
-    report = data.real_report
-    qids = [q for q in sorted(report.queries) if any(report.corpus[c] in index for c in report.relevant[q])]
-    gold_groups = np.asarray([groups[index[next(report.corpus[c] for c in sorted(report.relevant[q])
-                                                if report.corpus[c] in index)]] for q in qids])
+    queries, gold_groups = report_queries(data, index, groups)
     code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
                                 show_progress_bar=True)
-    scores = retriever.encode([report.queries[q] for q in qids], batch_size=64, normalize_embeddings=True,
-                              convert_to_numpy=True) @ code_emb.T
+    scores = retriever.encode(queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True) @ code_emb.T
     retriever_rr = reciprocal_ranks(scores, groups, gold_groups)
 
     for run in runs:
