@@ -67,27 +67,15 @@ def main() -> None:
                         help="the main job's settings (e.g. cosqa_dir=..., ranker_model=... on another machine)")
     args = parser.parse_args()
 
-    from hf_softnce.training.main_job import _load_data, make_plan
     from hf_softnce.training.manifest import write_atomically
-    from hf_softnce.training.models import load_model, resolve_model_name
+    from hf_softnce.training.models import resolve_model_name
     from hf_softnce.training.plan import run_slug
     from hf_softnce.training.ranker import judged_pairs, r2ps_ranker, ranker_negatives, train_ranker
 
     out = Path(args.output_dir)
     (out / "rows").mkdir(parents=True, exist_ok=True)
-    from hf_softnce.training.config import parse_override
-
-    # The whole training split (the quick size would hand over its 1,280-pair sample): the check draws its own.
-    overrides = {"max_train_pairs": None, **dict(parse_override(o) for o in args.overrides)}
-    plan = make_plan("quick", [args.seed], ["InfoNCE"], overrides)
-    data, base = _load_data(plan.base)
+    data, base, retriever, codes, groups, index, code_emb = check_setup(args.seed, args.overrides, args.retriever)
     rng = random.Random(args.seed)
-    retriever = load_model(args.retriever)  # searches at its own length, as the cascade does
-    codes = list(data.codebase)
-    groups = np.asarray([hash(data.codebase[c]) for c in codes])
-    code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=True)
-    index = {code: i for i, code in enumerate(codes)}
 
     held = data.real_select
     qids = sorted(held.queries)
@@ -168,6 +156,26 @@ def main() -> None:
         write_atomically(path, json.dumps(result, indent=2))  # processes side by side read each other's rows
         rows[name] = result
     write_table(out, rows, args)
+
+
+def check_setup(seed: int, overrides: list[str], retriever_path: str):
+    """The data, the main job's config, the retriever and the codebase as the check and its re-combinations see it:
+    ``codes`` (the codebase's order, which saved top-k indices point into), ``groups`` (a duplicate-group key per
+    code, equal codes alike), ``index`` (code -> position) and ``code_emb`` (codes x dim, normalised)."""
+    from hf_softnce.training.config import parse_override
+    from hf_softnce.training.main_job import _load_data, make_plan
+    from hf_softnce.training.models import load_model
+
+    # The whole training split (the quick size would hand over its 1,280-pair sample): the check draws its own.
+    settings = {"max_train_pairs": None, **dict(parse_override(o) for o in overrides)}
+    data, base = _load_data(make_plan("quick", [seed], ["InfoNCE"], settings).base)
+    retriever = load_model(retriever_path)  # searches at its own length, as the cascade does
+    codes = list(data.codebase)
+    groups = np.asarray([hash(data.codebase[c]) for c in codes])
+    index = {code: i for i, code in enumerate(codes)}
+    code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=True)
+    return data, base, retriever, codes, groups, index, code_emb
 
 
 def report_queries(data, index: dict, groups: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.ranker_learning import (CASCADE_TOP_K, FUSION_WEIGHTS, cascade_reciprocal_ranks, reciprocal_ranks,
-                                        report_queries, summary)
+from benchmarks.ranker_learning import (CASCADE_TOP_K, FUSION_WEIGHTS, cascade_reciprocal_ranks, check_setup,
+                                        reciprocal_ranks, report_queries, summary)
 
 
 def main() -> None:
@@ -33,9 +33,6 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="the main job's settings, as for the runs")
     args = parser.parse_args()
 
-    from hf_softnce.training.config import parse_override
-    from hf_softnce.training.main_job import _load_data, make_plan
-    from hf_softnce.training.models import load_model
     from hf_softnce.training.plan import run_slug
 
     runs = []
@@ -53,20 +50,14 @@ def main() -> None:
         raise SystemExit(f"--runs: two runs share a seed ({seeds}): average different seeds")
 
     # The same codebase order and dev-500 queries as benchmarks.ranker_learning (its top-10 indices point into them).
-    overrides = {"max_train_pairs": None, **dict(parse_override(o) for o in args.overrides)}
-    data, _ = _load_data(make_plan("quick", [seeds[0]], ["InfoNCE"], overrides).base)
-    retriever = load_model(args.retriever)
-    codes = list(data.codebase)
-    groups = np.asarray([hash(data.codebase[c]) for c in codes])
-    index = {code: i for i, code in enumerate(codes)}
+    data, _, retriever, _, groups, index, code_emb = check_setup(seeds[0], args.overrides, args.retriever)
     queries, gold_groups = report_queries(data, index, groups)
-    code_emb = retriever.encode(codes, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=True)
     scores = retriever.encode(queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True) @ code_emb.T
     retriever_rr = reciprocal_ranks(scores, groups, gold_groups)
 
+    top = np.argsort(-scores, axis=1)[:, :CASCADE_TOP_K]
     for run in runs:
-        if not np.array_equal(run["scores"]["dev_top"], np.argsort(-scores, axis=1)[:, :CASCADE_TOP_K]):
+        if not np.array_equal(run["scores"]["dev_top"], top):
             raise SystemExit(f"{run['folder']}: its dev-500 top codes differ from this retriever's: another retriever?")
     cell = lambda s: f"{s['mean']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}]"  # noqa: E731
     lines = [f"Cascade: the retriever's top {CASCADE_TOP_K} re-ordered by `cosine + w * score`, {args.variant}; "
