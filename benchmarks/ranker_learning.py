@@ -138,6 +138,8 @@ def main() -> None:
         dev_top, dev_ranker_scores = score_top(trained, dev_queries, codes, dev_scores)
         np.savez(out / "rows" / f"{run_slug(name)}.npz", top=top, ranker_scores=ranker_scores, dev_top=dev_top,
                  dev_ranker_scores=dev_ranker_scores)  # re-combined later without training again
+        # Scores all alike (a saturated tanh) re-order by noise: the mean per-query spread says whether it happened.
+        result["dev score spread"] = float(np.ptp(dev_ranker_scores, axis=1).mean())
         for combine in ("replace", "add"):
             rr = cascade_reciprocal_ranks(top, ranker_scores, scores, groups, gold_groups, combine)
             result[f"cascade {combine}"] = summary(rr)
@@ -256,11 +258,13 @@ def write_table(out: Path, rows: dict, args) -> None:
                   f"{args.queries} cosqa-heldout queries by MRR, then dev-500 (every query, never chosen on) at that "
                   "weight; MRR of the gold code's duplicate group over the whole codebase.", "",
                   "| ranker | w chosen | cosqa-heldout: fused vs retriever | dev-500: retriever | dev-500: fused "
-                  "| dev-500: fused vs retriever |", "|---|---|---|---|---|---|"]
+                  "| dev-500: fused vs retriever | dev-500: ranker scores' spread per query |",
+                  "|---|---|---|---|---|---|---|"]
         for name, r in fused.items():
+            spread = f"{r['dev score spread']:.2g}" if "dev score spread" in r else "–"
             lines.append(f"| {name} | {r['fusion chosen weight']} | {cell(r['fusion chosen heldout vs retriever'])} | "
                          f"{cell(retriever['dev mrr'])} | {cell(r['dev fusion chosen'])} | "
-                         f"{cell(r['dev fusion chosen vs retriever'])} |")
+                         f"{cell(r['dev fusion chosen vs retriever'])} | {spread} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
     print("\n".join(lines))

@@ -89,3 +89,56 @@ def test_the_rankers_fresh_head_is_drawn_from_the_config_seed(tmp_path):
     first, again, other = trained(3, 1), trained(3, 2), trained(4, 1)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def _mined_rows(n: int = 4) -> Dataset:
+    return Dataset.from_dict({"query": [f"read file {i}" for i in range(n)],
+                              "code": [f"def read{i}(p): return open(p).read()" for i in range(n)],
+                              "negative_1": [f"def add{i}(a, b): return a + b" for i in range(n)],
+                              "negative_2": [f"def now{i}(): return time.time()" for i in range(n)]})
+
+
+def test_a_ranker_whose_tanh_saturated_is_named_collapsed_and_a_fresh_one_is_not():
+    import numpy as np
+    import torch
+
+    from hf_softnce.losses import R2PSRankerLoss
+    from hf_softnce.training.ranker import COLLAPSED_SPREAD, r2ps_ranker, scores_collapsed
+
+    mined = _mined_rows()
+    ranker = r2ps_ranker(tiny_model_dir(), head="released", max_length=32, device="cpu")
+    R2PSRankerLoss(ranker)  # sets the tanh the trained ranker predicts with
+    pairs = [(row["query"], row[c]) for row in mined for c in ("code", "negative_1", "negative_2")]
+    fresh = np.asarray(ranker.predict(pairs, show_progress_bar=False)).reshape(4, 3)
+    assert (fresh.max(1) - fresh.min(1)).mean() > COLLAPSED_SPREAD  # a fresh head tells the candidates apart
+    assert scores_collapsed(ranker, mined) is None
+
+    with torch.no_grad():  # every logit +40: tanh is 1.0 for each candidate, as the collapsed CoSQA ranker's were
+        ranker[-1].linear.bias.fill_(40.0)
+    problem = scores_collapsed(ranker, mined)
+    assert problem is not None
+    assert "mean spread 0.0e+00 over 4 training queries' 3 candidates, mean score +1.0000" in problem
+    assert "\n" not in problem
+
+
+def test_the_rankers_learning_rate_is_its_own_when_set(tmp_path):
+    mined = _mined_rows(2)
+
+    def change(ranker_learning_rate):
+        config = TrainConfig.from_dict(dict(ranker_model=tiny_model_dir(), ranker_head="released", max_steps=1,
+                                            batch_size=2, max_seq_length=32, learning_rate=0.1, warmup_ratio=0.0,
+                                            ranker_learning_rate=ranker_learning_rate, save_strategy="no",
+                                            output_dir=str(tmp_path / f"ranker-{ranker_learning_rate}")))
+        from transformers import set_seed
+
+        from hf_softnce.training.ranker import r2ps_ranker
+
+        set_seed(config.seed)  # the head train_ranker starts from
+        fresh = r2ps_ranker(tiny_model_dir(), head="released", max_length=32, device="cpu").state_dict()
+        trained = train_ranker(config, mined).state_dict()
+        return max((trained[k] - fresh[k].to(trained[k].device)).abs().max().item() for k in trained
+                   if k.endswith("linear.weight"))
+
+    # One AdamW step moves a weight by about the learning rate: 0.1 from learning_rate, ~1e-9 from the ranker's own.
+    assert change(None) > 0.01
+    assert change(1e-9) < 1e-8

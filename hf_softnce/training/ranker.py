@@ -6,6 +6,7 @@ Shared by the main job and the recipes: every method of one comparison trains on
 from __future__ import annotations
 
 import random
+import warnings
 from collections import Counter
 from dataclasses import replace
 
@@ -207,6 +208,8 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
         config = replace(config, max_steps=2 * config.max_steps)
     if config.ranker_warmup_ratio is not None:  # a fresh head may need none: warmup makes its first steps no-ops
         config = replace(config, warmup_ratio=config.ranker_warmup_ratio)
+    if config.ranker_learning_rate is not None:
+        config = replace(config, learning_rate=config.ranker_learning_rate)
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER
@@ -222,4 +225,41 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
     trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset, loss=loss)
     resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
     trainer.train(resume_from_checkpoint=resume)
+    problem = scores_collapsed(ranker, mined)
+    if problem:
+        warnings.warn(problem, RuntimeWarning, stacklevel=2)
     return ranker
+
+
+# Below this mean spread (max - min of tanh(logit) over one query's candidates) the ranker no longer tells candidates
+# apart. A trained ranker's spread is ~0.1 and more; the collapsed one measured on CoSQA: 1e-6.
+COLLAPSED_SPREAD = 1e-3
+
+
+def scores_collapsed(ranker: CrossEncoder, mined: Dataset, queries: int = 32) -> str | None:
+    """A one-line diagnosis when ``ranker`` scores every candidate of a query alike, else None.
+
+    R2PS's score is ``tanh(logit)``: once every logit is far from 0 the tanh saturates, its gradient vanishes,
+    :class:`R2PSRankerLoss` stays at ``ln(1 + negatives)`` and the ranker cannot learn back; a cascade then re-orders
+    by noise. Seen on CoSQA at lr 5e-5 over an epoch, not at R2PS's 2e-5 (benchmarks/README.md).
+
+    Args:
+        ranker: the trained CrossEncoder; its own activation is applied (tanh after :class:`R2PSRankerLoss`).
+        mined: its training rows, ``query``, ``code`` and ``negative_1..k``; the first ``queries`` rows are scored.
+        queries: how many rows to score (each is ``1 + k`` pairs).
+    """
+    import numpy as np
+
+    rows = mined.select(range(min(queries, len(mined))))
+    columns = ["code"] + sorted((c for c in rows.column_names if c.startswith("negative_")),
+                                key=lambda c: int(c.split("_")[1]))
+    if not len(rows) or len(columns) < 2:
+        return None
+    pairs = [(row["query"], row[column]) for row in rows for column in columns]
+    scores = np.asarray(ranker.predict(pairs, show_progress_bar=False), dtype=np.float64).reshape(len(rows), -1)
+    spread = float((scores.max(axis=1) - scores.min(axis=1)).mean())
+    if spread >= COLLAPSED_SPREAD:
+        return None
+    return (f"the R2PS ranker scores every candidate alike after training (mean spread {spread:.1e} over "
+            f"{len(rows)} training queries' {len(columns)} candidates, mean score {scores.mean():+.4f}): its tanh is "
+            "saturated and it has stopped learning; lower ranker_learning_rate (R2PS: 2e-5) or ranker_scale.")
