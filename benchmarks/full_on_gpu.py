@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="the main job's settings, every process")
     args = parser.parse_args()
 
-    from hf_softnce.training.plan import BASE_TEACHER, CASCADE, ROW, SIZES
+    from hf_softnce.training.plan import BASE_TEACHER, CASCADE, FULL_RANKER, ROW, SIZES
 
     run_dir = Path(args.run_dir).resolve()
     procs, merged = run_dir / "procs", run_dir / "merged"
@@ -204,6 +204,7 @@ def main() -> None:
         check = [sys.executable, "-m", "benchmarks.ranker_learning", *settings, "--retriever",
                  str(infonce42 / "infonce" / f"seed-{SEED}" / "final"), "--output-dir", str(run_dir / "ranker-check"),
                  "--steps", str(args.ranker_check_steps), "--batch-size", "32",
+                 "--learning-rate", str(FULL_RANKER["ranker_learning_rate"]),  # the cascade's ranker's
                  "--queries", str(args.ranker_check_queries)]
         for i, variant in enumerate(RANKER_VARIANTS):
             runner.start(f"ranker-check-{i}", check + ["--variants", variant])
