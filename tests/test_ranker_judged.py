@@ -117,8 +117,15 @@ def test_a_ranker_whose_tanh_saturated_is_named_collapsed_and_a_fresh_one_is_not
         ranker[-1].linear.bias.fill_(40.0)
     problem = scores_collapsed(ranker, mined)
     assert problem is not None
-    assert "mean spread 0.0e+00 over 4 training queries' 3 candidates, mean score +1.0000" in problem
+    assert "mean spread 0.0e+00 over 4 training queries' 3 candidates, mean score +1.0000): its tanh is saturated" \
+        in problem
     assert "\n" not in problem
+
+    with torch.no_grad():  # every logit 0: alike, but not saturated, so not the learning-rate advice
+        ranker[-1].linear.weight.zero_()
+        ranker[-1].linear.bias.zero_()
+    problem = scores_collapsed(ranker, mined)
+    assert problem is not None and "mean score +0.0000): it has learned nothing that tells them apart" in problem
 
 
 def test_the_rankers_learning_rate_is_its_own_when_set(tmp_path):

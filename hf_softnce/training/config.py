@@ -126,8 +126,8 @@ class TrainConfig:
     # leaves the retriever's top ranks, where CoSQA's unlabelled true answers sit, out of the ranker's negatives
     ranker_negatives_start: int = key(0, ge=0)
     ranker_warmup_ratio: float | None = key(None, ge=0, lt=1)  # the ranker's warmup; None: warmup_ratio
-    # the ranker's learning rate; None: learning_rate. R2PS trains its ranker at 2e-5: at 5e-5 for an epoch on CoSQA
-    # its tanh saturated on every candidate and it stopped learning (benchmarks/README.md)
+    # the ranker's learning rate; None: learning_rate. R2PS trains its ranker at 2e-5; one epoch-long run at 5e-5 on
+    # CoSQA saturated its tanh on every candidate and it stopped learning (benchmarks/README.md)
     ranker_learning_rate: float | None = key(None, gt=0)
     # CoSQA's human-judged pairs (label 1: answers; label 0: a retrieved code judged not to, 10,584 rows) as a second
     # task of the ranker, binary cross-entropy on its logit, batches alternating with the listwise loss's; the

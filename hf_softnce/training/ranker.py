@@ -234,6 +234,8 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
 # Below this mean spread (max - min of tanh(logit) over one query's candidates) the ranker no longer tells candidates
 # apart. A trained ranker's spread is ~0.1 and more; the collapsed one measured on CoSQA: 1e-6.
 COLLAPSED_SPREAD = 1e-3
+# Scores this close to +-1 on average: tanh's gradient there is below 0.02, so the ranker cannot learn back.
+SATURATED = 0.99
 
 
 def scores_collapsed(ranker: CrossEncoder, mined: Dataset, queries: int = 32) -> str | None:
@@ -260,6 +262,10 @@ def scores_collapsed(ranker: CrossEncoder, mined: Dataset, queries: int = 32) ->
     spread = float((scores.max(axis=1) - scores.min(axis=1)).mean())
     if spread >= COLLAPSED_SPREAD:
         return None
+    if np.abs(scores).mean() > SATURATED:
+        why = ("its tanh is saturated and it has stopped learning; lower ranker_learning_rate (R2PS: 2e-5) or "
+               "ranker_scale")
+    else:
+        why = "it has learned nothing that tells them apart; train it longer or on other negatives"
     return (f"the R2PS ranker scores every candidate alike after training (mean spread {spread:.1e} over "
-            f"{len(rows)} training queries' {len(columns)} candidates, mean score {scores.mean():+.4f}): its tanh is "
-            "saturated and it has stopped learning; lower ranker_learning_rate (R2PS: 2e-5) or ranker_scale.")
+            f"{len(rows)} training queries' {len(columns)} candidates, mean score {scores.mean():+.4f}): {why}.")
