@@ -81,6 +81,7 @@ def main() -> None:
             return weight, cascade_reciprocal_ranks(run["scores"]["dev_top"], run["scores"]["dev_ranker_scores"],
                                                     scores, groups, gold_groups, weight)
 
+        against_rr = cascade_rr(against)[1] if against else None  # once for every run it is paired with
         gains, rows = [], []
         for run in runs:
             weight, run_rr = cascade_rr(run)
@@ -89,7 +90,7 @@ def main() -> None:
             rows.append({"seed": run["seed"], "steps": run["steps"], "weight": weight, "heldout": heldout,
                          "dev": summary(gains[-1])})
             if against:
-                rows[-1]["dev vs against"] = summary(run_rr - cascade_rr(against)[1])
+                rows[-1]["dev vs against"] = summary(run_rr - against_rr)
         spread = [float(min(g.mean() for g in gains)), float(max(g.mean() for g in gains))]
         report_json[mode] = {"seeds": rows, "average": {"dev": summary(np.mean(gains, axis=0)), "seed spread": spread}}
         extra = f" dev-500: vs {against['steps']} steps, seed {against['seed']} |" if against else ""
