@@ -5,7 +5,10 @@
 The main job's table pairs each row with the base model and InfoNCE; a reader deciding between rows on the same
 negatives needs them paired with another row. Same method as the table (``training.comparison``): per-query
 reciprocal ranks (averaged over a row's seeds), a paired bootstrap over queries (2,000 resamples, seed 0), 95 %
-percentile intervals. Writes ``<results>_vs_<row>.{md,json}`` beside the results file.
+percentile intervals. Writes ``<results>_vs_<row>.{md,json}`` beside the results file (or ``--output``).
+
+``--against-from OTHER/results.json`` takes the reference row from another run, paired over the same queries: two
+trainings of it differ as two seeds do (e.g. a CPU run's cascade against the GPU table's default row).
 """
 
 from __future__ import annotations
@@ -23,22 +26,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", help="a main job's results.json (its per_query_ranks)")
     parser.add_argument("--against", default="InfoNCE + mined negatives", help="the reference row")
+    parser.add_argument("--against-from", help="another main job's results.json holding the reference row "
+                                                "(default: the same file)")
+    parser.add_argument("--output", help="the tables' path without suffix (default: <results>_vs_<row>)")
     args = parser.parse_args()
 
     path = Path(args.results)
     runs = json.loads(path.read_text())["per_query_ranks"]
-    if args.against not in runs:
-        raise SystemExit(f"{path}: no row {args.against!r}; rows: {', '.join(runs)}")
+    source = Path(args.against_from or path)
+    references = json.loads(source.read_text())["per_query_ranks"] if args.against_from else runs
+    if args.against not in references:
+        raise SystemExit(f"{source}: no row {args.against!r}; rows: {', '.join(references)}")
+    origin = f"`{path.name}`'s per-query ranks" + (f", the reference's from `{source}`" if args.against_from else "")
     table, lines = {}, [f"Each row minus **{args.against}** in MRR@1000, paired over the same queries (95 % bootstrap "
-                        f"interval; from `{path.name}`'s per-query ranks).", "",
+                        f"interval; from {origin}).", "",
                         "| row | " + " | ".join(f"{name} MRR | Δ vs {args.against}" for name in REAL_SETS) + " |",
                         "|---|" + "---|---|" * len(REAL_SETS)]
-    for row in (r for r in runs if r not in (BASE_ROW, args.against)):
+    for row in (r for r in runs if r != BASE_ROW and (args.against_from or r != args.against)):
         cells, table[row] = [], {}
         for name, halves in REAL_SETS.items():
-            seeds = min(len(runs[row]), len(runs[args.against]))  # the same seeds on both sides
+            seeds = min(len(runs[row]), len(references[args.against]))  # as many seeds on both sides
             ranks = [merged_ranks(run, halves) for run in runs[row][:seeds]]
-            reference = [merged_ranks(run, halves) for run in runs[args.against][:seeds]]
+            reference = [merged_ranks(run, halves) for run in references[args.against][:seeds]]
             a, b = reciprocal_ranks(ranks), reciprocal_ranks(reference)
             d = PairedBootstrap(sorted(b), n_resamples=2000, seed=0).difference(a, b, given=RECIPROCAL_RANKS)
             mrr = rank_metrics(ranks)["mrr@1000"]
@@ -46,10 +55,10 @@ def main() -> None:
             cells += [f"{mrr:.4f}", f"{'**' if d.supported else ''}{d.value:+.4f}{'**' if d.supported else ''} "
                                     f"[{d.low:+.4f}, {d.high:+.4f}]"]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    stem = path.with_name(f"{path.stem}_vs_{run_slug(args.against)}")
+    stem = Path(args.output) if args.output else path.with_name(f"{path.stem}_vs_{run_slug(args.against)}")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    stem.with_suffix(".json").write_text(json.dumps({"against": args.against, "source": path.name, "rows": table},
-                                                    indent=2))
+    stem.with_suffix(".json").write_text(json.dumps({"against": args.against, "source": path.name,
+                                                     "against_from": str(source), "rows": table}, indent=2))
     print("\n".join(lines))
 
 

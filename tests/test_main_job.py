@@ -324,7 +324,8 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
 def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_is_refused(tmp_path, small_corpus,
                                                                                          monkeypatch):
     """Stopped after its first row, the job re-run in the same folder trains only what is left and writes the
-    results.json of an uninterrupted run; a different configuration in that folder is one line, before any work."""
+    results.json of an uninterrupted run; so does a finished run of one row re-run with two; a different
+    configuration in that folder is one line, before any work."""
     from hf_softnce.training import main_job
     from hf_softnce.training.manifest import RunFolderMismatch
 
@@ -355,6 +356,14 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     for payload in (saved, expected):
         payload.pop("elapsed_s")
     assert saved == expected and resumed["comparison"] == whole["comparison"]
+
+    trained.clear()
+    run_main_job("quick", tmp_path / "extended", methods=["InfoNCE"], overrides=overrides)
+    run_main_job("quick", tmp_path / "extended", methods=methods, overrides=overrides)
+    assert trained == [str(tmp_path / "extended" / slug / "seed-42") for slug in ("infonce", "softinfonce-bm25")]
+    extended = json.loads((tmp_path / "extended" / "results.json").read_text())
+    extended.pop("elapsed_s")
+    assert extended == expected
 
     with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings\.max_steps: 2 there, "
                                                 r"3 now\): use another --output-dir or --overwrite\.$"):

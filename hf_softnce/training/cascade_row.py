@@ -16,8 +16,9 @@ from hf_softnce.training.ranker import judged_pairs, ranker_negatives, train_ran
 # window starting at rank 0 as R2PS does on CoSQA. A cross-encoder step scores every (query, candidate) pair:
 # measured on 2 CPU cores at batch 32 and 128 tokens, 10.5 s with 3 negatives and 20.5 s with 7 (a retriever
 # step: 2.8 s). The config's defaults (ranker_negatives=3, ranker_steps=80: 2,560 queries, ~14 min) give the ranker
-# about as long as one retriever row; on a GPU, ranker_steps=-1 trains an epoch. The ranker's batch is at most the
-# 32 queries it was measured with, however large the retrievers' batch (a step scales with queries x candidates).
+# about as long as one retriever row; ranker_steps=-1 trains an epoch (the full size's). The ranker's batch is at
+# most the 32 queries it was measured with, however large the retrievers' batch (a step scales with queries x
+# candidates).
 RANKER_BATCH = 32
 # R2PS's cascade settings, chosen on the selection set: how many retrieved codes the ranker re-scores, and
 # whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA).

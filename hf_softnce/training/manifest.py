@@ -4,9 +4,9 @@
 code version. Each finished step (the zero-shot evaluation, a row's seed, a cascade's seed) writes ``complete.json``
 in its own folder after all its other files, atomically, so a step counts only when it is whole. A re-run with the
 same manifest reads the completed steps back and does the rest; a re-run with another one stops with one line
-before any work, unless ``overwrite`` starts the folder afresh. The seeds may differ between runs of one folder:
-each seed's steps live in their own folders, so a finished run takes another seed, and a run stopped mid-way can
-report the seeds it completed.
+before any work, unless ``overwrite`` starts the folder afresh. The seeds and rows may differ between runs of one
+folder: each seed's and row's steps live in their own folders, so a finished run takes another seed or more rows
+(the same settings), and a run stopped mid-way can report the seeds it completed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 MANIFEST = "manifest.json"
 COMPLETE = "complete.json"
-# Keys of the run that may change between runs of one folder (each seed's steps are folders of their own).
-PER_SEED_KEYS = ("seeds",)
+# Keys of the run that may change between runs of one folder (each seed's and row's steps are folders of their own).
+PER_STEP_KEYS = ("seeds", "rows", "cascade")
 
 
 class RunFolderMismatch(ValueError):
@@ -72,7 +72,7 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
             raise RunFolderMismatch(
                 f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): use "
                 "another --output-dir or --overwrite.")
-        if earlier != run:  # other seeds or keys added at their defaults: the manifest names this run's
+        if earlier != run:  # other seeds or rows, or keys added at their defaults: the manifest names this run's
             write_atomically(path, json.dumps(manifest, indent=2))
         return True
     if overwrite:
@@ -95,7 +95,7 @@ def _differences(earlier: dict, run: dict, defaults: dict) -> list[tuple[str, st
 
     found = []
     for key in sorted(set(earlier) | set(run)):
-        if key in PER_SEED_KEYS:
+        if key in PER_STEP_KEYS:
             continue
         there, now = earlier.get(key, missing), run.get(key, missing)
         if isinstance(there, dict) and isinstance(now, dict):

@@ -132,9 +132,10 @@ PEERS = {  # peer -> its rows, the documented setting first
 # top 3, after training; benchmarks/README.md): R2PS's probabilistic draw, positive-aware, from rank 10 on (0.410-0.415
 # in three runs, random codes 0.409, at 100 steps of 32 on CPU; the GPU script re-runs the check at an epoch).
 # R2PS's own learning rate for the ranker, 2e-5: over an epoch at 5e-5 its tanh saturated on every candidate and it
-# stopped learning; at 2e-5 it learned (0.424 on the top 3, the retriever 0.383; benchmarks/README.md).
+# stopped learning; at 2e-5 it learned (0.424 on the top 3, the retriever 0.383; benchmarks/README.md). An epoch, as
+# the retrievers train, with the 3 negatives a query that check learned with.
 FULL_RANKER = dict(ranker_head="released", ranker_warmup_ratio=0.0, ranker_negatives_from="probabilistic",
-                   ranker_negatives_start=10, ranker_learning_rate=2e-5)
+                   ranker_negatives_start=10, ranker_learning_rate=2e-5, ranker_steps=-1, ranker_negatives=3)
 SIZES = {
     # The base, InfoNCE, the default and sentence-transformers' strongest peer on the full size (MNRL hardness, on
     # the same mined negatives). Steps, batch and learning rate: the best of four candidates of ~1,280 pairs for the
