@@ -14,9 +14,9 @@
 # quick.tgz (QUICK_CANDIDATES' results).
 #
 # Measured on the H200 (2026-12-04), one process: a retriever row ~25 s, mostly Python and data loading; 15 rows of
-# seed 42 in 402 s; the cascade's ranker epoch (7 negatives, as it then trained) 75 s, then its grid on cosqa-heldout > 45 s. In one
-# process seed 42 alone needed ~10 minutes and the three seeds ~16, beyond one task's 15 device minutes: hence the
-# processes side by side.
+# seed 42 in 402 s; the cascade's ranker epoch at 7 negatives a query 75 s, then its grid on cosqa-heldout > 45 s.
+# In one process seed 42 alone needed ~10 minutes and the three seeds ~16, beyond one task's 15 device minutes:
+# hence the processes side by side.
 set -uo pipefail
 out=${1:?usage: full_on_gpu.sh OUT_DIR [SECONDS]}
 budget=${2:-540}
