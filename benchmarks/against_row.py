@@ -8,7 +8,8 @@ reciprocal ranks (averaged over a row's seeds), a paired bootstrap over queries 
 percentile intervals. Writes ``<results>_vs_<row>.{md,json}`` beside the results file (or ``--output``).
 
 ``--against-from OTHER/results.json`` takes the reference row from another run, paired over the same queries: two
-trainings of it differ as two seeds do (e.g. a CPU run's cascade against the GPU table's default row).
+trainings of it differ as two seeds do (e.g. a CPU run's cascade against the GPU table's default row); each side
+then averages all the seeds it has.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def main() -> None:
     for row in (r for r in runs if r != BASE_ROW and (args.against_from or r != args.against)):
         cells, table[row] = [], {}
         for name, halves in REAL_SETS.items():
-            seeds = min(len(runs[row]), len(references[args.against]))  # as many seeds on both sides
+            # The same seeds on both sides within one run; across runs the seeds are not the same trainings anyway.
+            seeds = None if args.against_from else min(len(runs[row]), len(runs[args.against]))
             ranks = [merged_ranks(run, halves) for run in runs[row][:seeds]]
             reference = [merged_ranks(run, halves) for run in references[args.against][:seeds]]
             a, b = reciprocal_ranks(ranks), reciprocal_ranks(reference)
