@@ -106,6 +106,10 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert payload["ranker_budget"] == {"negatives": 3, "steps": 3,  # the run's max_steps
                                         "batch_size": 4}
     assert '"batch_size": 4,' in ranker_card and '"ranker_top_k": 0,' in ranker_card
+    # results.md names the ranker's own budget and learning rate (the quick plan sets none: the rows' 1e-4).
+    assert ("The cascade's ranker: 3 steps of 4 queries, each with its code and 3 negatives, at lr 0.0001; how it "
+            "re-ranks, chosen on cosqa-heldout at each seed: top 0 (the retriever alone); top 0 (the retriever "
+            "alone).") in (tmp_path / "results.md").read_text()
     # Every sentence the job prints claims only what its interval supports.
     for sentence in payload["verdicts"]:
         assert ("no measurable difference" in sentence) or ("better by" in sentence) or ("worse by" in sentence)

@@ -167,6 +167,8 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         default = f"The default row, saved with its card in `hub/`: **{plan.default}**."
     else:
         default = f"The default row: **{plan.default}** (its model is not in this folder: no `hub/` folder)."
+    if plan.cascade:
+        training += " " + ranker_sentence(plan.base, results.cascade_choices)
     report = (title + "\n\n" + protocol + "\n\n" + default + " " + training + "\n\n" + table + "\n"
               + "\n".join(f"- {s}" for s in sentences))
     if peers:
@@ -179,6 +181,18 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     print("\n" + report)
     print(f"\nwrote {output_dir}/results.json, results.md, results.png")
     return payload
+
+
+def ranker_sentence(base: TrainConfig, choices: list[dict]) -> str:
+    """The cascade's ranker in words: it trains with its own steps, negatives and learning rate, not the rows'."""
+    budget = ranker_budget(base)
+    steps = "an epoch" if budget["steps"] == -1 else f"{budget['steps']} steps"
+    lr = base.ranker_learning_rate if base.ranker_learning_rate is not None else base.learning_rate
+    chosen = "; ".join(f"top {c['top_k']}, {c['combine']}" if c["top_k"] else "top 0 (the retriever alone)"
+                       for c in choices)
+    return (f"The cascade's ranker: {steps} of {budget['batch_size']} queries, each with its code and "
+            f"{budget['negatives']} negatives, at lr {lr:g}; how it re-ranks, chosen on {HELDOUT} at each seed: "
+            f"{chosen or 'not run'}.")
 
 
 def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
