@@ -110,6 +110,8 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     assert ("The cascade's ranker: 3 steps of 4 queries, each with its code and 3 negatives, at lr 0.0001; how it "
             "re-ranks, chosen on cosqa-heldout at each seed: top 0 (the retriever alone); top 0 (the retriever "
             "alone).") in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "results.md").read_text().startswith(
+        "# hf-softnce main --quick: the base model, 3 trained rows and the R2PS cascade x 2 seed(s)\n")
     # Every sentence the job prints claims only what its interval supports.
     for sentence in payload["verdicts"]:
         assert ("no measurable difference" in sentence) or ("better by" in sentence) or ("worse by" in sentence)

@@ -153,7 +153,8 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "elapsed_s": elapsed,
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
-    rows = f"the base model and {len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
+    trained = f"{len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
+    rows = f"the base model, {trained} and the R2PS cascade" if plan.cascade else f"the base model and {trained}"
     title = f"# hf-softnce main --{plan.size}: {rows} x {len(seeds_ran(plan, results.seeds))} seed(s)"
     steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
              else f"{plan.base.epochs:g} epoch(s)")
