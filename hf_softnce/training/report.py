@@ -157,7 +157,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
     rows = f"the base model, {trained} and the R2PS cascade" if plan.cascade else f"the base model and {trained}"
     title = f"# hf-softnce main --{plan.size}: {rows} x {len(seeds_ran(plan, results.seeds))} seed(s)"
     steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
-             else f"{plan.base.epochs:g} epoch(s)")
+             else f"{plan.base.epochs:g} epoch(s) in batches")
     training = (f"Each trained row: {steps} of {plan.base.batch_size} pairs at lr {plan.base.learning_rate:g}, "
                 + seeds_sentence(plan, results.seeds)
                 + (f", then averaged with the base model (WiSE-FT, weight {plan.base.wise_ft_weight:g}): the averaged "
@@ -187,7 +187,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
 def ranker_sentence(base: TrainConfig, choices: list[dict]) -> str:
     """The cascade's ranker in words: it trains with its own steps, negatives and learning rate, not the rows'."""
     budget = ranker_budget(base)
-    steps = "an epoch" if budget["steps"] == -1 else f"{budget['steps']} steps"
+    steps = "an epoch in batches" if budget["steps"] == -1 else f"{budget['steps']} steps"
     lr = base.ranker_learning_rate if base.ranker_learning_rate is not None else base.learning_rate
     chosen = "; ".join(f"top {c['top_k']}, {c['combine']}" if c["top_k"] else "top 0 (the retriever alone)"
                        for c in choices)
