@@ -100,6 +100,11 @@ def r2ps_ranker(model_name_or_path: str, *, head: str = "stock", max_length: int
 RANKER_RELATIVE_MARGIN = 0.05
 
 
+def ranker_learning_rate(config: TrainConfig) -> float:
+    """The learning rate the R2PS ranker trains at: ``ranker_learning_rate``, else the retrievers' ``learning_rate``."""
+    return config.ranker_learning_rate if config.ranker_learning_rate is not None else config.learning_rate
+
+
 def ranker_negatives(config: TrainConfig, train: Dataset, retriever, *, num_negatives: int,
                      corpus: dict[str, int]) -> Dataset:
     """``train`` with ``negative_1..num_negatives`` for the R2PS ranker, from ``config.ranker_negatives_from``:
@@ -208,8 +213,7 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
         config = replace(config, max_steps=2 * config.max_steps)
     if config.ranker_warmup_ratio is not None:  # a fresh head may need none: warmup makes its first steps no-ops
         config = replace(config, warmup_ratio=config.ranker_warmup_ratio)
-    if config.ranker_learning_rate is not None:
-        config = replace(config, learning_rate=config.ranker_learning_rate)
+    config = replace(config, learning_rate=ranker_learning_rate(config))
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER

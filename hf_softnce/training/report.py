@@ -13,6 +13,7 @@ from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
 from hf_softnce.training.plan import PEER_CHOICE, PEER_TIE, PEERS, SIZES, Plan, Row
+from hf_softnce.training.ranker import ranker_learning_rate
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
 HELD_OUT_PACKAGES = {"test": "held-out packages"}  # the in-domain table beside the real-query ones
@@ -188,7 +189,7 @@ def ranker_sentence(base: TrainConfig, choices: list[dict]) -> str:
     """The cascade's ranker in words: it trains with its own steps, negatives and learning rate, not the rows'."""
     budget = ranker_budget(base)
     steps = "an epoch in batches" if budget["steps"] == -1 else f"{budget['steps']} steps"
-    lr = base.ranker_learning_rate if base.ranker_learning_rate is not None else base.learning_rate
+    lr = ranker_learning_rate(base)
     chosen = "; ".join(f"top {c['top_k']}, {c['combine']}" if c["top_k"] else "top 0 (the retriever alone)"
                        for c in choices)
     return (f"The cascade's ranker: {steps} of {budget['batch_size']} queries, each with its code and "
