@@ -1,0 +1,57 @@
+"""benchmarks/cascade_over_default.py's --combine: each row's seeds side by side, the base once, and the paired
+difference against the default row taken over the per-query average of the seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cascade_over_default import CASCADE, combine
+from hf_softnce.training.comparison import BASE_ROW
+from hf_softnce.training.plan import DEFAULT_ROW, run_slug
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ranks(heldout, dev):
+    return {"cosqa-heldout": {f"h{i}": r for i, r in enumerate(heldout)},
+            "cosqa-dev": {f"d{i}": r for i, r in enumerate(dev)}}
+
+
+def run(seed, default, cascade):
+    return {"rows": ["InfoNCE", DEFAULT_ROW], "seed": seed, "cascade_choice": {"top_k": 5, "combine": "add"},
+            "latency_ms_per_query": {}, "per_query_ranks": {BASE_ROW: [ranks([4, 4, 4], [4, 4])],
+                                                            "InfoNCE": [ranks([2, 2, 2], [2, 2])],
+                                                            DEFAULT_ROW: [default], CASCADE: [cascade]}}
+
+
+def test_combine_keeps_every_seed_and_pairs_the_seed_average(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the pairing runs `python -m benchmarks.against_row`
+    paths = []
+    for seed, default, cascade in [(42, ranks([1, 2, 4], [1, 1]), ranks([1, 1, 4], [2, 1])),
+                                   (43, ranks([2, 2, 1], [1, 2]), ranks([2, 1, 1], [1, 1]))]:
+        paths.append(tmp_path / f"{seed}.json")
+        paths[-1].write_text(json.dumps(run(seed, default, cascade)))
+    output = tmp_path / "both" / "results.json"
+    combine(paths, output)
+
+    merged = json.loads(output.read_text())
+    assert merged["seeds"] == [42, 43]
+    assert [len(merged["per_query_ranks"][row]) for row in (BASE_ROW, "InfoNCE", DEFAULT_ROW, CASCADE)] == [1, 2, 2, 2]
+    table = json.loads((tmp_path / "both" / f"results_vs_{run_slug(DEFAULT_ROW)}.json").read_text())["rows"]
+    # Per query, the seeds' mean reciprocal rank: heldout default (1+1/2)/2, (1/2+1/2)/2, (1/4+1)/2;
+    # cascade (1+1/2)/2, (1+1)/2, (1/4+1)/2 -> the mean difference is (0 + 1/2 + 0)/3.
+    assert table[CASCADE]["cosqa-heldout"]["difference"][0] == pytest.approx(1 / 6)
+    # dev: default (1+1)/2, (1+1/2)/2; cascade (1/2+1)/2, (1+1)/2 -> (-1/4 + 1/4)/2 = 0.
+    assert table[CASCADE]["cosqa-dev"]["difference"][0] == pytest.approx(0.0)
+    assert table[CASCADE]["cosqa-heldout"]["mrr@1000"] == pytest.approx((0.75 + 1 + 0.625) / 3)
+
+
+def test_combine_refuses_a_seed_given_twice(tmp_path):
+    path = tmp_path / "42.json"
+    path.write_text(json.dumps(run(42, ranks([1], [1]), ranks([1], [1]))))
+    with pytest.raises(SystemExit, match=r"seeds \[42, 42\] repeat"):
+        combine([path, path], tmp_path / "out.json")
+
