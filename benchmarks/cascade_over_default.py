@@ -53,7 +53,8 @@ def main() -> None:
     if saved is None:
         plan = make_plan("full", [seed], methods)
         data = load_task_data(plan.base)  # the main job's data: the same training pairs, held-out and dev queries
-        per_query, latency, choice = run_cascade(plan.base, data, seed, str(retriever), out / "cascade", CASCADE)
+        per_query, latency, choice = run_cascade(plan.base, data, seed, str(retriever), out / "cascade", CASCADE,
+                                                   retriever_name=DEFAULT_ROW)
         saved = {"per_query": per_query, "latency": latency, "choice": choice}
         mark_complete(folder, saved)
     choice = saved["choice"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -81,7 +82,16 @@ def recipe_env(**extra) -> dict[str, str]:
 
 def run_recipe(recipe: str, config: Path, *args: str, env=None, launcher=(sys.executable,), timeout=300):
     command = [*launcher, str(RECIPES / recipe), "--config", str(config), *args]
-    return subprocess.run(command, cwd=ROOT, env=env or recipe_env(), capture_output=True, text=True, timeout=timeout)
+    # Its own session: on a timeout every rank the launcher started is killed with it, none left running.
+    with subprocess.Popen(command, cwd=ROOT, env=env or recipe_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

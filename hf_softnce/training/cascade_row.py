@@ -25,12 +25,14 @@ RANKER_BATCH = 32
 CASCADE_GRID = [(top_k, combine) for combine in ("add", "replace") for top_k in (5, 10, 20)]
 
 
-def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path, row_name: str):
+def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path, row_name: str,
+                retriever_name: str = "InfoNCE"):
     """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top k on the real queries.
 
     ``top_k`` and ``combine`` are chosen on the selection set (:data:`CASCADE_GRID`), by MRR; when no setting
     ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
-    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR).
+    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR). The latency is keyed by
+    ``retriever_name`` (the retriever alone) and ``row_name`` (the cascade).
     """
     from hf_softnce.evaluation import evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
@@ -83,7 +85,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
         ranks: dict = {}
         metrics[name] = result = evaluate_cascade(cascade, retrieval_set, per_query=ranks)
         per_query[name] = ranks["cascade"]
-        latency = {"InfoNCE": result["latency_ms_per_query"]["retriever"],
+        latency = {retriever_name: result["latency_ms_per_query"]["retriever"],
                    row_name: result["latency_ms_per_query"]["cascade"]}
     # The ranker's folder carries hf_softnce's card (retriever alone vs the cascade), never the stock one.
     from hf_softnce.losses import R2PSRankerLoss

@@ -5,6 +5,7 @@ The recipes, ``hf-softnce train`` and the main job all call :func:`train_retriev
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -52,8 +53,12 @@ def leave_process_group() -> None:
 
     A rank that exits while rank 0 still evaluates or writes its files can abort in the process group's teardown
     ("terminate called without an active exception", SIGABRT), failing the whole launch after its work is done.
+    The trainer's DDP wrapper, unreachable once training returned, is collected first, while the process group is
+    still registered: collected after it, its reducer holds the group's last reference and tears the group down
+    while holding the GIL, and gloo's worker thread, waiting for the GIL, deadlocks that rank at exit.
     """
     if torch.distributed.is_initialized():
+        gc.collect()
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
