@@ -27,7 +27,8 @@ CASCADE_GRID = [(top_k, combine) for combine in ("add", "replace") for top_k in 
 
 def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path, row_name: str,
                 retriever_name: str = "InfoNCE"):
-    """Train the R2PS ranker on the mined negatives; re-rank the InfoNCE retriever's top k on the real queries.
+    """Train the R2PS ranker on the mined negatives; re-rank its retriever's top k (the main job's: InfoNCE) on the
+    real queries.
 
     ``top_k`` and ``combine`` are chosen on the selection set (:data:`CASCADE_GRID`), by MRR; when no setting
     ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
