@@ -31,25 +31,29 @@ def main() -> None:
                                                 "(default: the same file)")
     parser.add_argument("--output", help="the tables' path without suffix (default: <results>_vs_<row>)")
     args = parser.parse_args()
+    pair_against(Path(args.results), args.against, args.against_from, args.output)
 
-    path = Path(args.results)
+
+def pair_against(path: Path, against: str, against_from: str | None = None, output: str | None = None) -> None:
+    """Every row of ``path`` (a results.json) minus ``against``; writes ``<results>_vs_<row>.{md,json}`` (or
+    ``output``) and prints the table."""
     runs = json.loads(path.read_text())["per_query_ranks"]
-    source = Path(args.against_from or path)
-    references = json.loads(source.read_text())["per_query_ranks"] if args.against_from else runs
-    if args.against not in references:
-        raise SystemExit(f"{source}: no row {args.against!r}; rows: {', '.join(references)}")
-    origin = f"`{path.name}`'s per-query ranks" + (f", the reference's from `{source}`" if args.against_from else "")
-    table, lines = {}, [f"Each row minus **{args.against}** in MRR@1000, paired over the same queries (95 % bootstrap "
+    source = Path(against_from or path)
+    references = json.loads(source.read_text())["per_query_ranks"] if against_from else runs
+    if against not in references:
+        raise SystemExit(f"{source}: no row {against!r}; rows: {', '.join(references)}")
+    origin = f"`{path.name}`'s per-query ranks" + (f", the reference's from `{source}`" if against_from else "")
+    table, lines = {}, [f"Each row minus **{against}** in MRR@1000, paired over the same queries (95 % bootstrap "
                         f"interval; from {origin}).", "",
-                        "| row | " + " | ".join(f"{name} MRR | Δ vs {args.against}" for name in REAL_SETS) + " |",
+                        "| row | " + " | ".join(f"{name} MRR | Δ vs {against}" for name in REAL_SETS) + " |",
                         "|---|" + "---|---|" * len(REAL_SETS)]
-    for row in (r for r in runs if r != BASE_ROW and (args.against_from or r != args.against)):
+    for row in (r for r in runs if r != BASE_ROW and (against_from or r != against)):
         cells, table[row] = [], {}
         for name, halves in REAL_SETS.items():
             # The same seeds on both sides within one run; across runs the seeds are not the same trainings anyway.
-            seeds = None if args.against_from else min(len(runs[row]), len(runs[args.against]))
+            seeds = None if against_from else min(len(runs[row]), len(runs[against]))
             ranks = [merged_ranks(run, halves) for run in runs[row][:seeds]]
-            reference = [merged_ranks(run, halves) for run in references[args.against][:seeds]]
+            reference = [merged_ranks(run, halves) for run in references[against][:seeds]]
             a, b = reciprocal_ranks(ranks), reciprocal_ranks(reference)
             d = PairedBootstrap(sorted(b), n_resamples=2000, seed=0).difference(a, b, given=RECIPROCAL_RANKS)
             mrr = rank_metrics(ranks)["mrr@1000"]
@@ -57,9 +61,9 @@ def main() -> None:
             cells += [f"{mrr:.4f}", f"{'**' if d.supported else ''}{d.value:+.4f}{'**' if d.supported else ''} "
                                     f"[{d.low:+.4f}, {d.high:+.4f}]"]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    stem = Path(args.output) if args.output else path.with_name(f"{path.stem}_vs_{run_slug(args.against)}")
+    stem = Path(output) if output else path.with_name(f"{path.stem}_vs_{run_slug(against)}")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    stem.with_suffix(".json").write_text(json.dumps({"against": args.against, "source": path.name,
+    stem.with_suffix(".json").write_text(json.dumps({"against": against, "source": path.name,
                                                      "against_from": str(source), "rows": table}, indent=2))
     print("\n".join(lines))
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from benchmarks.against_row import pair_against
 from hf_softnce.training.cascade_row import run_cascade
 from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.data import load_task_data
-from hf_softnce.training.main_job import make_plan, run_main_job
+from hf_softnce.training.main_job import cascade_ranks, make_plan, run_main_job
 from hf_softnce.training.manifest import completed, mark_complete
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
 
@@ -60,8 +59,7 @@ def main() -> None:
     choice = saved["choice"]
     print(f"{CASCADE} seed {seed}: top_k={choice['top_k']}, combine={choice['combine']} (chosen on cosqa-heldout)")
 
-    # top_k 0 is the retriever alone: its row is the retriever's own ranking (as the main job's cascade row).
-    ranks = saved["per_query"] if choice["top_k"] else payload["per_query_ranks"][DEFAULT_ROW][-1]
+    ranks = cascade_ranks(saved, payload["per_query_ranks"][DEFAULT_ROW][-1])
     result = {"rows": methods, "seed": seed, "cascade_choice": choice, "latency_ms_per_query": saved["latency"],
               "per_query_ranks": {**payload["per_query_ranks"], CASCADE: [ranks]}}
     path = out / "results.json"
@@ -87,7 +85,7 @@ def combine(paths: list[Path], output: Path) -> None:
 
 
 def pair_with_default_row(path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "benchmarks.against_row", str(path), "--against", DEFAULT_ROW], check=True)
+    pair_against(path, DEFAULT_ROW)
 
 
 if __name__ == "__main__":

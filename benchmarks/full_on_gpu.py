@@ -146,7 +146,7 @@ def rows_for_more_seeds(merged: Path, with_cascade: bool) -> tuple[list, bool]:
     plan.cascade = with_cascade
     if with_cascade:
         saved = completed(merged / "r2ps-ranker" / f"seed-{SEED}")
-        results.per_query[CASCADE] = [cascade_ranks(saved, results)]
+        results.per_query[CASCADE] = [cascade_ranks(saved, results.per_query["InfoNCE"][-1])]
     return _rows_for_more_seeds(plan, results)
 
 

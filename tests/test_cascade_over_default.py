@@ -4,15 +4,12 @@ difference against the default row taken over the per-query average of the seeds
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from benchmarks.cascade_over_default import CASCADE, combine
 from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def ranks(heldout, dev):
@@ -27,8 +24,7 @@ def run(seed, default, cascade):
                                                             DEFAULT_ROW: [default], CASCADE: [cascade]}}
 
 
-def test_combine_keeps_every_seed_and_pairs_the_seed_average(tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # the pairing runs `python -m benchmarks.against_row`
+def test_combine_keeps_every_seed_and_pairs_the_seed_average(tmp_path):
     paths = []
     for seed, default, cascade in [(42, ranks([1, 2, 4], [1, 1]), ranks([1, 1, 4], [2, 1])),
                                    (43, ranks([2, 2, 1], [1, 2]), ranks([2, 1, 1], [1, 1]))]:

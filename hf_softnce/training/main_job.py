@@ -247,16 +247,16 @@ def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, resu
         per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
         saved = {"per_query": per_query, "latency": latency, "choice": choice}
         mark_complete(folder, saved)
-    results.per_query.setdefault(CASCADE, []).append(cascade_ranks(saved, results))
+    results.per_query.setdefault(CASCADE, []).append(cascade_ranks(saved, results.per_query["InfoNCE"][-1]))
     results.latency = saved["latency"]
     results.cascade_choices.append(saved["choice"])
 
 
-def cascade_ranks(saved: dict, results: Results) -> dict:
-    """A completed cascade step's per-query ranks. With ``top_k=0`` the cascade is the InfoNCE retriever itself: its
-    row is that row's ranking (the last seed added), not a second encoding at another batch size whose padding could
-    swap near-ties."""
-    return saved["per_query"] if saved["choice"]["top_k"] else results.per_query["InfoNCE"][-1]
+def cascade_ranks(saved: dict, retriever_ranks: dict) -> dict:
+    """A completed cascade step's per-query ranks. With ``top_k=0`` the cascade is its retriever itself: its row is
+    ``retriever_ranks``, that retriever row's own ranking (in the main job the InfoNCE row's last seed), not a second
+    encoding at another batch size whose padding could swap near-ties."""
+    return saved["per_query"] if saved["choice"]["top_k"] else retriever_ranks
 
 
 def _chosen(choice: dict) -> str:
