@@ -1,4 +1,4 @@
-"""benchmarks/cascade_over_default.py's --combine: each row's seeds side by side, the base once, and the paired
+"""benchmarks/cascade_full.py's --combine: each row's seeds side by side, the base once, and the paired
 difference against the default row taken over the per-query average of the seeds."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarks.cascade_over_default import CASCADE, combine
+from benchmarks.cascade_full import CASCADE, combine
 from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
 
