@@ -51,3 +51,26 @@ def test_combine_refuses_a_seed_given_twice(tmp_path):
     with pytest.raises(SystemExit, match=r"seeds \[42, 42\] repeat"):
         combine([path, path], tmp_path / "out.json")
 
+
+
+def test_combine_pairs_with_the_runs_own_retriever_and_refuses_mixed_settings(tmp_path):
+    from benchmarks.cascade_full import cascade_name
+
+    over_infonce = cascade_name("InfoNCE")
+    paths = []
+    for seed, negatives in ((42, 7), (43, 7), (44, 3)):
+        result = run(seed, ranks([1, 1], [1]), ranks([1, 1], [1]))
+        result["per_query_ranks"] = {BASE_ROW: [ranks([4, 4], [4])], "InfoNCE": [ranks([2, 1], [1])],
+                                     DEFAULT_ROW: [ranks([1, 1], [1])], over_infonce: [ranks([1, 1], [2])]}
+        result.update(retriever="InfoNCE", ranker_settings={"ranker_negatives": negatives})
+        paths.append(tmp_path / f"{seed}.json")
+        paths[-1].write_text(json.dumps(result))
+    with pytest.raises(SystemExit, match="differ in retriever or ranker settings"):
+        combine(paths, tmp_path / "mixed.json")
+    output = tmp_path / "both" / "results.json"
+    combine(paths[:2], output)
+    assert json.loads(output.read_text())["ranker_settings"] == {"ranker_negatives": 7}
+    table = json.loads((tmp_path / "both" / "results_vs_infonce.json").read_text())["rows"]
+    # against InfoNCE, not the default row: heldout (1 - 1/2 + 0)/2, dev (1/2 - 1)
+    assert table[over_infonce]["cosqa-heldout"]["difference"][0] == pytest.approx(0.25)
+    assert table[over_infonce]["cosqa-dev"]["difference"][0] == pytest.approx(-0.5)

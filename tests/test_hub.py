@@ -718,3 +718,22 @@ def test_card_training_args_show_the_loss_values_used_and_only_the_data_that_tra
     assert "sources" not in cosqa  # the stdlib corpus did not train a CoSQA model
     python = card_training_args(TrainConfig(data="python"), loss_config)
     assert python["sources"] == ["stdlib"] and python["alpha"] == 1.5
+
+
+def test_card_training_args_leave_out_what_did_not_train_the_model():
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.publish import card_training_args
+
+    soft = card_training_args(TrainConfig(loss="soft_infonce", alpha=1.3, num_negatives=1), {})
+    assert soft["alpha"] == 1.3 and soft["weighter"] == "bm25" and soft["mining_strategy"] == "window"
+    assert not {"gist_margin", "guide_model", "hardness_mode", "order_weight", "ranker_top_k"} & set(soft)
+    gist = card_training_args(TrainConfig(loss="gist", guide_model="default", gist_margin=0.05), {})
+    assert (gist["guide_model"], gist["gist_margin"]) == ("default", 0.05)
+    # in-batch negatives only: nothing was mined, no weighter weighted anything
+    assert not {"alpha", "weighter", "mining_strategy", "miner_model", "ranker_negatives"} & set(gist)
+    order = card_training_args(TrainConfig(loss="order_infonce", weighter="trained_model"), {})
+    assert order["weighter"] == "trained_model" and "order_weight" in order and "alpha" not in order
+    ranker = card_training_args(TrainConfig(loss="soft_infonce", ranker_top_k=5), {}, ranker=True)
+    assert ranker["ranker_top_k"] == 5 and ranker["mining_strategy"] == "window"
+    assert not {"alpha", "weighter", "gist_margin", "hardness_strength"} & set(ranker)
+    assert ranker["learning_rate"] == soft["learning_rate"] == 2e-5  # the shared optimisation settings stay

@@ -184,3 +184,11 @@ def test_the_protocol_line_says_when_the_training_pairs_are_a_seeded_sample():
     assert card.description.endswith("Trained on a seeded sample of 2 of its 7,520 training pairs (`max_train_pairs`).")
     whole_card = data_summary(TaskData("cosqa", pairs, None, None, real_report=dev, sources=["cosqa-retrieval-train"]))
     assert "seeded sample" not in whole_card.description
+    assert whole_card.description == "CoSQA as published."  # no set held out of this one's training split
+    held = RetrievalSet({"h1": "a", "h2": "b", "h3": "c"}, {"0": "def f(): pass"},
+                        {h: {"0"} for h in ("h1", "h2", "h3")}, name="cosqa-heldout")
+    held_card = data_summary(TaskData("cosqa", pairs, None, None, real_select=held, real_report=dev,
+                                      sources=["cosqa-retrieval-train"], train_pool=7520))
+    assert held_card.description == ("CoSQA's training split as published, less the 3 queries (and their pairs) held "
+                                     "out to choose settings on (`cosqa-heldout`). Trained on a seeded sample of 2 "
+                                     "of its 7,520 training pairs (`max_train_pairs`).")

@@ -84,6 +84,9 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
     if data.name == "python" and not all(source.startswith("conala") for source in data.sources):
         parts.append("(docstring, function) pairs mined with `ast` from the Python sources, CodeSearchNet-style, "
                      "split by package.")
+    if data.name == "cosqa" and data.real_select is not None:
+        parts.append(f"CoSQA's training split as published, less the {len(data.real_select):,} queries (and their "
+                     f"pairs) held out to choose settings on (`{HELDOUT}`).")
     if not parts:
         parts.append(f"{DATASET_NAMES.get(data.name.split('-')[0], 'The training pairs')} as published.")
     if data.train_pool:
@@ -162,21 +165,46 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
         **loss_fields,
         data=data_summary(data, loss_fields["loss_config"]),
         evaluations=summaries,
-        training_args=card_training_args(config, loss_fields["loss_config"]),
+        training_args=card_training_args(config, loss_fields["loss_config"], ranker=fields.get("kind") == "ranker"),
         wise_ft_weight=config.wise_ft_weight,
     )
     return RunSummary(**{**values, **fields})
 
 
-def card_training_args(config: TrainConfig, loss_config: dict) -> dict:
-    """The training arguments as a card shows them: a loss setting left to the loss's default (``None``) shown as the
-    value the loss used, and ``sources`` (the stdlib corpus's packages) only where that corpus trained the model."""
+# Settings read by one loss only (hf_softnce.training.losses.build_loss): a card lists them where that loss trained.
+LOSS_ONLY_KEYS = {
+    "soft_infonce": ("alpha", "beta", "weight_temperature", "min_weight", "variant"),
+    "order_infonce": ("order_weight", "order_scale", "order_teacher", "order_refine"),
+    "mnrl": ("hardness_mode", "hardness_strength"),
+    "gist": ("guide_model", "gist_margin_strategy", "gist_margin", "gist_temperature"),
+}
+WEIGHTER_KEYS = ("weighter", "weighter_model")  # the weights of soft_infonce, the order labels of order_infonce
+MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
+               "mining_absolute_margin")
+
+
+def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool = False) -> dict:
+    """The training arguments as a card shows them: the settings the card's model was trained with, not every key.
+
+    A loss setting left to the loss's default (``None``) is shown as the value the loss used; ``sources`` (the stdlib
+    corpus's packages) only where that corpus trained the model; another loss's settings, the ranker's (``ranker_*``)
+    on a retriever's card and the retriever losses' on the ranker's (``ranker=True``), and the miner's where no
+    negative was mined (``num_negatives=0``, a retriever) are left out."""
     args = config.to_dict()
     for key, value in args.items():
         if value is None and loss_config.get(key) is not None:
             args[key] = loss_config[key]
     if config.data != "python":
         args.pop("sources", None)
+    unused = [key for loss, keys in LOSS_ONLY_KEYS.items() if ranker or loss != config.loss for key in keys]
+    if ranker or config.loss not in ("soft_infonce", "order_infonce"):
+        unused += WEIGHTER_KEYS
+    if not ranker:
+        unused += [key for key in args if key.startswith("ranker_")]
+        if not config.num_negatives:
+            unused += MINING_KEYS
+    for key in unused:
+        args.pop(key, None)
     return args
 
 
