@@ -726,6 +726,11 @@ def test_card_training_args_leave_out_what_did_not_train_the_model():
 
     soft = card_training_args(TrainConfig(loss="soft_infonce", alpha=1.3, num_negatives=1), {})
     assert soft["alpha"] == 1.3 and soft["weighter"] == "bm25" and soft["mining_strategy"] == "window"
+    assert soft["miner_model"] == "default" == soft["model"]  # None: the base model mined
+    assert "conala_config" not in soft and "docstring_part" not in soft  # their switches are off
+    mixed = card_training_args(TrainConfig(conala_mix=0.5, docstring_rate=0.2, miner_model="other/miner"), {})
+    assert (mixed["conala_config"], mixed["docstring_part"]) == ("curated", "rest")
+    assert "miner_model" not in mixed  # no negative mined (num_negatives=0)
     assert not {"gist_margin", "guide_model", "hardness_mode", "order_weight", "ranker_top_k"} & set(soft)
     gist = card_training_args(TrainConfig(loss="gist", guide_model="default", gist_margin=0.05), {})
     assert (gist["guide_model"], gist["gist_margin"]) == ("default", 0.05)

@@ -190,5 +190,7 @@ def test_the_protocol_line_says_when_the_training_pairs_are_a_seeded_sample():
     held_card = data_summary(TaskData("cosqa", pairs, None, None, real_select=held, real_report=dev,
                                       sources=["cosqa-retrieval-train"], train_pool=7520))
     assert held_card.description == ("CoSQA's training split as published, less the 3 queries (and their pairs) held "
-                                     "out to choose settings on (`cosqa-heldout`). Trained on a seeded sample of 2 "
-                                     "of its 7,520 training pairs (`max_train_pairs`).")
+                                     "out to choose settings on (`cosqa-heldout`: the query ids whose code is in "
+                                     "the codebase, sorted, shuffled with `random.Random(2024)`, the first 1,500; "
+                                     "`hf_softnce.training.data.hold_out`). Trained on a seeded sample of 2 of its "
+                                     "7,520 training pairs (`max_train_pairs`).")

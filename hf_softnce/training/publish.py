@@ -30,7 +30,7 @@ from hf_softnce.hub.public import is_local_path
 from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.config import TrainConfig
-from hf_softnce.training.data import DEV, HELDOUT, TaskData, protocol_statement
+from hf_softnce.training.data import DEV, HELDOUT, HELDOUT_SEED, HELDOUT_SIZE, TaskData, protocol_statement
 from hf_softnce.training.models import display_name, load_model
 
 CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
@@ -86,7 +86,9 @@ def data_summary(data: TaskData, loss_config: dict | None = None) -> DataSummary
                      "split by package.")
     if data.name == "cosqa" and data.real_select is not None:
         parts.append(f"CoSQA's training split as published, less the {len(data.real_select):,} queries (and their "
-                     f"pairs) held out to choose settings on (`{HELDOUT}`).")
+                     f"pairs) held out to choose settings on (`{HELDOUT}`: the query ids whose code is in the "
+                     f"codebase, sorted, shuffled with `random.Random({HELDOUT_SEED})`, the first {HELDOUT_SIZE:,}; "
+                     "`hf_softnce.training.data.hold_out`).")
     if not parts:
         parts.append(f"{DATASET_NAMES.get(data.name.split('-')[0], 'The training pairs')} as published.")
     if data.train_pool:
@@ -188,15 +190,22 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
 
     A loss setting left to the loss's default (``None``) is shown as the value the loss used; ``sources`` (the stdlib
     corpus's packages) only where that corpus trained the model; another loss's settings, the ranker's (``ranker_*``)
-    on a retriever's card and the retriever losses' on the ranker's (``ranker=True``), and the miner's where no
-    negative was mined (``num_negatives=0``, a retriever) are left out."""
+    on a retriever's card and the retriever losses' on the ranker's (``ranker=True``), the miner's where no
+    negative was mined (``num_negatives=0``, a retriever) and the settings of a data option that is off (CoNaLa's
+    config without ``conala_mix``, ``docstring_part`` without ``docstring_rate``) are left out; ``miner_model`` left
+    to ``None`` is shown as the model that mined (the base, before training)."""
     args = config.to_dict()
     for key, value in args.items():
         if value is None and loss_config.get(key) is not None:
             args[key] = loss_config[key]
     if config.data != "python":
         args.pop("sources", None)
-    unused = [key for loss, keys in LOSS_ONLY_KEYS.items() if ranker or loss != config.loss for key in keys]
+    if config.num_negatives and not ranker and config.miner_model is None:
+        args["miner_model"] = args["model"]  # None: the model being trained mined, before its training
+    # a setting of a data option that is off
+    off = {"conala_mix": ("conala_config",), "docstring_rate": ("docstring_part",)}
+    unused = [key for switch, keys in off.items() if not args.get(switch) for key in keys]
+    unused += [key for loss, keys in LOSS_ONLY_KEYS.items() if ranker or loss != config.loss for key in keys]
     if ranker or config.loss not in ("soft_infonce", "order_infonce"):
         unused += WEIGHTER_KEYS
     if not ranker:
