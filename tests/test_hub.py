@@ -722,11 +722,12 @@ def test_card_training_args_show_the_loss_values_used_and_only_the_data_that_tra
 
 def test_card_training_args_leave_out_what_did_not_train_the_model():
     from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.models import display_name
     from hf_softnce.training.publish import card_training_args
 
     soft = card_training_args(TrainConfig(loss="soft_infonce", alpha=1.3, num_negatives=1), {})
     assert soft["alpha"] == 1.3 and soft["weighter"] == "bm25" and soft["mining_strategy"] == "window"
-    assert soft["miner_model"] == "default" == soft["model"]  # None: the base model mined
+    assert soft["miner_model"] == display_name("default")  # None: the base model mined, shown by its name
     assert "conala_config" not in soft and "docstring_part" not in soft  # their switches are off
     mixed = card_training_args(TrainConfig(conala_mix=0.5, docstring_rate=0.2, miner_model="other/miner"), {})
     assert (mixed["conala_config"], mixed["docstring_part"]) == ("curated", "rest")

@@ -201,7 +201,7 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
     if config.data != "python":
         args.pop("sources", None)
     if config.num_negatives and not ranker and config.miner_model is None:
-        args["miner_model"] = args["model"]  # None: the model being trained mined, before its training
+        args["miner_model"] = display_name(config.model)  # None: the model being trained mined, before training
     # a setting of a data option that is off
     off = {"conala_mix": ("conala_config",), "docstring_rate": ("docstring_part",)}
     unused = [key for switch, keys in off.items() if not args.get(switch) for key in keys]
