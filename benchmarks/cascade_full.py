@@ -35,7 +35,7 @@ from hf_softnce.training.main_job import cascade_ranks, make_plan, run_main_job
 from hf_softnce.training.manifest import completed, mark_complete
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
 
-RETRIEVERS = ("InfoNCE", DEFAULT_ROW)
+RETRIEVERS = ("InfoNCE", DEFAULT_ROW)  # the main job rows trained here, the default row after its teacher
 
 
 def cascade_name(retriever: str) -> str:
@@ -61,7 +61,7 @@ def main() -> None:
     if not all(name.startswith("ranker_") for name in ranker_settings):
         # the rows are the main job's own: a setting of theirs changed here would pair the cascade with another run
         parser.error(f"--set takes ranker settings only (ranker_...), got {sorted(ranker_settings)}")
-    out, seed, methods, name = Path(args.output_dir), args.seed, ["InfoNCE", DEFAULT_ROW], args.retriever
+    out, seed, methods, name = Path(args.output_dir), args.seed, list(RETRIEVERS), args.retriever
     cascade = cascade_name(name)
 
     payload = run_main_job("full", out / "rows", seeds=[seed], methods=methods)
