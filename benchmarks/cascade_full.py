@@ -2,12 +2,15 @@
 
     python -m benchmarks.cascade_full --output-dir runs/cascade_full --seed 42
     python -m benchmarks.cascade_full --retriever InfoNCE --set ranker_negatives=7 --output-dir runs/cf7 --seed 42
+    python -m benchmarks.cascade_full --retriever InfoNCE --set ranker_model=retriever --output-dir runs/cfr --seed 42
 
 The main job's cascade re-ranks the InfoNCE retriever with the plan's ranker settings. This one re-ranks the
 retriever named by ``--retriever`` (default: the full table's default row, SoftInfoNCE (trained model) + mined
 negatives, its strongest retriever), with the plan's ranker settings (the full size's: R2PS's released head, an epoch,
 3 negatives drawn from the retriever's own ranking) changed only where ``--set ranker_...=...`` says, and the main
 job's own choice of ``top_k`` and ``combine`` on ``cosqa-heldout``. Nothing else is chosen here.
+``ranker_model=retriever`` starts the ranker from the retriever it re-ranks (that seed's trained model) instead of
+the base model.
 
 Steps, each resumable: the main job at the full size for InfoNCE (the default row's teacher) and the default row, in
 ``<output-dir>/rows`` (a folder holding them already, e.g. a link to an earlier run's ``rows``, is read back); the
@@ -36,6 +39,9 @@ from hf_softnce.training.manifest import completed, mark_complete
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
 
 RETRIEVERS = ("InfoNCE", DEFAULT_ROW)  # the main job rows trained here, the default row after its teacher
+# ``--set ranker_model=retriever``: the ranker starts from the seed's own retriever, a model already fine-tuned on
+# CoSQA's pairs (R2PS starts its ranker from a code-pretrained model, which this machine cannot download)
+FROM_RETRIEVER = "retriever"
 
 
 def cascade_name(retriever: str) -> str:
@@ -69,7 +75,10 @@ def main() -> None:
     folder = out / "cascade" / f"seed-{seed}"
     saved = completed(folder)
     if saved is None:
-        base = make_plan("full", [seed], methods, ranker_settings).base
+        settings = dict(ranker_settings)
+        if settings.get("ranker_model") == FROM_RETRIEVER:
+            settings["ranker_model"] = str(retriever)  # the folder's path is the seed's, the saved setting the word
+        base = make_plan("full", [seed], methods, settings).base
         data = load_task_data(base)  # the main job's data: the same training pairs, held-out and dev queries
         per_query, latency, choice = run_cascade(base, data, seed, str(retriever), out / "cascade", cascade,
                                                    retriever_name=name)
