@@ -16,6 +16,15 @@ from hf_softnce.weighting import (
 
 LOSSES = ("infonce", "soft_infonce", "order_infonce", "mnrl", "gist")
 WEIGHTERS = ("none", "bm25", "embedding", "trained_model", "precomputed")
+# The settings one loss alone reads (build_loss, build_peer_loss; the order teacher's: recipes/train_order_infonce.py):
+# a model card lists them only where that loss trained the model.
+LOSS_ONLY_KEYS = {
+    "soft_infonce": ("alpha", "beta", "weight_temperature", "min_weight", "variant"),
+    "order_infonce": ("order_weight", "order_scale", "order_teacher", "order_refine"),
+    "mnrl": ("hardness_mode", "hardness_strength"),
+    "gist": ("guide_model", "gist_margin_strategy", "gist_margin", "gist_temperature"),
+}
+WEIGHTER_KEYS = ("weighter", "weighter_model")  # the weights of soft_infonce, the order labels of order_infonce
 
 
 def build_weighter(config: TrainConfig, train: Dataset) -> RelevanceEstimator | None:

@@ -31,6 +31,7 @@ from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.comparison import BASE_ROW
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, HELDOUT_SEED, HELDOUT_SIZE, TaskData, protocol_statement
+from hf_softnce.training.losses import LOSS_ONLY_KEYS, WEIGHTER_KEYS
 from hf_softnce.training.models import display_name, load_model
 
 CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
@@ -173,14 +174,6 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
     return RunSummary(**{**values, **fields})
 
 
-# Settings read by one loss only (hf_softnce.training.losses.build_loss): a card lists them where that loss trained.
-LOSS_ONLY_KEYS = {
-    "soft_infonce": ("alpha", "beta", "weight_temperature", "min_weight", "variant"),
-    "order_infonce": ("order_weight", "order_scale", "order_teacher", "order_refine"),
-    "mnrl": ("hardness_mode", "hardness_strength"),
-    "gist": ("guide_model", "gist_margin_strategy", "gist_margin", "gist_temperature"),
-}
-WEIGHTER_KEYS = ("weighter", "weighter_model")  # the weights of soft_infonce, the order labels of order_infonce
 MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
                "mining_absolute_margin")
 
