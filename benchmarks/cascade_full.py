@@ -75,10 +75,7 @@ def main() -> None:
     folder = out / "cascade" / f"seed-{seed}"
     saved = completed(folder)
     if saved is None:
-        settings = dict(ranker_settings)
-        if settings.get("ranker_model") == FROM_RETRIEVER:
-            settings["ranker_model"] = str(retriever)  # the folder's path is the seed's, the saved setting the word
-        base = make_plan("full", [seed], methods, settings).base
+        base = make_plan("full", [seed], methods, plan_settings(ranker_settings, retriever)).base
         data = load_task_data(base)  # the main job's data: the same training pairs, held-out and dev queries
         per_query, latency, choice = run_cascade(base, data, seed, str(retriever), out / "cascade", cascade,
                                                    retriever_name=name)
@@ -97,6 +94,14 @@ def main() -> None:
     path = out / "results.json"
     path.write_text(json.dumps(result, indent=1))
     pair_against(path, name)
+
+
+def plan_settings(ranker_settings: dict, retriever: Path) -> dict:
+    """The ranker settings the plan trains with: ``ranker_model=retriever`` becomes the retriever's folder. The run
+    folder keeps the word (``ranker_settings``), so a seed's folder is compared with the command, not a path."""
+    if ranker_settings.get("ranker_model") == FROM_RETRIEVER:
+        return {**ranker_settings, "ranker_model": str(retriever)}
+    return ranker_settings
 
 
 def combine(paths: list[Path], output: Path) -> None:

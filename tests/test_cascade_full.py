@@ -1,5 +1,5 @@
 """benchmarks/cascade_full.py's --combine: each row's seeds side by side, the base once, and the paired
-difference against the default row taken over the per-query average of the seeds."""
+difference against the default row taken over the per-query average of the seeds; ``ranker_model=retriever``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ def test_combine_refuses_a_seed_given_twice(tmp_path):
     with pytest.raises(SystemExit, match=r"seeds \[42, 42\] repeat"):
         combine([path, path], tmp_path / "out.json")
 
+
+def test_ranker_from_the_retriever_trains_from_that_seeds_folder_and_saves_the_word():
+    from pathlib import Path
+
+    from benchmarks.cascade_full import plan_settings
+
+    asked = {"ranker_model": "retriever", "ranker_negatives": 7}
+    folder = Path("runs/cfr/rows/infonce/seed-43/final")
+    assert plan_settings(asked, folder) == {"ranker_model": str(folder), "ranker_negatives": 7}
+    assert asked["ranker_model"] == "retriever"  # what the run folder records and a resumed run is checked against
+    assert plan_settings({"ranker_model": "some/ranker"}, folder) == {"ranker_model": "some/ranker"}
 
 
 def test_combine_pairs_with_the_runs_own_retriever_and_refuses_mixed_settings(tmp_path):
