@@ -255,6 +255,28 @@ def test_add_is_cosine_plus_tanh_logit_as_released(retriever):
     assert dict(replaced) == pytest.approx({"a": 0.0, "b": math.tanh(0.5)}, abs=1e-6)
 
 
+def test_ranker_weight_scales_the_ranker_score_under_add(retriever):
+    """cos .60 / logit 0 against cos .30 / logit .5: weight 0.5 gives .60 > .30 + .5 tanh(.5) = .531, so "a" stays
+    first where weight 1 put "b" first (the test above); weight 2 gives .30 + 2 tanh(.5) = 1.224."""
+    corpus = {"a": "code a", "b": "code b"}
+    candidates = [[("a", 0.60), ("b", 0.30)]]
+    ranker = FixedLogitRanker({"code a": 0.0, "code b": 0.5})
+    half = RetrieverRanker(retriever, ranker, top_k=2, combine="add", ranker_weight=0.5)
+    kept = half.rerank(["q"], corpus, candidates)[0]
+    assert [cid for cid, _ in kept] == ["a", "b"]
+    assert dict(kept) == pytest.approx({"a": 0.60, "b": 0.30 + 0.5 * math.tanh(0.5)})
+    double = RetrieverRanker(retriever, ranker, top_k=2, combine="add", ranker_weight=2.0)
+    doubled = double.rerank(["q"], corpus, candidates)[0]
+    assert [cid for cid, _ in doubled] == ["b", "a"]
+    assert dict(doubled) == pytest.approx({"a": 0.60, "b": 0.30 + 2 * math.tanh(0.5)})
+    # "replace" ignores the weight: the ranker's score is the score.
+    replaced = RetrieverRanker(retriever, ranker, top_k=2, ranker_weight=0.5).rerank(["q"], corpus, candidates)[0]
+    assert dict(replaced) == pytest.approx({"a": 0.0, "b": math.tanh(0.5)}, abs=1e-6)
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="ranker_weight must be > 0"):
+            RetrieverRanker(retriever, ranker, combine="add", ranker_weight=bad)
+
+
 def test_trained_ranker_is_saved_with_the_tanh_it_was_trained_with(trained_ranker, tmp_path):
     ranker, _ = trained_ranker
     pairs = [(q, c) for q in QUERIES[:2] for c in list(CORPUS.values())[:3]]

@@ -25,7 +25,9 @@ class RetrieverRanker:
         top_k: how many of the retriever's best candidates the ranker re-scores (R2PS: 10); 0 re-scores none,
             which is the retriever alone (what a selection falls back to when no setting beats the retriever).
         combine: ``"replace"``: a re-ranked candidate's score is the ranker score (R2PS on CodeSearchNet);
-            ``"add"``: retriever score + ranker score (R2PS on CoSQA: cosine + ``tanh(logit)``).
+            ``"add"``: retriever score + ``ranker_weight`` x ranker score (R2PS on CoSQA: cosine + ``tanh(logit)``).
+        ranker_weight: the ranker score's weight under ``"add"`` (> 0; R2PS: 1). Between the retriever alone (near 0)
+            and ``"replace"`` (large): ``tanh`` scores span [-1, 1], cosines of a query's top candidates far less.
         batch_size: encoding and ranking batch size.
         activation_fn: applied to the ranker's logits. ``None`` (default) means ``tanh``, the released R2PS
             ranker's output (R2PS model.py, ``Unixcoder_RR.forward`` returns ``torch.tanh(self.head(outputs))``;
@@ -50,6 +52,7 @@ class RetrieverRanker:
         top_k: int = 10,
         combine: str = "replace",
         *,
+        ranker_weight: float = 1.0,
         batch_size: int = 32,
         activation_fn: Callable | None = None,
         use_faiss: bool | None = None,
@@ -61,10 +64,14 @@ class RetrieverRanker:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {combine!r}.")
         if not isinstance(top_k, int) or top_k < 0:
             raise ValueError(f"top_k must be an int >= 0 (0: the retriever alone), got {top_k!r}.")
+        if not ranker_weight > 0:
+            raise ValueError(f"ranker_weight must be > 0 (the ranker score's weight under combine='add'), got "
+                             f"{ranker_weight!r}.")
         self.retriever = retriever
         self.ranker = ranker
         self.top_k = top_k
         self.combine = combine
+        self.ranker_weight = ranker_weight
         self.batch_size = batch_size
         # tanh, not the CrossEncoder's default sigmoid: see the docstring.
         self.activation_fn = nn.Tanh() if activation_fn is None else activation_fn
@@ -143,7 +150,8 @@ class RetrieverRanker:
             scores = ranker_scores[start : start + len(head)]
             start += len(head)
             if self.combine == "add":
-                scores = [retriever_score + score for (_, retriever_score), score in zip(head, scores)]
+                weight = self.ranker_weight
+                scores = [retriever_score + weight * score for (_, retriever_score), score in zip(head, scores)]
             # Stable sort: equal new scores keep the retriever's order.
             new_head = sorted(((cid, score) for (cid, _), score in zip(head, scores)), key=lambda item: -item[1])
             reranked.append(new_head + list(ranking[self.top_k :]))
