@@ -47,7 +47,8 @@ def main(argv=None):
 
     # 3. Retriever alone vs retriever -> ranker on the same retriever pass, on every evaluation set.
     if is_main_process():
-        cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine)
+        cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine,
+                                  ranker_weight=config.ranker_weight)
         metrics = {name: evaluate_cascade(cascade, eval_set) for name, eval_set in data.eval_sets().items()}
         output_dir = Path(config.output_dir)
         ranker.save(str(output_dir / "ranker"), create_model_card=False)  # hf_softnce's card, not the stock one

@@ -17,6 +17,7 @@ from conftest import tiny_model_dir
 from hf_softnce.defaults import default_model_path
 from hf_softnce.evaluation.bootstrap import PairedBootstrap
 from hf_softnce.hub import COSQA_DATASET_ID
+from hf_softnce.training.cascade_row import CASCADE_WEIGHTS
 from hf_softnce.training.main_job import run_main_job
 from hf_softnce.training.plan import CASCADE, ROW, SIZES, PlanError, row_config_values
 
@@ -97,8 +98,12 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     for seed, choice in zip([1, 2], payload["cascade_settings"]):
         best = max(choice["tried"], key=lambda t: t["select_mrr"])
         assert (choice["top_k"], choice["combine"], choice["select_mrr"]) == (best["top_k"], best["combine"], best["select_mrr"])
-        assert choice["tried"][0] == {"top_k": 0, "combine": None, "select_mrr": choice["retriever_select_mrr"]}
+        assert choice["tried"][0] == {"top_k": 0, "combine": None, "ranker_weight": None,
+                                      "select_mrr": choice["retriever_select_mrr"]}
         assert {t["combine"] for t in choice["tried"][1:]} == {"add", "replace"}
+        # add at every weight of the grid, replace at none (the ranker's score alone has no weight)
+        assert {t["ranker_weight"] for t in choice["tried"] if t["combine"] == "add"} == set(CASCADE_WEIGHTS)
+        assert {t["ranker_weight"] for t in choice["tried"] if t["combine"] == "replace"} == {None}
         assert [t["select_mrr"] for t in choice["tried"]] == [choice["retriever_select_mrr"]] * len(choice["tried"])
         assert (choice["top_k"], choice["combine"]) == (0, None)  # a tie keeps the retriever alone
         assert ranks[CASCADE][seed - 1] == ranks["InfoNCE"][seed - 1]  # the cascade row is its retriever
@@ -562,3 +567,11 @@ def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_rang
     expected = ("seed(s) 42, 43" if later == methods else
                 f"seed 42 for every row; seed 43 for the rows within 0 MRR of the best on {HELDOUT} at seed 42")
     assert expected in table
+
+
+def test_the_cascade_setting_in_words_names_the_weight_of_add():
+    from hf_softnce.training.report import setting_words
+
+    assert setting_words({"top_k": 5, "combine": "add", "ranker_weight": 0.5}) == "add x0.5"
+    assert setting_words({"top_k": 20, "combine": "replace", "ranker_weight": None}) == "replace"
+    assert setting_words({"top_k": 5, "combine": "add"}) == "add"  # a results.json written before the weight

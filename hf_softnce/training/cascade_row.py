@@ -21,8 +21,12 @@ from hf_softnce.training.ranker import judged_pairs, ranker_negatives, train_ran
 # candidates).
 RANKER_BATCH = 32
 # R2PS's cascade settings, chosen on the selection set: how many retrieved codes the ranker re-scores, and
-# whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA).
-CASCADE_GRID = [(top_k, combine) for combine in ("add", "replace") for top_k in (5, 10, 20)]
+# whether its score replaces the retriever's (R2PS on CodeSearchNet) or is added to the cosine (R2PS on CoSQA), with
+# a weight: R2PS adds it whole (1); on CoSQA's full size half of it re-ranked better on cosqa-heldout and held on
+# dev-500 where the whole did not (benchmarks/README.md, "The weight of the ranker's score in the cascade").
+CASCADE_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+CASCADE_GRID = ([(top_k, "add", weight) for top_k in (5, 10, 20) for weight in CASCADE_WEIGHTS]
+                + [(top_k, "replace", None) for top_k in (5, 10, 20)])
 
 
 def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_dir: Path, row_name: str,
@@ -30,7 +34,8 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     """Train the R2PS ranker on the mined negatives; re-rank its retriever's top k (the main job's: InfoNCE) on the
     real queries.
 
-    ``top_k`` and ``combine`` are chosen on the selection set (:data:`CASCADE_GRID`), by MRR; when no setting
+    ``top_k``, ``combine`` and ``add``'s ``ranker_weight`` are chosen on the selection set (:data:`CASCADE_GRID`), by
+    MRR; when no setting
     ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
     cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR). The latency is keyed by
     ``retriever_name`` (the retriever alone) and ``row_name`` (the cascade).
@@ -55,27 +60,30 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
         judged = judged_pairs(config, data.real_select.queries.values() if data.real_select is not None else ())
     ranker = train_ranker(config, mined, judged)
     # One cascade for every setting: the codebase is encoded once and kept in memory.
-    cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine, cache=False)
-    choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine}
+    cascade = RetrieverRanker(retriever, ranker, top_k=config.ranker_top_k, combine=config.ranker_combine,
+                              ranker_weight=config.ranker_weight, cache=False)
+    choice = {"top_k": config.ranker_top_k, "combine": config.ranker_combine, "ranker_weight": config.ranker_weight}
     if data.real_select is not None:
         tried = []
-        grid = dict.fromkeys((min(k, len(data.real_select.corpus)), c) for k, c in CASCADE_GRID)  # a small codebase
+        grid = dict.fromkeys((min(k, len(data.real_select.corpus)), c, w) for k, c, w in CASCADE_GRID)  # small codebase
         # Every setting re-scores a prefix of the same top-20 lists: score each (query, code) pair once. The memo
         # lives on this ranker instance for the grid only, so the report set's latency is measured uncached.
         ranker.predict = memoized_predict(ranker.predict)
-        for top_k, combine in sorted(grid, key=lambda setting: -setting[0]):
-            cascade.top_k, cascade.combine = top_k, combine
+        for top_k, combine, weight in sorted(grid, key=lambda setting: -setting[0]):
+            cascade.top_k, cascade.combine, cascade.ranker_weight = top_k, combine, weight or 1.0
             result = evaluate_cascade(cascade, data.real_select)
-            tried.append((result["cascade"]["mrr@1000"], top_k, combine, result["retriever"]["mrr@1000"]))
-        tried.sort(key=lambda t: list(grid).index((t[1], t[2])))  # the grid's order in the JSON
+            tried.append((result["cascade"]["mrr@1000"], top_k, combine, weight, result["retriever"]["mrr@1000"]))
+        tried.sort(key=lambda t: list(grid).index(t[1:4]))  # the grid's order in the JSON
         # The retriever alone (top_k 0) is a setting too, tried first so a tie keeps it: the cascade never ranks
         # below its own retriever on the selection set and the ranker's cost must buy something.
-        tried.insert(0, (tried[0][3], 0, None, tried[0][3]))
+        tried.insert(0, (tried[0][4], 0, None, None, tried[0][4]))
         best = max(tried, key=lambda t: t[0])
-        choice = {"top_k": best[1], "combine": best[2], "select_mrr": best[0], "retriever_select_mrr": best[3],
-                  "tried": [{"top_k": k, "combine": c, "select_mrr": m} for m, k, c, _ in tried]}
-        cascade.top_k = best[1]
-        cascade.combine = best[2] or config.ranker_combine  # top_k 0: not the grid loop's last value
+        choice = {"top_k": best[1], "combine": best[2], "ranker_weight": best[3], "select_mrr": best[0],
+                  "retriever_select_mrr": best[4],
+                  "tried": [{"top_k": k, "combine": c, "ranker_weight": w, "select_mrr": m} for m, k, c, w, _ in tried]}
+        # top_k 0: not the grid loop's last values
+        cascade.top_k, cascade.combine = best[1], best[2] or config.ranker_combine
+        cascade.ranker_weight = best[3] or config.ranker_weight
     per_query, latency, metrics = {}, {}, {}
     for name in (HELDOUT, DEV):
         retrieval_set = {HELDOUT: data.real_select, DEV: data.real_report}[name]
@@ -94,7 +102,8 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
 
     ranker.save(str(Path(config.output_dir) / "final"), create_model_card=False)
     readable_as_umask_allows(Path(config.output_dir) / "final")
-    chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine, miner_model=retriever_dir)
+    chosen = replace(config, ranker_top_k=cascade.top_k, ranker_combine=cascade.combine,
+                     ranker_weight=cascade.ranker_weight, miner_model=retriever_dir)
     loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)  # describes the training on the card
     write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
     return per_query, latency, choice

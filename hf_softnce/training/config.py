@@ -113,6 +113,7 @@ class TrainConfig:
     ranker_scale: float = key(20.0, gt=0)  # R2PSRankerLoss: score = tanh(logit) * scale (R2PS: 20-40)
     ranker_top_k: int = key(10, ge=0)  # candidates of the retriever the ranker re-scores (R2PS: 10; 0: none)
     ranker_combine: str = key("replace", choices=("replace", "add"))  # replace (R2PS on CodeSearchNet) | add (R2PS on CoSQA)
+    ranker_weight: float = key(1.0, gt=0)  # add: cosine + weight * tanh(logit) (R2PS: 1); the main job chooses it
     # the main job's cascade row: the ranker's mined negatives per query and its steps (-1: one epoch); the defaults
     # fit 2 CPU cores (about as long as one retriever row); R2PS trains 31 negatives for epochs on a GPU
     ranker_negatives: int = key(3, ge=1)

@@ -260,7 +260,9 @@ def cascade_ranks(saved: dict, retriever_ranks: dict) -> dict:
 
 
 def _chosen(choice: dict) -> str:
-    setting = (f"top_k={choice['top_k']}, combine={choice['combine']}" if choice["top_k"] else
+    weight = choice.get("ranker_weight")
+    weight = f", ranker_weight={weight:g}" if weight and choice["combine"] == "add" else ""
+    setting = (f"top_k={choice['top_k']}, combine={choice['combine']}{weight}" if choice["top_k"] else
                "top_k=0, the retriever alone: no ranker setting beat it")
     return f"{setting} (chosen on {HELDOUT})"
 

@@ -227,7 +227,9 @@ def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: d
         baseline=RETRIEVER_ROW, seeds=[config.seed], repo_id=repo_id or config.push_to_hub, kind="ranker",
         retriever=retriever,
         description=(f"Numbers: the retriever ranks the whole corpus, this ranker re-scores its top "
-                     f"{config.ranker_top_k} (`combine={config.ranker_combine}`)." if config.ranker_top_k else
+                     f"{config.ranker_top_k} (`combine={config.ranker_combine}`"
+                     f"{f', ranker_weight={config.ranker_weight:g}' if config.ranker_combine == 'add' else ''})."
+                     if config.ranker_top_k else
                      "Numbers: the retriever ranks the whole corpus and this ranker re-scores none of it "
                      "(`ranker_top_k=0`), so the cascade is the retriever alone."),
     )

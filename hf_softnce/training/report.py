@@ -190,11 +190,19 @@ def ranker_sentence(base: TrainConfig, choices: list[dict]) -> str:
     budget = ranker_budget(base)
     steps = "an epoch in batches" if budget["steps"] == -1 else f"{budget['steps']} steps"
     lr = ranker_learning_rate(base)
-    chosen = "; ".join(f"top {c['top_k']}, {c['combine']}" if c["top_k"] else "top 0 (the retriever alone)"
+    chosen = "; ".join(f"top {c['top_k']}, {setting_words(c)}" if c["top_k"] else "top 0 (the retriever alone)"
                        for c in choices)
     return (f"The cascade's ranker: {steps} of {budget['batch_size']} queries, each with its code and "
             f"{budget['negatives']} negatives, at lr {lr:g}; how it re-ranks, chosen on {HELDOUT} at each seed: "
             f"{chosen or 'not run'}.")
+
+
+def setting_words(choice: dict) -> str:
+    """``add`` with its weight (``add x0.5``: cosine + 0.5 tanh(logit)), or ``replace``."""
+    weight = choice.get("ranker_weight")
+    if choice["combine"] == "add" and weight is not None:
+        return f"add x{weight:g}"
+    return choice["combine"]
 
 
 def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
