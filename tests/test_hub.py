@@ -734,7 +734,7 @@ def test_card_training_args_leave_out_what_did_not_train_the_model():
     assert "miner_model" not in mixed  # no negative mined (num_negatives=0)
     assert not {"gist_margin", "guide_model", "hardness_mode", "order_weight", "ranker_top_k"} & set(soft)
     gist = card_training_args(TrainConfig(loss="gist", guide_model="default", gist_margin=0.05), {})
-    assert (gist["guide_model"], gist["gist_margin"]) == ("default", 0.05)
+    assert (gist["guide_model"], gist["gist_margin"]) == (display_name("default"), 0.05)  # one name for the model
     # in-batch negatives only: nothing was mined, no weighter weighted anything
     assert not {"alpha", "weighter", "mining_strategy", "miner_model", "ranker_negatives"} & set(gist)
     order = card_training_args(TrainConfig(loss="order_infonce", weighter="trained_model"), {})

@@ -454,7 +454,8 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
     folder = tmp_path / "hub"
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
     card = (folder / "README.md").read_text()
-    assert "<InfoNCE>" in card and str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
+    assert str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
+    assert '"weighter_model": "this run\'s InfoNCE row (not published)"' in card
     assert "SoftInfoNCELoss" in card
     assert ("Negatives: the batch's other codes, plus 1 hard negative per pair mined with the base model (strategy "
             "`top`; none scoring above 95 % of the positive's score; never the positive or a code of its duplicate "

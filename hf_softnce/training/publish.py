@@ -195,6 +195,12 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
         args.pop("sources", None)
     if config.num_negatives and not ranker and config.miner_model is None:
         args["miner_model"] = display_name(config.model)  # None: the model being trained mined, before training
+    for key in ("model", "miner_model", "weighter_model", "guide_model", "ranker_model"):
+        value = args.get(key)
+        if value == "default":
+            args[key] = display_name(value)  # one name for the packaged model wherever it appears
+        elif isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+            args[key] = f"this run's {value[1:-1]} row (not published)"  # the main job's teacher, by row name
     # a setting of a data option that is off
     off = {"conala_mix": ("conala_config",), "docstring_rate": ("docstring_part",)}
     unused = [key for switch, keys in off.items() if not args.get(switch) for key in keys]
