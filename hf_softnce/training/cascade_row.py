@@ -35,10 +35,9 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     real queries.
 
     ``top_k``, ``combine`` and ``add``'s ``ranker_weight`` are chosen on the selection set (:data:`CASCADE_GRID`), by
-    MRR; when no setting
-    ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores nothing and the
-    cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR). The latency is keyed by
-    ``retriever_name`` (the retriever alone) and ``row_name`` (the cascade).
+    MRR; when no setting ranks better than the retriever alone there, the choice is ``top_k=0``: the ranker re-scores
+    nothing and the cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR). The latency is
+    keyed by ``retriever_name`` (the retriever alone) and ``row_name`` (the cascade).
     """
     from hf_softnce.evaluation import evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
