@@ -6,12 +6,12 @@
 
 ``--run`` is a ``benchmarks.cascade_full`` output folder of that seed: its retriever
 (``rows/<retriever>/seed-N/final``), its trained ranker (``cascade/r2ps-ranker/seed-N/final``) and ``results.json``
-(the rows' and the cascade's per-query ranks). The main job adds the ranker's ``tanh(logit)`` to the retriever's
-cosine with weight 1 (R2PS on CoSQA); here the weight is a setting of the grid (:data:`WEIGHTS`), chosen as the main
-job chooses ``top_k`` and ``combine``: on ``cosqa-heldout`` by MRR, the retriever alone tried first so that a tie
-keeps it. dev-500 is evaluated once, with the chosen setting.
+(the rows' and the cascade's per-query ranks). R2PS adds the ranker's ``tanh(logit)`` to the retriever's cosine
+with weight 1 (on CoSQA); here the weight is a setting of the main job's grid (``cascade_row.CASCADE_GRID``), chosen
+as the main job chooses: on ``cosqa-heldout`` by MRR, the retriever alone tried first so that a tie keeps it.
+dev-500 is evaluated once, with the chosen setting.
 
-``results.json`` holds the run's rows, its cascade at weight 1 (:data:`AT_ONE`) and the cascade at the chosen weight
+``results.json`` holds the run's rows, its cascade at weight 1 (:func:`at_one`) and the cascade at the chosen weight
 (the run's cascade row name), so ``benchmarks.against_row`` pairs either with the retriever or with each other.
 """
 
@@ -23,16 +23,14 @@ from pathlib import Path
 
 from benchmarks.against_row import pair_against
 from benchmarks.cascade_full import RETRIEVERS, cascade_name, plan_settings
-from hf_softnce.training.cascade_row import memoized_predict
+from hf_softnce.training.cascade_row import CASCADE_GRID, CASCADE_WEIGHTS, memoized_predict
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.main_job import make_plan
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import run_slug
 
-WEIGHTS = (0.25, 0.5, 1.0, 2.0)
-TOP_KS = (5, 10, 20)
-# the retriever alone first (a tie keeps it), the weighted sums, then the ranker's score alone
-GRID = [(0, None, None)] + [(k, "add", w) for k in TOP_KS for w in WEIGHTS] + [(k, "replace", None) for k in TOP_KS]
+# the main job's grid (the weighted sums, then the ranker's score alone) after the retriever alone: a tie keeps it
+GRID = [(0, None, None)] + CASCADE_GRID
 
 
 def at_one(cascade: str) -> str:
@@ -61,7 +59,8 @@ def main() -> None:
     data = load_task_data(base)  # the main job's held-out and dev queries over the whole codebase
     ranker = CrossEncoder(str(run_dir / "cascade" / "r2ps-ranker" / f"seed-{seed}" / "final"))
     ranker.predict = memoized_predict(ranker.predict)  # every setting re-scores a prefix of the same top 20
-    cascade = RetrieverRanker(load_model(str(retriever_dir)), ranker, top_k=max(TOP_KS), combine="add", cache=False)
+    deepest = max(k for k, _, _ in CASCADE_GRID)
+    cascade = RetrieverRanker(load_model(str(retriever_dir)), ranker, top_k=deepest, combine="add", cache=False)
 
     def evaluate(setting, retrieval_set, per_query=None):
         cascade.top_k, cascade.combine, cascade.ranker_weight = setting[0], setting[1] or "add", setting[2] or 1.0
@@ -86,7 +85,8 @@ def main() -> None:
         # top_k 0: the retriever row's own ranks, as the main job keeps them (cascade_ranks)
         ranks[set_name] = per_query["cascade"] if best[0] else run["per_query_ranks"][name][-1][set_name]
     rows = {row: r for row, r in run["per_query_ranks"].items() if row != cascade_row}
-    result = {"rows": run["rows"], "retriever": name, "ranker_settings": {**settings, "ranker_weight": list(WEIGHTS)},
+    settings = {**settings, "ranker_weight": list(CASCADE_WEIGHTS)}
+    result = {"rows": run["rows"], "retriever": name, "ranker_settings": settings,
               # not timed: the grid scores each pair once (a memo); the run's own latency is at its own top_k
               "seed": seed, "cascade_choice": choice, "latency_ms_per_query": {},
               "per_query_ranks": {**rows, at_one(cascade_row): run["per_query_ranks"][cascade_row],
