@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -574,13 +575,11 @@ def test_scan_refuses_what_it_cannot_read(run_folder):
 
 def test_card_is_built_on_sentence_transformers_card_data_without_its_stock_card(tiny_model):
     tiny_model.model_card_data.add_tags("custom-tag")
-    summary = make_summary(
-        wise_ft_weight=0.5,
-        interval_rows=[
-            {"name": "SoftInfoNCE (BM25)", "mrr": 0.6843, "delta_vs_base": (0.0123, -0.004, 0.029),
-             "delta_vs_infonce": (0.0031, -0.0101, 0.0160)},
-        ],
-    )
+    evaluation = replace(make_summary().evaluations[0], intervals=[
+        {"name": "SoftInfoNCE (BM25)", "mrr": 0.6843, "delta_vs_base": (0.0123, -0.004, 0.029),
+         "delta_vs_infonce": (0.0031, -0.0101, 0.0160)},
+    ])
+    summary = make_summary(wise_ft_weight=0.5, evaluations=[evaluation])
     card = ModelCard(render_model_card(summary, tiny_model))
     metadata = card.data.to_dict()
     assert metadata["library_name"] == "sentence-transformers" and metadata["pipeline_tag"] == "sentence-similarity"
@@ -594,8 +593,8 @@ def test_card_is_built_on_sentence_transformers_card_data_without_its_stock_card
     assert "| SoftInfoNCE (BM25) | 0.6843 | +0.0123 [-0.0040, +0.0290] | +0.0031 [-0.0101, +0.0160] |" in card.text
     assert "weight 0.5 on the fine-tuned model" in card.text
     assert "model.encode_query(queries)" in card.text and "model.encode(" not in card.text
-    with pytest.raises(ValueError, match=r"interval_rows\[0\]\['delta_vs_base'\] must be \(diff, lo, hi\)"):
-        make_summary(interval_rows=[{"name": "x", "delta_vs_base": 0.1}])
+    with pytest.raises(ValueError, match=r"pairs: intervals\[0\]\['delta_vs_base'\] must be \(diff, lo, hi\)"):
+        replace(evaluation, intervals=[{"name": "x", "delta_vs_base": 0.1}])
 
 
 def test_a_single_run_is_never_compared_with_itself(tiny_model):

@@ -134,7 +134,7 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]
     assert {r.metric_type for r in cosqa} >= {"mrr@1000"}
     # The model-index holds the saved weights' numbers: the first seed's model, on CoSQA dev.
-    dev_mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000" and r.dataset_split == "dev")
+    dev_mrr = next(r.metric_value for r in cosqa if r.metric_type == "mrr@1000" and r.dataset_split == "valid")
     assert dev_mrr == payload["results"]["SoftInfoNCE (BM25)"]["cosqa-dev_mrr@1000"][0]
     assert all(r.dataset_args["corpus_size"] == payload["data"]["cosqa-dev"]["codes"] for r in cosqa)
     # The table shows the seeds' mean, which is the comparison's (reciprocal ranks averaged per query).
@@ -456,7 +456,18 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
     card = (folder / "README.md").read_text()
     assert str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
     assert '"weighter_model": "this run\'s InfoNCE row (not published)"' in card
+    # The loss's own config names its estimator the same way (the loaded model only knows its class).
+    assert "| weighter.model | `this run's InfoNCE row (not published)` |" in card
     assert "SoftInfoNCELoss" in card
+    # Each real-query set has its own paired intervals under its table; the model-index names the Hub dataset's
+    # splits: the held-out queries are a subset of train, dev-500 is the dataset's `valid`.
+    assert card.count("Differences with paired bootstrap 95% intervals") == 2
+    held_out, dev = card.split("### CoSQA dev-500")
+    assert f"| {DEFAULT_ROW} | {payload['comparison']['cosqa-heldout'][DEFAULT_ROW]['metrics']['mrr@1000']:.4f} |" \
+        in held_out
+    index = {(r.dataset_split, json.dumps(r.dataset_args, sort_keys=True)) for r in ModelCard(card).data.eval_results}
+    assert {"train", "valid"} <= {split for split, _ in index}
+    assert all('"subset": "cosqa-heldout"' in args for split, args in index if split == "train")
     assert ("Negatives: the batch's other codes, plus 1 hard negative per pair mined with the base model (strategy "
             "`top`; none scoring above 95 % of the positive's score; never the positive or a code of its duplicate "
             "group).") in card

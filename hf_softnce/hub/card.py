@@ -83,7 +83,7 @@ def eval_results(summary: RunSummary) -> list[EvalResult]:
                 dataset_type=evaluation.dataset_id or _slug(evaluation.name),
                 dataset_name=f"{evaluation.name} ({evaluation.over})",
                 dataset_split=evaluation.split,
-                dataset_args={"queries": evaluation.queries, "corpus_size": evaluation.corpus_size},
+                dataset_args={**evaluation.args, "queries": evaluation.queries, "corpus_size": evaluation.corpus_size},
                 metric_type=metric,
                 metric_name=f"{metric_label(metric)} over {evaluation.corpus_size:,} codes",
                 metric_value=saved_value(value),
@@ -204,7 +204,10 @@ def _evaluation_tables(summary: RunSummary) -> list[dict[str, Any]]:
             (m, format_value(base[m]), format_value(ours[m]), f"{mean_std(ours[m])[0] - mean_std(base[m])[0]:+.4f}")
             for m in metrics if m in base
         ]
-        tables.append({"e": evaluation, "metrics": metrics, "rows": rows, "side_by_side": side_by_side})
+        columns = [key for key in dict.fromkeys(k for row in evaluation.intervals for k in row) if key != "name"]
+        intervals = [(row["name"], [_interval_cell(row.get(key)) for key in columns]) for row in evaluation.intervals]
+        tables.append({"e": evaluation, "metrics": metrics, "rows": rows, "side_by_side": side_by_side,
+                       "interval_columns": [_interval_label(key) for key in columns], "intervals": intervals})
     return tables
 
 
@@ -251,10 +254,6 @@ def render_model_card(summary: RunSummary, model=None) -> str:
     base_model_link = f"[{base}](https://huggingface.co/{base})" if base else "a local model (not on the Hub)"
     model_facts, architecture = _model_facts(model) if model is not None else ([], "")
     citations = list(dict.fromkeys(c.strip() for c in [*summary.citations, SENTENCE_BERT_CITATION] if c and c.strip()))
-    interval_columns = [key for key in dict.fromkeys(k for row in summary.interval_rows for k in row) if key != "name"]
-    interval_rows = [
-        (row["name"], [_interval_cell(row.get(key)) for key in interval_columns]) for row in summary.interval_rows
-    ]
     retriever_link = None
     if summary.retriever:
         retriever_link = (f"[{summary.retriever}](https://huggingface.co/{summary.retriever})"
@@ -272,8 +271,6 @@ def render_model_card(summary: RunSummary, model=None) -> str:
         training_args_json=json.dumps(public_values(plain(summary.training_args)), indent=2, sort_keys=True),
         evaluations=_evaluation_tables(summary),
         several_seeds=len(summary.seeds) > 1,
-        interval_columns=[_interval_label(key) for key in interval_columns],
-        interval_rows=interval_rows,
         limitations=[*_generic_limitations(summary), *summary.limitations],
         citations=citations,
     )

@@ -64,8 +64,12 @@ class EvalSummary:
         queries: how many queries were ranked.
         corpus_size: how many codes each query was ranked against (a smaller corpus inflates every metric).
         dataset_id: the Hub id of the dataset, or None (no Hub id: the set is named only).
-        split: the split the queries came from.
+        split: the split of ``dataset_id`` the queries came from (the model-index groups results by it).
         note: how the set was used, e.g. "the best checkpoint was chosen on it".
+        args: more model-index ``dataset.args`` beside ``queries`` and ``corpus_size`` (e.g. which subset of the
+            split), or empty.
+        intervals: paired-bootstrap rows on this set, ``{"name", "mrr", "delta_vs_<row>": (diff, low, high)}``
+            (a difference and its 95% interval), shown under its table; or empty.
     """
 
     name: str
@@ -75,6 +79,18 @@ class EvalSummary:
     dataset_id: str | None = None
     split: str = "test"
     note: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    intervals: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for i, row in enumerate(self.intervals):
+            if "name" not in row:
+                raise ValueError(f"{self.name}: intervals[{i}] has no 'name': {row!r}.")
+            for key, value in row.items():
+                if key.startswith("delta_") and value is not None and (
+                    not isinstance(value, (list, tuple)) or len(value) != 3 or not all(is_number(v) for v in value)
+                ):
+                    raise ValueError(f"{self.name}: intervals[{i}][{key!r}] must be (diff, lo, hi), got {value!r}.")
 
     @property
     def over(self) -> str:
@@ -103,7 +119,6 @@ class RunSummary:
         limitations: limitations specific to this run, added to the generic ones.
         tags: extra Hub tags.
         wise_ft_weight: the weight of the fine-tuned model in the saved WiSE-FT average, or None.
-        interval_rows: paired-bootstrap rows ``{"name", "mrr", "delta_vs_<row>": (diff, low, high)}``.
         kind: "retriever" (a bi-encoder) or "ranker" (a cross-encoder re-ranking ``retriever``'s top candidates).
         retriever: the retriever a ranker's results were measured behind (its Hub id, or how it is named).
     """
@@ -127,7 +142,6 @@ class RunSummary:
     limitations: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     wise_ft_weight: float | None = None
-    interval_rows: list[dict[str, Any]] = field(default_factory=list)
     kind: str = "retriever"
     retriever: str | None = None
 
@@ -160,14 +174,6 @@ class RunSummary:
                 raise ValueError(f"RunSummary.{role}={row!r} has no row in any evaluation.")
         if self.wise_ft_weight is not None and not 0.0 <= self.wise_ft_weight <= 1.0:
             raise ValueError(f"RunSummary.wise_ft_weight must lie in [0, 1], got {self.wise_ft_weight!r}.")
-        for i, row in enumerate(self.interval_rows):
-            if "name" not in row:
-                raise ValueError(f"RunSummary.interval_rows[{i}] has no 'name': {row!r}.")
-            for key, value in row.items():
-                if key.startswith("delta_") and value is not None and (
-                    not isinstance(value, (list, tuple)) or len(value) != 3 or not all(is_number(v) for v in value)
-                ):
-                    raise ValueError(f"RunSummary.interval_rows[{i}][{key!r}] must be (diff, lo, hi), got {value!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

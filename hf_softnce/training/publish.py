@@ -38,10 +38,14 @@ CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
 THIS_RUN = "fine-tuned"
 RETRIEVER_ROW = "retriever alone"
 CASCADE_ROW = "retriever → ranker"
+# Split names as the Hub dataset has them (CoIR calls CoSQA's dev split "valid"; the loader's Hub fallback reads
+# dev-500 from it); the held-out queries are a subset of its train split, named in the model-index's args.
 REAL_SETS = {
-    HELDOUT: ({"name": "CoSQA train, held-out queries", "split": "train (held out)"},
-              "Real web queries no row trains on; every choice was made on this set."),
-    DEV: ({"name": "CoSQA dev-500", "split": "dev"}, "Real web queries; never used for a choice."),
+    HELDOUT: ({"name": "CoSQA train, held-out queries", "split": "train", "args": {"subset": HELDOUT}},
+              f"Real web queries of the train split that no row trains on (`{HELDOUT}`); every choice was made on "
+              "this set."),
+    DEV: ({"name": "CoSQA dev-500", "split": "valid"},
+          "Real web queries (CoSQA's dev split, which the Hub dataset names `valid`); never used for a choice."),
 }
 
 
@@ -129,14 +133,15 @@ def _set_rows(rows: dict[str, dict], set_name: str) -> dict[str, dict]:
     return {row: metrics for row, metrics in table.items() if metrics}
 
 
+def _measured_sets(data: TaskData, rows: dict[str, dict]) -> list[str]:
+    """The evaluation sets of ``data`` that ``rows`` (``{row: flat metrics}``) measured, in ``data``'s order."""
+    return [set_name for set_name in data.eval_sets() if _set_rows(rows, set_name)]
+
+
 def evaluations(data: TaskData, rows: dict[str, dict], selected: str | None = None) -> list[EvalSummary]:
     """One :class:`EvalSummary` per evaluation set of ``data`` that ``rows`` (``{row: flat metrics}``) measured."""
-    summaries = []
-    for set_name in data.eval_sets():
-        results = _set_rows(rows, set_name)
-        if results:
-            summaries.append(EvalSummary(results=results, **_set_description(data, set_name, selected)))
-    return summaries
+    return [EvalSummary(results=_set_rows(rows, set_name), **_set_description(data, set_name, selected))
+            for set_name in _measured_sets(data, rows)]
 
 
 # ------------------------------------------------------------------------------------------------ a single run
@@ -158,7 +163,8 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
     """What every card shares: names, loss, training data, training arguments and WiSE-FT; ``fields`` win.
 
     ``loss``: the loss object, or what :func:`describe_loss` said of it (a resumed run keeps only that)."""
-    loss_fields = loss if isinstance(loss, dict) else describe_loss(loss)
+    loss_fields = dict(loss if isinstance(loss, dict) else describe_loss(loss))
+    loss_fields["loss_config"] = card_loss_config(config, loss_fields["loss_config"])
     base = display_name(config.model)
     name = loss_fields["loss_name"] if method == THIS_RUN else method
     values = dict(
@@ -172,6 +178,28 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
         wise_ft_weight=config.wise_ft_weight,
     )
     return RunSummary(**{**values, **fields})
+
+
+def card_model_name(value):
+    """A model setting as a card names it: the packaged model (``"default"``) by its Hub id, the main job's teacher
+    (``"<row name>"``) as that row in words; any other value as it is."""
+    if value == "default":
+        return display_name(value)
+    if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+        return f"this run's {value[1:-1]} row (not published)"
+    return value
+
+
+def card_loss_config(config: TrainConfig, loss_config: dict) -> dict:
+    """The loss's config with the models inside it (a weighter's, GIST's guide) named as the training arguments name
+    them: a loaded model only knows its class or a local path, the config knows what it was."""
+    shown = dict(loss_config)
+    weighter = shown.get("weighter")
+    if isinstance(weighter, dict) and "model" in weighter and config.weighter_model:
+        shown["weighter"] = {**weighter, "model": card_model_name(config.weighter_model)}
+    if "guide" in shown and config.guide_model:
+        shown["guide"] = card_model_name(config.guide_model)
+    return shown
 
 
 MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
@@ -196,11 +224,8 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
     if config.num_negatives and not ranker and config.miner_model is None:
         args["miner_model"] = display_name(config.model)  # None: the model being trained mined, before training
     for key in ("model", "miner_model", "weighter_model", "guide_model", "ranker_model"):
-        value = args.get(key)
-        if value == "default":
-            args[key] = display_name(value)  # one name for the packaged model wherever it appears
-        elif isinstance(value, str) and value.startswith("<") and value.endswith(">"):
-            args[key] = f"this run's {value[1:-1]} row (not published)"  # the main job's teacher, by row name
+        if key in args:
+            args[key] = card_model_name(args[key])
     # a setting of a data option that is off
     off = {"conala_mix": ("conala_config",), "docstring_rate": ("docstring_part",)}
     unused = [key for switch, keys in off.items() if not args.get(switch) for key in keys]
@@ -273,7 +298,8 @@ def _comparison_paragraph(comparison: dict, method: str) -> str:
                       "", *(f"- {s}" for s in sentences)])
 
 
-def _interval_rows(comparison: dict, set_name: str = "cosqa-dev") -> list[dict]:
+def _interval_rows(comparison: dict, set_name: str) -> list[dict]:
+    """The paired intervals of one evaluation set, as :class:`EvalSummary` ``intervals`` rows."""
     def triple(difference):
         return None if difference is None else (difference.value, difference.low, difference.high)
 
@@ -292,7 +318,8 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         for row, entry in table.items():  # rows without their own evaluation (the cascade)
             rows.setdefault(row, {}).update({f"{set_name}_{k}": [v] for k, v in entry["metrics"].items()
                                              if f"{set_name}_{k}" not in rows.get(row, {})})
-    summaries = evaluations(data, rows)
+    summaries = [replace(summary, intervals=_interval_rows(comparison or {}, set_name))
+                 for set_name, summary in zip(_measured_sets(data, rows), evaluations(data, rows))]
     return _summary(
         config, loss, data, method, summaries,
         baseline="InfoNCE" if "InfoNCE" in results and method != "InfoNCE" else None,
@@ -301,7 +328,6 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         repo_id=repo_id,
         description="\n\n".join(filter(None, [protocol_statement(data),
                                                 _comparison_paragraph(comparison or {}, method)])),
-        interval_rows=_interval_rows(comparison or {}),
         limitations=_size_limitations(config, seeds),
     )
 
