@@ -8,7 +8,8 @@
 (``rows/<retriever>/seed-N/final``), its trained ranker (``cascade/r2ps-ranker/seed-N/final``) and ``results.json``
 (the rows' and the cascade's per-query ranks). R2PS adds the ranker's ``tanh(logit)`` to the retriever's cosine
 with weight 1 (on CoSQA); here the weight is a setting of the main job's grid (``cascade_row.CASCADE_GRID``), chosen
-as the main job chooses: on ``cosqa-heldout`` by MRR, the retriever alone tried first so that a tie keeps it.
+as the main job chooses (``cascade_row.choose_cascade_setting``): on ``cosqa-heldout`` by MRR, the retriever alone
+tried first so that a tie keeps it.
 dev-500 is evaluated once, with the chosen setting.
 
 ``results.json`` holds the run's rows, its cascade at weight 1 (:func:`at_one`) and the cascade at the chosen weight
@@ -23,14 +24,12 @@ from pathlib import Path
 
 from benchmarks.against_row import pair_against
 from benchmarks.cascade_full import RETRIEVERS, cascade_name, plan_settings
-from hf_softnce.training.cascade_row import CASCADE_GRID, CASCADE_WEIGHTS, memoized_predict
+from hf_softnce.evaluation import evaluate_cascade
+from hf_softnce.training.cascade_row import CASCADE_GRID, CASCADE_WEIGHTS, choose_cascade_setting, memoized_predict
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.main_job import make_plan
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import run_slug
-
-# the main job's grid (the weighted sums, then the ranker's score alone) after the retriever alone: a tie keeps it
-GRID = [(0, None, None)] + CASCADE_GRID
 
 
 def at_one(cascade: str) -> str:
@@ -45,7 +44,6 @@ def main() -> None:
     args = parser.parse_args()
     from sentence_transformers import CrossEncoder
 
-    from hf_softnce.evaluation import evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
 
     run_dir, seed = Path(args.run), args.seed
@@ -62,28 +60,19 @@ def main() -> None:
     deepest = max(k for k, _, _ in CASCADE_GRID)
     cascade = RetrieverRanker(load_model(str(retriever_dir)), ranker, top_k=deepest, combine="add", cache=False)
 
-    def evaluate(setting, retrieval_set, per_query=None):
-        cascade.top_k, cascade.combine, cascade.ranker_weight = setting[0], setting[1] or "add", setting[2] or 1.0
-        return evaluate_cascade(cascade, retrieval_set, per_query=per_query, show_progress_bar=False)
+    def report(top_k, combine, weight, mrr):
+        print(f"seed {seed} cosqa-heldout top_k={top_k} combine={combine} weight={weight}: {mrr:.4f}")
 
-    tried = []
-    for setting in sorted(GRID, key=lambda s: -s[0]):  # the deepest first: the memo then holds every pair
-        result = evaluate(setting, data.real_select)
-        tried.append((setting, result["cascade"]["mrr@1000"] if setting[0] else result["retriever"]["mrr@1000"]))
-        print(f"seed {seed} cosqa-heldout top_k={setting[0]} combine={setting[1]} weight={setting[2]}: "
-              f"{tried[-1][1]:.4f}")
-    tried.sort(key=lambda t: GRID.index(t[0]))
-    best = max(tried, key=lambda t: t[1])[0]
-    choice = {"top_k": best[0], "combine": best[1], "ranker_weight": best[2],
-              "tried": [{"top_k": k, "combine": c, "ranker_weight": w, "select_mrr": m} for (k, c, w), m in tried]}
-    print(f"seed {seed}: chosen on cosqa-heldout top_k={best[0]} combine={best[1]} weight={best[2]}")
+    choice = choose_cascade_setting(cascade, data.real_select, show_progress_bar=False, on_setting=report)
+    print(f"seed {seed}: chosen on cosqa-heldout top_k={choice['top_k']} combine={choice['combine']} "
+          f"weight={choice['ranker_weight']}")
 
     ranks = {}
     for set_name, retrieval_set in (("cosqa-heldout", data.real_select), ("cosqa-dev", data.real_report)):
         per_query: dict = {}
-        evaluate(best, retrieval_set, per_query)
+        evaluate_cascade(cascade, retrieval_set, per_query=per_query, show_progress_bar=False)
         # top_k 0: the retriever row's own ranks, as the main job keeps them (cascade_ranks)
-        ranks[set_name] = per_query["cascade"] if best[0] else run["per_query_ranks"][name][-1][set_name]
+        ranks[set_name] = per_query["cascade"] if choice["top_k"] else run["per_query_ranks"][name][-1][set_name]
     rows = {row: r for row, r in run["per_query_ranks"].items() if row != cascade_row}
     settings = {**settings, "ranker_weight": list(CASCADE_WEIGHTS)}
     result = {"rows": run["rows"], "retriever": name, "ranker_settings": settings,

@@ -360,3 +360,40 @@ def test_cascade_bad_input_gives_clear_errors(trained_ranker, retriever, tmp_pat
     with pytest.raises(ValueError, match="pass the list length"):
         RetrieverRanker(retriever, ranker, top_k=0).search(QUERIES, CORPUS)
     assert cascade.search([], CORPUS) == []
+
+
+def test_the_cascade_setting_is_the_best_on_the_selection_set_and_the_retriever_alone_wins_a_tie(trained_ranker,
+                                                                                                  retriever):
+    """``choose_cascade_setting`` scores each setting as a cascade built with it alone would, keeps the grid's order
+    with the retriever alone first, and leaves the cascade at the best; re-scoring only the first candidate changes
+    no order, so it ties the retriever and the retriever alone is chosen."""
+    from hf_softnce.training.cascade_row import choose_cascade_setting
+
+    ranker, _ = trained_ranker
+
+    def mrr(top_k, combine, weight, stage="cascade"):
+        alone = RetrieverRanker(retriever, ranker, top_k=top_k, combine=combine or "replace",
+                                ranker_weight=weight or 1.0, cache=False)
+        return evaluate_cascade(alone, RETRIEVAL_SET, show_progress_bar=False)[stage]["mrr@1000"]
+
+    cascade = RetrieverRanker(retriever, ranker, top_k=3, combine="add", ranker_weight=0.7, cache=False)
+    grid = [(2, "add", 0.5), (50, "add", 2.0), (5, "replace", None)]  # 50: more than the codebase, cut to it
+    seen = []
+    choice = choose_cascade_setting(cascade, RETRIEVAL_SET, grid, show_progress_bar=False,
+                                    on_setting=lambda *setting: seen.append(setting[:3]))
+    settings = [(0, None, None), (2, "add", 0.5), (len(CORPUS), "add", 2.0), (5, "replace", None)]
+    assert seen == [settings[2], settings[3], settings[1]]  # the deepest first, so a memo holds every pair
+    expected = [mrr(1, None, None, "retriever")] + [mrr(*setting) for setting in settings[1:]]
+    assert [(t["top_k"], t["combine"], t["ranker_weight"]) for t in choice["tried"]] == settings
+    assert [t["select_mrr"] for t in choice["tried"]] == expected
+    best = settings[expected.index(max(expected))]
+    assert max(expected) > expected[0]  # the trained ranker re-ranks better than its random retriever
+    assert (choice["top_k"], choice["combine"], choice["ranker_weight"]) == best
+    assert (choice["select_mrr"], choice["retriever_select_mrr"]) == (max(expected), expected[0])
+    assert (cascade.top_k, cascade.combine, cascade.ranker_weight) == (best[0], best[1], best[2] or 1.0)
+
+    before = (cascade.combine, cascade.ranker_weight)
+    tie = choose_cascade_setting(cascade, RETRIEVAL_SET, [(1, "add", 0.5)], show_progress_bar=False)
+    assert [t["select_mrr"] for t in tie["tried"]] == [expected[0], expected[0]]
+    assert (tie["top_k"], tie["combine"], tie["ranker_weight"]) == (0, None, None) and cascade.top_k == 0
+    assert (cascade.combine, cascade.ranker_weight) == before  # the retriever alone sets nothing else
