@@ -8,8 +8,8 @@
 (``rows/<retriever>/seed-N/final``), its trained ranker (``cascade/r2ps-ranker/seed-N/final``) and ``results.json``
 (the rows' and the cascade's per-query ranks). R2PS adds the ranker's ``tanh(logit)`` to the retriever's cosine
 with weight 1 (on CoSQA); here the weight is a setting of the main job's grid (``cascade_row.CASCADE_GRID``), chosen
-as the main job chooses (``cascade_row.choose_cascade_setting``): on ``cosqa-heldout`` by MRR, the retriever alone
-tried first so that a tie keeps it.
+as the main job chooses (``hf_softnce.evaluation.choose_cascade_setting``): on ``cosqa-heldout`` by MRR, the
+retriever alone tried first so that a tie keeps it.
 dev-500 is evaluated once, with the chosen setting.
 
 ``results.json`` holds the run's rows, its cascade at weight 1 (:func:`at_one`) and the cascade at the chosen weight
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from benchmarks.against_row import pair_against
 from benchmarks.cascade_full import RETRIEVERS, cascade_name, plan_settings
-from hf_softnce.evaluation import evaluate_cascade
-from hf_softnce.training.cascade_row import CASCADE_GRID, CASCADE_WEIGHTS, choose_cascade_setting, memoized_predict
+from hf_softnce.evaluation import choose_cascade_setting, evaluate_cascade
+from hf_softnce.training.cascade_row import CASCADE_GRID, CASCADE_WEIGHTS, memoized_predict
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.main_job import make_plan
 from hf_softnce.training.models import load_model
@@ -63,7 +63,8 @@ def main() -> None:
     def report(top_k, combine, weight, mrr):
         print(f"seed {seed} cosqa-heldout top_k={top_k} combine={combine} weight={weight}: {mrr:.4f}")
 
-    choice = choose_cascade_setting(cascade, data.real_select, show_progress_bar=False, on_setting=report)
+    choice = choose_cascade_setting(cascade, data.real_select, CASCADE_GRID, show_progress_bar=False,
+                                    on_setting=report)
     print(f"seed {seed}: chosen on cosqa-heldout top_k={choice['top_k']} combine={choice['combine']} "
           f"weight={choice['ranker_weight']}")
 

@@ -13,7 +13,7 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from torch import nn
 
 from hf_softnce.data.schema import RetrievalSet
-from hf_softnce.evaluation import evaluate_cascade
+from hf_softnce.evaluation import choose_cascade_setting, evaluate_cascade
 from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.retrieval import RetrieverRanker
 from hf_softnce.training.ranker import r2ps_ranker
@@ -367,8 +367,6 @@ def test_the_cascade_setting_is_the_best_on_the_selection_set_and_the_retriever_
     """``choose_cascade_setting`` scores each setting as a cascade built with it alone would, keeps the grid's order
     with the retriever alone first, and leaves the cascade at the best; re-scoring only the first candidate changes
     no order, so it ties the retriever and the retriever alone is chosen."""
-    from hf_softnce.training.cascade_row import choose_cascade_setting
-
     ranker, _ = trained_ranker
 
     def mrr(top_k, combine, weight, stage="cascade"):

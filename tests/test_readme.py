@@ -67,6 +67,13 @@ def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypat
     printed = capsys.readouterr().out
     assert "Mined negatives for" in printed
     assert "| stage | MRR@1000 | R@1 | R@5 | R@10 | NDCG@10 | ms/query |" in printed and "\n| cascade | " in printed
+    # The setting chosen on valid is the best of the retriever alone and the three tried, and the cascade keeps it.
+    choice, cascade = namespace["choice"], namespace["cascade"]
+    tried = [(t["top_k"], t["combine"], t["ranker_weight"]) for t in choice["tried"]]
+    assert tried == [(0, None, None), (5, "add", 0.5), (10, "add", 1.0), (10, "replace", None)]
+    best = max(choice["tried"], key=lambda t: t["select_mrr"])
+    assert (choice["top_k"], choice["combine"]) == (best["top_k"], best["combine"]) and cascade.top_k == best["top_k"]
+    assert printed.count("\n| cascade | ") == 2  # the test set's table after valid's
 
 
 def test_readme_soft_infonce_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):

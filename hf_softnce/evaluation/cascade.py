@@ -6,7 +6,7 @@ the other way round, so the search primitives stay importable without the metric
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
@@ -74,3 +74,44 @@ def evaluate_cascade(
     latency = _per_query({"retriever": retriever_ms, "ranker": ranker_ms}, len(qids))
     latency["cascade"] = latency["retriever"] + latency["ranker"]
     return CascadeResults(retriever=metrics(retrieved), cascade=metrics(reranked), latency_ms_per_query=latency)
+
+
+def choose_cascade_setting(cascade: RetrieverRanker, retrieval_set: RetrievalSet,
+                           grid: Iterable[tuple[int, str, float | None]], *, show_progress_bar: bool = True,
+                           on_setting: Callable[[int, str, float | None, float], None] | None = None) -> dict:
+    """The cascade's setting with the highest MRR@1000 on ``retrieval_set`` (a selection set, never the one you
+    report on), and every one tried: how the main job chooses R2PS's ``top_k``, ``combine`` and ``ranker_weight``.
+
+    Args:
+        cascade: a :class:`~hf_softnce.retrieval.RetrieverRanker`; left set to the chosen ``top_k``, ``combine`` and
+            ``ranker_weight`` (``top_k=0`` when the retriever alone wins).
+        retrieval_set: the queries and codebase each setting is scored on (a ``top_k`` above its codebase's size is
+            cut to it).
+        grid: ``(top_k, combine, ranker_weight)`` settings (``ranker_weight`` None where ``combine`` ignores it);
+            the main job's is ``hf_softnce.training.cascade_row.CASCADE_GRID``.
+        show_progress_bar: bars while each setting is evaluated.
+        on_setting: called with ``(top_k, combine, ranker_weight, mrr)`` after each setting, e.g. to print it.
+
+    Returns:
+        ``{"top_k", "combine", "ranker_weight", "select_mrr", "retriever_select_mrr", "tried"}``; ``tried`` lists
+        every setting's ``select_mrr`` in the grid's order, the retriever alone (``top_k`` 0) first: it wins a tie,
+        so the cascade never ranks below its own retriever on the selection set and the ranker's cost must buy
+        something. Settings are evaluated deepest first, so a memoized ``predict`` scores each pair once.
+    """
+    grid = list(dict.fromkeys((min(k, len(retrieval_set.corpus)), c, w) for k, c, w in grid))
+    combine_unset, weight_unset = cascade.combine, cascade.ranker_weight
+    tried = []
+    for top_k, combine, weight in sorted(grid, key=lambda setting: -setting[0]):
+        cascade.top_k, cascade.combine, cascade.ranker_weight = top_k, combine, weight or 1.0
+        result = evaluate_cascade(cascade, retrieval_set, show_progress_bar=show_progress_bar)
+        tried.append((result["cascade"]["mrr@1000"], top_k, combine, weight, result["retriever"]["mrr@1000"]))
+        if on_setting is not None:
+            on_setting(top_k, combine, weight, tried[-1][0])
+    tried.sort(key=lambda t: grid.index(t[1:4]))
+    tried.insert(0, (tried[0][4], 0, None, None, tried[0][4]))
+    best = max(tried, key=lambda t: t[0])
+    cascade.top_k, cascade.combine = best[1], best[2] or combine_unset
+    cascade.ranker_weight = best[3] or weight_unset
+    return {"top_k": best[1], "combine": best[2], "ranker_weight": best[3], "select_mrr": best[0],
+            "retriever_select_mrr": best[4],
+            "tried": [{"top_k": k, "combine": c, "ranker_weight": w, "select_mrr": m} for m, k, c, w, _ in tried]}

@@ -39,7 +39,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     nothing and the cascade row is its retriever (the choice's ``tried`` keeps every setting's MRR). The latency is
     keyed by ``retriever_name`` (the retriever alone) and ``row_name`` (the cascade).
     """
-    from hf_softnce.evaluation import evaluate_cascade
+    from hf_softnce.evaluation import choose_cascade_setting, evaluate_cascade
     from hf_softnce.retrieval import RetrieverRanker
 
     budget = ranker_budget(base)
@@ -66,7 +66,7 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
         # Every setting re-scores a prefix of the same top-20 lists: score each (query, code) pair once. The memo
         # lives on this ranker instance for the grid only, so the report set's latency is measured uncached.
         ranker.predict = memoized_predict(ranker.predict)
-        choice = choose_cascade_setting(cascade, data.real_select)
+        choice = choose_cascade_setting(cascade, data.real_select, CASCADE_GRID)
     per_query, latency, metrics = {}, {}, {}
     for name in (HELDOUT, DEV):
         retrieval_set = {HELDOUT: data.real_select, DEV: data.real_report}[name]
@@ -90,46 +90,6 @@ def run_cascade(base: TrainConfig, data, seed: int, retriever_dir: str, output_d
     loss = R2PSRankerLoss(ranker, scale=config.ranker_scale)  # describes the training on the card
     write_run_card(config.output_dir, ranker, ranker_summary(chosen, loss, data, metrics))
     return per_query, latency, choice
-
-
-def choose_cascade_setting(cascade, retrieval_set, grid=CASCADE_GRID, *, show_progress_bar: bool = True,
-                           on_setting=None) -> dict:
-    """The cascade's setting with the highest MRR@1000 on ``retrieval_set`` (the selection set), and every one tried.
-
-    Args:
-        cascade: a :class:`~hf_softnce.retrieval.RetrieverRanker`; left set to the chosen ``top_k``, ``combine`` and
-            ``ranker_weight`` (``top_k=0`` when the retriever alone wins).
-        retrieval_set: the queries and codebase each setting is scored on (a ``top_k`` above its codebase's size is
-            cut to it).
-        grid: ``(top_k, combine, ranker_weight)`` settings (``ranker_weight`` None where ``combine`` ignores it).
-        show_progress_bar: bars while each setting is evaluated.
-        on_setting: called with ``(top_k, combine, ranker_weight, mrr)`` after each setting, e.g. to print it.
-
-    Returns:
-        ``{"top_k", "combine", "ranker_weight", "select_mrr", "retriever_select_mrr", "tried"}``; ``tried`` lists
-        every setting's ``select_mrr`` in the grid's order, the retriever alone (``top_k`` 0) first: it wins a tie,
-        so the cascade never ranks below its own retriever on the selection set and the ranker's cost must buy
-        something. Settings are evaluated deepest first, so a memoized ``predict`` scores each pair once.
-    """
-    from hf_softnce.evaluation import evaluate_cascade
-
-    grid = list(dict.fromkeys((min(k, len(retrieval_set.corpus)), c, w) for k, c, w in grid))
-    combine_unset, weight_unset = cascade.combine, cascade.ranker_weight
-    tried = []
-    for top_k, combine, weight in sorted(grid, key=lambda setting: -setting[0]):
-        cascade.top_k, cascade.combine, cascade.ranker_weight = top_k, combine, weight or 1.0
-        result = evaluate_cascade(cascade, retrieval_set, show_progress_bar=show_progress_bar)
-        tried.append((result["cascade"]["mrr@1000"], top_k, combine, weight, result["retriever"]["mrr@1000"]))
-        if on_setting is not None:
-            on_setting(top_k, combine, weight, tried[-1][0])
-    tried.sort(key=lambda t: grid.index(t[1:4]))
-    tried.insert(0, (tried[0][4], 0, None, None, tried[0][4]))
-    best = max(tried, key=lambda t: t[0])
-    cascade.top_k, cascade.combine = best[1], best[2] or combine_unset
-    cascade.ranker_weight = best[3] or weight_unset
-    return {"top_k": best[1], "combine": best[2], "ranker_weight": best[3], "select_mrr": best[0],
-            "retriever_select_mrr": best[4],
-            "tried": [{"top_k": k, "combine": c, "ranker_weight": w, "select_mrr": m} for m, k, c, w, _ in tried]}
 
 
 def ranker_budget(base: TrainConfig) -> dict[str, int]:
