@@ -15,6 +15,10 @@ from hf_softnce.training.run import training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "recipes" / "configs" / "default.yaml"
+# A boolean trainer argument passed through by name: transformers 5 renamed gradient_checkpointing (and warns on it).
+CHECKPOINTING = ("activation_checkpointing" if "activation_checkpointing" in
+                 {f.name for f in dataclasses.fields(__import__("transformers").TrainingArguments)}
+                 else "gradient_checkpointing")
 
 
 @pytest.mark.parametrize(
@@ -108,27 +112,27 @@ def test_recipe_command_line_exits_2_with_the_one_line_message(capsys):
 def test_recipes_take_hf_argument_parser_spellings_of_any_key():
     config = parse_recipe_args([
         "--config", str(DEFAULT), "--gradient_accumulation_steps", "4", "--lr-scheduler-type=cosine",
-        "--gradient_checkpointing", "--push-to-hub", "me/model", "batch_size=8", "--learning_rate", "1e-5",
+        f"--{CHECKPOINTING}", "--push-to-hub", "me/model", "batch_size=8", "--learning_rate", "1e-5",
     ])
     assert config.training_args == {"gradient_accumulation_steps": 4, "lr_scheduler_type": "cosine",
-                                    "gradient_checkpointing": True}
+                                    CHECKPOINTING: True}
     assert (config.push_to_hub, config.batch_size, config.learning_rate) == ("me/model", 8, 1e-5)
 
 
 def test_training_argument_fields_pass_through_to_the_trainer_arguments(tmp_path):
     config = load_config(DEFAULT, [
-        "gradient_accumulation_steps=4", "lr_scheduler_type=cosine", "report_to=none", "gradient_checkpointing=true",
+        "gradient_accumulation_steps=4", "lr_scheduler_type=cosine", "report_to=none", f"{CHECKPOINTING}=true",
         "hub_model_id=me/code-search", f"output_dir={tmp_path}", "use_cpu=true",
     ])
     assert config.training_args == {
         "gradient_accumulation_steps": 4, "lr_scheduler_type": "cosine", "report_to": "none",
-        "gradient_checkpointing": True, "hub_model_id": "me/code-search",
+        CHECKPOINTING: True, "hub_model_id": "me/code-search",
     }
     args = training_arguments(config, selecting=False, metric=None)
     assert args.gradient_accumulation_steps == 4
     assert args.lr_scheduler_type == SchedulerType.COSINE
     assert args.report_to == []  # "none" is transformers' spelling of no integration
-    assert args.gradient_checkpointing is True
+    assert getattr(args, CHECKPOINTING) is True
     assert args.hub_model_id == "me/code-search"
     assert args.per_device_train_batch_size == 32  # hf_softnce's own keys still apply
     # to_dict is flat, so a saved config.json reads back as the same config
