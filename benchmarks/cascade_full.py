@@ -37,6 +37,7 @@ from hf_softnce.training.data import load_task_data
 from hf_softnce.training.main_job import cascade_ranks, make_plan, run_main_job
 from hf_softnce.training.manifest import completed, mark_complete
 from hf_softnce.training.plan import DEFAULT_ROW, run_slug
+from hf_softnce.training.report import setting_line
 
 RETRIEVERS = ("InfoNCE", DEFAULT_ROW)  # the main job rows trained here, the default row after its teacher
 # ``--set ranker_model=retriever``: the ranker starts from the seed's own retriever, a model already fine-tuned on
@@ -85,7 +86,7 @@ def main() -> None:
         raise SystemExit(f"{folder} holds a cascade trained with {saved.get('ranker_settings', {})}, not "
                          f"{ranker_settings}: give another --output-dir")
     choice = saved["choice"]
-    print(f"{cascade} seed {seed}: top_k={choice['top_k']}, combine={choice['combine']} (chosen on cosqa-heldout)")
+    print(f"{cascade} seed {seed}: {setting_line(choice)}")
 
     ranks = cascade_ranks(saved, payload["per_query_ranks"][name][-1])
     result = {"rows": methods, "retriever": name, "ranker_settings": ranker_settings, "seed": seed,

@@ -582,8 +582,12 @@ def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_rang
 
 
 def test_the_cascade_setting_in_words_names_the_weight_of_add():
-    from hf_softnce.training.report import setting_words
+    from hf_softnce.training.report import setting_line, setting_words
 
     assert setting_words({"top_k": 5, "combine": "add", "ranker_weight": 0.5}) == "add x0.5"
     assert setting_words({"top_k": 20, "combine": "replace", "ranker_weight": None}) == "replace"
     assert setting_words({"top_k": 5, "combine": "add"}) == "add"  # a results.json written before the weight
+    assert setting_line({"top_k": 20, "combine": "add", "ranker_weight": 0.5}) == \
+        "top_k=20, combine=add, ranker_weight=0.5 (chosen on cosqa-heldout)"
+    assert setting_line({"top_k": 0, "combine": None, "ranker_weight": None}) == \
+        "top_k=0, the retriever alone: no ranker setting beat it (chosen on cosqa-heldout)"

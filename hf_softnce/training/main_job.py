@@ -32,7 +32,9 @@ from hf_softnce.training.plan import (
     BASE_TEACHER, CASCADE, CASCADE_TEACHER, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
 )
 from hf_softnce.training.ranker import mine_negatives
-from hf_softnce.training.report import Results, describe_row_loss, headline, last_time, write_report
+from hf_softnce.training.report import (
+    Results, describe_row_loss, headline, last_time, setting_line, write_report,
+)
 from hf_softnce.training.run import evaluate_model, remember_base_metrics, train_retriever
 
 
@@ -108,7 +110,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         elif cascade:
             _cascade(plan, data, seed, trained.get("InfoNCE", ""), output_dir, results)
             results.seeds.setdefault(CASCADE, []).append(seed)
-            print(f"{stamp()} {CASCADE} seed {seed}: {_chosen(results.cascade_choices[-1])}")
+            print(f"{stamp()} {CASCADE} seed {seed}: {setting_line(results.cascade_choices[-1])}")
     if mining is None and any(row.negatives for row in plan.rows):
         mining = completed(output_dir / "mining")  # every such row read back: the mining report of the run that mined
     default = plan.default if plan.default in results.metrics else None
@@ -257,14 +259,6 @@ def cascade_ranks(saved: dict, retriever_ranks: dict) -> dict:
     ``retriever_ranks``, that retriever row's own ranking (in the main job the InfoNCE row's last seed), not a second
     encoding at another batch size whose padding could swap near-ties."""
     return saved["per_query"] if saved["choice"]["top_k"] else retriever_ranks
-
-
-def _chosen(choice: dict) -> str:
-    weight = choice.get("ranker_weight")
-    weight = f", ranker_weight={weight:g}" if weight and choice["combine"] == "add" else ""
-    setting = (f"top_k={choice['top_k']}, combine={choice['combine']}{weight}" if choice["top_k"] else
-               "top_k=0, the retriever alone: no ranker setting beat it")
-    return f"{setting} (chosen on {HELDOUT})"
 
 
 __all__ = ["SIZES", "run_main_job", "make_plan"]

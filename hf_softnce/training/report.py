@@ -197,6 +197,16 @@ def ranker_sentence(base: TrainConfig, choices: list[dict]) -> str:
             f"{chosen or 'not run'}.")
 
 
+def setting_line(choice: dict) -> str:
+    """The cascade's chosen setting as config keys, for the log: ``top_k=20, combine=add, ranker_weight=0.5 (chosen on
+    cosqa-heldout)``; :func:`setting_words` says it in results.md."""
+    weight = choice.get("ranker_weight")
+    weight = f", ranker_weight={weight:g}" if weight and choice["combine"] == "add" else ""
+    setting = (f"top_k={choice['top_k']}, combine={choice['combine']}{weight}" if choice["top_k"] else
+               "top_k=0, the retriever alone: no ranker setting beat it")
+    return f"{setting} (chosen on {HELDOUT})"
+
+
 def setting_words(choice: dict) -> str:
     """``add`` with its weight (``add x0.5``: cosine + 0.5 tanh(logit)), or ``replace``."""
     weight = choice.get("ranker_weight")
