@@ -34,7 +34,6 @@ from hf_softnce.training.data import DEV, HELDOUT, HELDOUT_SEED, HELDOUT_SIZE, T
 from hf_softnce.training.losses import LOSS_ONLY_KEYS, WEIGHTER_KEYS
 from hf_softnce.training.models import display_name, load_model
 
-CARD_SET = "test"  # the held-out split; the CoSQA dev results go beside it
 THIS_RUN = "fine-tuned"
 RETRIEVER_ROW = "retriever alone"
 CASCADE_ROW = "retriever → ranker"
