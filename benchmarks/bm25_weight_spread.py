@@ -57,7 +57,7 @@ def main() -> None:
                 lowest.append(float(kept.min()))
         results[name] = {"below_0.5_per_row": float(np.mean(below)), "clipped_per_row": float(np.mean(clipped)),
                          "mean_lowest_weight": float(np.mean(lowest))}
-    print(f"| setting | negatives per row below 0.5 | clipped to 0.1 | mean lowest weight |\n|---|---|---|---|")
+    print("| setting | negatives per row below 0.5 | clipped to 0.1 | mean lowest weight |\n|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['below_0.5_per_row']:.2f} | {r['clipped_per_row']:.2f} | {r['mean_lowest_weight']:.2f} |")
     OUT.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ embeddings — the miner's memory-bounded search — does not pay for it. Evalua
 (``evaluate_cascade``) lives in :mod:`hf_softnce.evaluation`: evaluation imports retrieval, never the reverse.
 """
 
-from hf_softnce.retrieval.search import faiss_available, search_score, top_k_search
+from hf_softnce.retrieval.search import faiss_available, top_k_search
 
 __all__ = ["RetrieverRanker", "faiss_available", "top_k_search"]
 
