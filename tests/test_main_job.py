@@ -455,16 +455,23 @@ def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teache
     config = yaml.safe_load((folder / "training_config.yaml").read_text())
     card = (folder / "README.md").read_text()
     assert str(tmp_path) not in card and str(tmp_path) not in json.dumps(config)
-    assert '"weighter_model": "this run\'s InfoNCE row (not published)"' in card
+    teacher = "this run's InfoNCE model (the InfoNCE row of its results: same pairs and seed; not published)"
+    assert f'"weighter_model": "{teacher}"' in card
     # The loss's own config names its estimator the same way (the loaded model only knows its class).
-    assert "| weighter.model | `this run's InfoNCE row (not published)` |" in card
+    assert f"| weighter.model | `{teacher}` |" in card
+    # The training arguments are what shaped the weights: not how the run saved, logged, evaluated or published,
+    # nor a data option left off or a setting left unset.
+    arguments = json.loads(card.split("<summary>Training arguments</summary>")[1].split("```json")[1].split("```")[0])
+    assert not {"hub_private", "push_to_hub", "save_total_limit", "save_strategy", "evaluate_base", "use_cpu",
+                "select_on", "conala_mix", "query_style_rate"} & set(arguments)
+    assert None not in arguments.values() and arguments["learning_rate"] == 1e-4 and arguments["max_steps"] == 2
     assert "SoftInfoNCELoss" in card
     # Each real-query set has its own paired intervals under its table; the model-index names the Hub dataset's
     # splits: the held-out queries are a subset of train, dev-500 is the dataset's `valid`.
     assert card.count("Differences with paired bootstrap 95% intervals") == 2
     held_out, dev = card.split("### CoSQA dev-500")
-    assert f"| {DEFAULT_ROW} | {payload['comparison']['cosqa-heldout'][DEFAULT_ROW]['metrics']['mrr@1000']:.4f} |" \
-        in held_out
+    assert (f"| **{DEFAULT_ROW} (this model)** | "
+            f"{payload['comparison']['cosqa-heldout'][DEFAULT_ROW]['metrics']['mrr@1000']:.4f} |") in held_out
     index = {(r.dataset_split, json.dumps(r.dataset_args, sort_keys=True)) for r in ModelCard(card).data.eval_results}
     assert {"train", "valid"} <= {split for split, _ in index}
     assert all('"subset": "cosqa-heldout"' in args for split, args in index if split == "train")

@@ -205,7 +205,11 @@ def _evaluation_tables(summary: RunSummary) -> list[dict[str, Any]]:
             for m in metrics if m in base
         ]
         columns = [key for key in dict.fromkeys(k for row in evaluation.intervals for k in row) if key != "name"]
-        intervals = [(row["name"], [_interval_cell(row.get(key)) for key in columns]) for row in evaluation.intervals]
+        # In the results table's order, this model marked the same way.
+        by_name = {row["name"]: row for row in evaluation.intervals}
+        named = [name for name in order if name in by_name] + [name for name in by_name if name not in order]
+        intervals = [(name, name == summary.method, [_interval_cell(by_name[name].get(key)) for key in columns])
+                     for name in named]
         tables.append({"e": evaluation, "metrics": metrics, "rows": rows, "side_by_side": side_by_side,
                        "interval_columns": [_interval_label(key) for key in columns], "intervals": intervals})
     return tables
@@ -216,7 +220,8 @@ def _interval_cell(value) -> str:
         return "–"
     if isinstance(value, (list, tuple)):
         diff, lo, hi = value
-        return f"{diff:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        cell = f"{diff:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        return f"**{cell}**" if lo > 0 or hi < 0 else cell  # bold: the interval excludes 0
     return format_value(value)
 
 

@@ -275,8 +275,10 @@ def protocol_statement(data: TaskData) -> str:
         evaluated += (f"; every choice is made on {HELDOUT} ({len(data.real_select):,} CoSQA training queries no "
                       f"row trains on, same codebase), never on dev")
     if data.name == "cosqa":
+        held_out = "" if data.real_select is None else f", once the {len(data.real_select):,} of {HELDOUT} are held out"
         return (f"Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's retrieval training split "
-                f"({_train_count(data)} real web queries with a human 'answers the query' label), {evaluated}; the "
+                f"({_train_count(data)} real web queries with a human 'answers the query' label{held_out}), "
+                f"{evaluated}; the "
                 f"training codes are functions of that codebase, as in the published protocol, and no dev query is "
                 f"in training.")
     return f"Trained on {', '.join(data.sources)} ({len(data.train):,} pairs); {evaluated}."

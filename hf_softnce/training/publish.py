@@ -181,11 +181,12 @@ def _summary(config: TrainConfig, loss, data: TaskData, method: str, summaries: 
 
 def card_model_name(value):
     """A model setting as a card names it: the packaged model (``"default"``) by its Hub id, the main job's teacher
-    (``"<row name>"``) as that row in words; any other value as it is."""
+    (``"<row name>"``, that row's saved model of the same seed) in words; any other value as it is."""
     if value == "default":
         return display_name(value)
     if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
-        return f"this run's {value[1:-1]} row (not published)"
+        row = value[1:-1]
+        return f"this run's {row} model (the {row} row of its results: same pairs and seed; not published)"
     return value
 
 
@@ -201,6 +202,13 @@ def card_loss_config(config: TrainConfig, loss_config: dict) -> dict:
     return shown
 
 
+# How a run was driven, not what trained the model: where it saved, logged, evaluated and published, on which
+# device. A card lists the settings that shaped the weights; these stay in the run folder's config.json.
+RUN_OPTION_KEYS = ("push_to_hub", "hub_private", "hub_revision", "hub_create_pr", "save_strategy", "save_steps",
+                   "save_total_limit", "eval_steps", "logging_steps", "evaluate_base", "max_eval_queries", "use_cpu",
+                   "ddp_backend", "resume_from_checkpoint", "output_dir")
+# Data options that are off at 0: their value says nothing the training data section does not.
+DATA_SWITCHES = ("conala_mix", "docstring_rate", "query_style_rate")
 MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
                "mining_absolute_margin")
 
@@ -211,9 +219,11 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
     A loss setting left to the loss's default (``None``) is shown as the value the loss used; ``sources`` (the stdlib
     corpus's packages) only where that corpus trained the model; another loss's settings, the ranker's (``ranker_*``)
     on a retriever's card and the retriever losses' on the ranker's (``ranker=True``), the miner's where no
-    negative was mined (``num_negatives=0``, a retriever) and the settings of a data option that is off (CoNaLa's
-    config without ``conala_mix``, ``docstring_part`` without ``docstring_rate``) are left out; ``miner_model`` left
-    to ``None`` is shown as the model that mined (the base, before training)."""
+    negative was mined (``num_negatives=0``, a retriever), a data option that is off and its settings (CoNaLa's
+    config without ``conala_mix``, ``docstring_part`` without ``docstring_rate``), how the run was driven
+    (:data:`RUN_OPTION_KEYS`: saving, logging, evaluation, the Hub, the device), ``select_on="none"`` (no checkpoint
+    was chosen) and settings left to ``None`` are left out; ``miner_model`` left to ``None`` is shown as the model
+    that mined (the base, before training)."""
     args = config.to_dict()
     for key, value in args.items():
         if value is None and loss_config.get(key) is not None:
@@ -235,9 +245,12 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
         unused += [key for key in args if key.startswith("ranker_")]
         if not config.num_negatives:
             unused += MINING_KEYS
+    unused += [*RUN_OPTION_KEYS, *(key for key in DATA_SWITCHES if not args.get(key))]
+    if args.get("select_on") == "none":
+        unused.append("select_on")
     for key in unused:
         args.pop(key, None)
-    return args
+    return {key: value for key, value in args.items() if value is not None}
 
 
 def ranker_summary(config: TrainConfig, loss, data: TaskData, cascade_metrics: dict, *,
