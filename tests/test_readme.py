@@ -47,7 +47,7 @@ def test_every_python_block_of_the_readme_and_docs_is_run_by_a_test():
         assert sum(marker in block for marker in MARKERS) == 1, f"a block in {page.name} no test runs:\n{block}"
 
 
-def test_readme_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
+def test_docs_ranker_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
     """mine() output goes straight into CrossEncoderTrainer: identity columns stay out of its rows (an integer id
     would stop the trainer with `ValueError: Unsupported input type: int`)."""
     code = block_with("CrossEncoderTrainer(")
@@ -109,7 +109,7 @@ def test_docs_card_example_writes_hf_softnce_card_for_a_plain_trainer_model(tmp_
     assert "hf_softnce" in card.text and (tmp_path / "runs" / "my-model" / "modules.json").exists()
 
 
-def test_readme_real_search_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
+def test_docs_real_search_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
     from hf_softnce.data import find_shared_data_dir
 
     if find_shared_data_dir("conala", marker="conala-train.json") is None:
@@ -125,7 +125,7 @@ def test_readme_real_search_data_example_runs_as_printed(small_corpus, tmp_path,
     assert sum(q.endswith(".") for q in pairs["query"]) == 0  # search-style queries, no sentence punctuation
 
 
-def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
+def test_docs_order_labels_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
     code = block_with("label_order(mined")
     namespace = run_as_printed(
         code,
@@ -147,7 +147,7 @@ def test_readme_order_labels_example_runs_as_printed(small_corpus, tmp_path, mon
     assert namespace["trainer"].state.global_step == 10
 
 
-def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
+def test_docs_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch):
     fixtures = Path(__file__).parent / "fixtures"
     code = block_with("load_codesearchnet(")
     namespace = run_as_printed(
@@ -164,7 +164,7 @@ def test_readme_data_example_runs_as_printed(small_corpus, tmp_path, monkeypatch
     assert namespace["cosqa"].valid is not None
 
 
-def test_readme_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
+def test_docs_bootstrap_example_runs_as_printed(small_corpus, tmp_path, monkeypatch, capsys):
     """The interval names its metric and is computed from reciprocal ranks, re-computed here from the ranks."""
     import numpy as np
 
@@ -215,7 +215,7 @@ def cli_lines() -> list[list[str]]:
     return [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
 
 
-def test_readme_command_line_examples_run_as_printed(tmp_path, monkeypatch, capsys):
+def test_docs_command_line_examples_run_as_printed(tmp_path, monkeypatch, capsys):
     """Each `hf-softnce` line of docs/cli.md's block, with the packaged model swapped for a tiny one and the shared
     data for small files of the same layout. build-corpus, train and main are not run here (minutes to hours);
     test_cli.py covers what they print."""
