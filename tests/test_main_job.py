@@ -598,3 +598,24 @@ def test_the_cascade_setting_in_words_names_the_weight_of_add():
         "top_k=20, combine=add, ranker_weight=0.5 (chosen on cosqa-heldout)"
     assert setting_line({"top_k": 0, "combine": None, "ranker_weight": None}) == \
         "top_k=0, the retriever alone: no ranker setting beat it (chosen on cosqa-heldout)"
+
+
+def test_the_start_line_says_a_gpu_time_is_not_this_cpus(monkeypatch):
+    """A size's committed time measured on a GPU (the full size's, when its table came from one): on a machine
+    without a GPU the job says to expect hours, with a GPU nothing more; a time measured on CPU (the quick size's)
+    never gets the warning."""
+    import torch
+
+    from hf_softnce.training.report import last_time
+
+    committed = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "main_full.json")
+                           .read_text())
+    on_gpu = "CPU" not in committed.get("device", "CPU").upper()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    warning = ("; this machine has no GPU: expect hours, roughly 10 minutes a row on 2 CPU cores, twice that on "
+               "mined negatives")
+    assert last_time("full").endswith(warning) is on_gpu
+    assert last_time("full").startswith(f"; last measured {committed['elapsed_s'] / 60:.1f} min for the whole job")
+    assert "no GPU" not in last_time("quick") and last_time("quick").startswith("; last measured ")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert "no GPU" not in last_time("full")

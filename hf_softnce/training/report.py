@@ -256,9 +256,17 @@ def last_time(size: str) -> str:
         measured = json.loads(committed.read_text())
         where = f" on {measured['device']}" if "device" in measured else ""
         rows = len(measured["results"]) - 1  # the base model is evaluated, not trained
-        return f"; last measured {measured['elapsed_s'] / 60:.1f} min for the whole job ({rows} trained rows){where}"
+        line = f"; last measured {measured['elapsed_s'] / 60:.1f} min for the whole job ({rows} trained rows){where}"
     except (OSError, ValueError, KeyError):
         return ""
+    import torch
+
+    if "CPU" not in measured.get("device", "CPU").upper() and not torch.cuda.is_available():
+        # A GPU's minutes read as a promise on a machine without one (measured on 2 CPU cores: InfoNCE's epoch and
+        # evaluation 8-13 min, a row on mined negatives about twice that).
+        line += ("; this machine has no GPU: expect hours, roughly 10 minutes a row on 2 CPU cores, twice that on "
+                 "mined negatives")
+    return line
 
 
 def headline(metrics: dict[str, list[float]]) -> str:
