@@ -231,3 +231,19 @@ def test_a_config_key_typo_answers_before_the_heavy_imports(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Unknown config key 'learning_rat'. Did you mean 'learning_rate'?" in done.stderr
     assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_the_card_lists_the_settings_that_shaped_the_weights(tmp_path):
+    """Logging, Hub and device options never reach the card's training arguments, pass-through keys included; the
+    checkpoint and evaluation keys do where the best checkpoint was kept, and not where none was chosen."""
+    from hf_softnce.training.publish import card_training_args
+
+    overrides = ["report_to=none", "hub_model_id=me/code-search", "hub_private=true", "logging_steps=5",
+                 "eval_steps=7", "save_steps=7", "max_eval_queries=50", f"output_dir={tmp_path}", "use_cpu=true"]
+    chosen = card_training_args(load_config(DEFAULT, [*overrides, "select_on=valid"]), {})
+    assert {"eval_steps": 7, "save_steps": 7, "max_eval_queries": 50, "select_on": "valid"}.items() <= chosen.items()
+    last = card_training_args(load_config(DEFAULT, [*overrides, "select_on=none"]), {})
+    for card in (chosen, last):
+        assert not {"report_to", "hub_model_id", "hub_private", "logging_steps", "output_dir", "use_cpu"} & set(card)
+        assert None not in card.values() and card["learning_rate"] == chosen["learning_rate"]
+    assert not {"eval_steps", "save_steps", "max_eval_queries", "select_on"} & set(last)

@@ -579,6 +579,7 @@ def test_card_is_built_on_sentence_transformers_card_data_without_its_stock_card
         {"name": "SoftInfoNCE (BM25)", "mrr": 0.6843, "delta_vs_base": (0.0123, -0.004, 0.029),
          "delta_vs_infonce": (0.0031, -0.0101, 0.0160)},
         {"name": "InfoNCE", "mrr": 0.6812, "delta_vs_base": (0.02, 0.005, 0.035), "delta_vs_infonce": None},
+        {"name": "zero-shot", "mrr": 0.301, "delta_vs_base": (0.0001, 0.00003, 0.0002), "delta_vs_infonce": None},
     ])
     summary = make_summary(wise_ft_weight=0.5, evaluations=[evaluation])
     card = ModelCard(render_model_card(summary, tiny_model))
@@ -593,7 +594,8 @@ def test_card_is_built_on_sentence_transformers_card_data_without_its_stock_card
     assert not [r for r in card.data.eval_results if r.metric_type.startswith("cosine_")]
     assert ("| **SoftInfoNCE (BM25) (this model)** | 0.6843 | +0.0123 [-0.0040, +0.0290] | +0.0031 [-0.0101, +0.0160] |"
             in card.text)
-    # In the results table's order (the baseline before this model); bold where the interval excludes 0.
+    # In the results table's order (the baseline before this model); bold where the interval excludes 0 as shown.
+    assert "| zero-shot | 0.3010 | +0.0001 [+0.0000, +0.0002] | – |" in card.text
     assert card.text.index("| InfoNCE | 0.6812 | **+0.0200 [+0.0050, +0.0350]** | – |") < card.text.index(
         "| **SoftInfoNCE (BM25) (this model)** | 0.6843")
     assert "weight 0.5 on the fine-tuned model" in card.text

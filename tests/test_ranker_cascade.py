@@ -388,10 +388,19 @@ def test_the_cascade_setting_is_the_best_on_the_selection_set_and_the_retriever_
     assert max(expected) > expected[0]  # the trained ranker re-ranks better than its random retriever
     assert (choice["top_k"], choice["combine"], choice["ranker_weight"]) == best
     assert (choice["select_mrr"], choice["retriever_select_mrr"]) == (max(expected), expected[0])
-    assert (cascade.top_k, cascade.combine, cascade.ranker_weight) == (best[0], best[1], best[2] or 1.0)
+    # Left at exactly what was scored ("replace" reads no weight: the cascade's own stays).
+    assert (cascade.top_k, cascade.combine, cascade.ranker_weight) == (best[0], best[1], best[2] or 0.7)
 
     before = (cascade.combine, cascade.ranker_weight)
     tie = choose_cascade_setting(cascade, RETRIEVAL_SET, [(1, "add", 0.5)], show_progress_bar=False)
     assert [t["select_mrr"] for t in tie["tried"]] == [expected[0], expected[0]]
     assert (tie["top_k"], tie["combine"], tie["ranker_weight"]) == (0, None, None) and cascade.top_k == 0
     assert (cascade.combine, cascade.ranker_weight) == before  # the retriever alone sets nothing else
+
+    # "add" without a weight is R2PS's sum (weight 1), scored and returned as such.
+    unweighted = choose_cascade_setting(cascade, RETRIEVAL_SET, [(len(CORPUS), "add", None)], show_progress_bar=False)
+    assert unweighted["tried"][1] == {"top_k": len(CORPUS), "combine": "add", "ranker_weight": 1.0,
+                                      "select_mrr": mrr(len(CORPUS), "add", 1.0)}
+    for bad in ([], [(5, "sum", None)], [(5, "add", 0.0)], [(0, "add", 0.5)], [(2.5, "replace", None)]):
+        with pytest.raises(ValueError, match="grid setting|at least one"):
+            choose_cascade_setting(cascade, RETRIEVAL_SET, bad, show_progress_bar=False)

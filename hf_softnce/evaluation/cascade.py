@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from hf_softnce.data.schema import RetrievalSet
 from hf_softnce.evaluation.metrics import as_cutoffs, code_search_metrics, first_relevant_rank
 from hf_softnce.evaluation.report import CascadeResults
-from hf_softnce.retrieval.cascade import Ranking, RetrieverRanker, _per_query
+from hf_softnce.retrieval.cascade import COMBINE_MODES, Ranking, RetrieverRanker, _per_query
 
 
 def evaluate_cascade(
@@ -87,8 +87,9 @@ def choose_cascade_setting(cascade: RetrieverRanker, retrieval_set: RetrievalSet
             ``ranker_weight`` (``top_k=0`` when the retriever alone wins).
         retrieval_set: the queries and codebase each setting is scored on (a ``top_k`` above its codebase's size is
             cut to it).
-        grid: ``(top_k, combine, ranker_weight)`` settings (``ranker_weight`` None where ``combine`` ignores it);
-            the main job's is ``hf_softnce.training.cascade_row.CASCADE_GRID``.
+        grid: ``(top_k, combine, ranker_weight)`` settings, ``top_k`` >= 1 (``ranker_weight`` None where
+            ``combine`` ignores it; under ``"add"``, None is R2PS's 1); the main job's is
+            ``hf_softnce.training.cascade_row.CASCADE_GRID``.
         show_progress_bar: bars while each setting is evaluated.
         on_setting: called with ``(top_k, combine, ranker_weight, mrr)`` after each setting, e.g. to print it.
 
@@ -97,12 +98,26 @@ def choose_cascade_setting(cascade: RetrieverRanker, retrieval_set: RetrievalSet
         every setting's ``select_mrr`` in the grid's order, the retriever alone (``top_k`` 0) first: it wins a tie,
         so the cascade never ranks below its own retriever on the selection set and the ranker's cost must buy
         something. Settings are evaluated deepest first, so a memoized ``predict`` scores each pair once.
+
+    Raises:
+        ValueError: an empty grid, or a setting :class:`RetrieverRanker` would refuse (its message names it).
     """
-    grid = list(dict.fromkeys((min(k, len(retrieval_set.corpus)), c, w) for k, c, w in grid))
+    settings = []
+    for top_k, combine, weight in grid:
+        if combine == "add" and weight is None:
+            weight = 1.0
+        if combine not in COMBINE_MODES or not isinstance(top_k, int) or top_k < 1 or (
+                combine == "add" and not weight > 0):
+            raise ValueError(f"grid setting {(top_k, combine, weight)!r}: top_k must be an int >= 1, combine one of "
+                             f"{COMBINE_MODES}, and an 'add' weight > 0.")
+        settings.append((min(top_k, len(retrieval_set.corpus)), combine, weight if combine == "add" else None))
+    if not settings:
+        raise ValueError("choose_cascade_setting needs at least one (top_k, combine, ranker_weight) setting.")
+    grid = list(dict.fromkeys(settings))
     combine_unset, weight_unset = cascade.combine, cascade.ranker_weight
     tried = []
     for top_k, combine, weight in sorted(grid, key=lambda setting: -setting[0]):
-        cascade.top_k, cascade.combine, cascade.ranker_weight = top_k, combine, weight or 1.0
+        cascade.top_k, cascade.combine, cascade.ranker_weight = top_k, combine, weight or weight_unset
         result = evaluate_cascade(cascade, retrieval_set, show_progress_bar=show_progress_bar)
         tried.append((result["cascade"]["mrr@1000"], top_k, combine, weight, result["retriever"]["mrr@1000"]))
         if on_setting is not None:
@@ -110,6 +125,7 @@ def choose_cascade_setting(cascade: RetrieverRanker, retrieval_set: RetrievalSet
     tried.sort(key=lambda t: grid.index(t[1:4]))
     tried.insert(0, (tried[0][4], 0, None, None, tried[0][4]))
     best = max(tried, key=lambda t: t[0])
+    # Exactly the setting that was scored; the retriever alone (top_k 0) changes nothing else.
     cascade.top_k, cascade.combine = best[1], best[2] or combine_unset
     cascade.ranker_weight = best[3] or weight_unset
     return {"top_k": best[1], "combine": best[2], "ranker_weight": best[3], "select_mrr": best[0],

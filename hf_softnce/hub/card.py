@@ -221,7 +221,8 @@ def _interval_cell(value) -> str:
     if isinstance(value, (list, tuple)):
         diff, lo, hi = value
         cell = f"{diff:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-        return f"**{cell}**" if lo > 0 or hi < 0 else cell  # bold: the interval excludes 0
+        # bold: the interval as shown excludes 0 (a bound that rounds to 0.0000 does not)
+        return f"**{cell}**" if round(lo, 4) > 0 or round(hi, 4) < 0 else cell
     return format_value(value)
 
 

@@ -202,11 +202,15 @@ def card_loss_config(config: TrainConfig, loss_config: dict) -> dict:
     return shown
 
 
-# How a run was driven, not what trained the model: where it saved, logged, evaluated and published, on which
-# device. A card lists the settings that shaped the weights; these stay in the run folder's config.json.
-RUN_OPTION_KEYS = ("push_to_hub", "hub_private", "hub_revision", "hub_create_pr", "save_strategy", "save_steps",
-                   "save_total_limit", "eval_steps", "logging_steps", "evaluate_base", "max_eval_queries", "use_cpu",
-                   "ddp_backend", "resume_from_checkpoint", "output_dir")
+# How a run was driven, not what trained the model: where it logged and published, on which device. A card lists
+# the settings that shaped the weights; these stay in the run folder's config.json. Keys of sentence-transformers'
+# training arguments passed through by name count too, by prefix (hub_model_id, logging_dir, ...).
+RUN_OPTION_KEYS = ("push_to_hub", "hub_", "logging_", "report_to", "run_name", "save_total_limit", "evaluate_base",
+                   "use_cpu", "ddp_", "resume_from_checkpoint", "output_dir", "dataloader_")
+# Checkpoints and the evaluations that judge them: they shaped the weights only where the best checkpoint was kept
+# (select_on not "none"); without that choice the last step's weights are published.
+CHECKPOINT_KEYS = ("save_", "eval_", "max_eval_queries", "select_on", "metric_for_best_model", "load_best_model_at_end",
+                   "greater_is_better")
 # Data options that are off at 0: their value says nothing the training data section does not.
 DATA_SWITCHES = ("conala_mix", "docstring_rate", "query_style_rate")
 MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
@@ -221,8 +225,9 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
     on a retriever's card and the retriever losses' on the ranker's (``ranker=True``), the miner's where no
     negative was mined (``num_negatives=0``, a retriever), a data option that is off and its settings (CoNaLa's
     config without ``conala_mix``, ``docstring_part`` without ``docstring_rate``), how the run was driven
-    (:data:`RUN_OPTION_KEYS`: saving, logging, evaluation, the Hub, the device), ``select_on="none"`` (no checkpoint
-    was chosen) and settings left to ``None`` are left out; ``miner_model`` left to ``None`` is shown as the model
+    (:data:`RUN_OPTION_KEYS`: logging, the Hub, the device, by name or prefix), the checkpoint and evaluation keys
+    where no checkpoint was chosen (:data:`CHECKPOINT_KEYS` under ``select_on="none"``) and settings left to ``None``
+    are left out; ``miner_model`` left to ``None`` is shown as the model
     that mined (the base, before training)."""
     args = config.to_dict()
     for key, value in args.items():
@@ -245,9 +250,9 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
         unused += [key for key in args if key.startswith("ranker_")]
         if not config.num_negatives:
             unused += MINING_KEYS
-    unused += [*RUN_OPTION_KEYS, *(key for key in DATA_SWITCHES if not args.get(key))]
-    if args.get("select_on") == "none":
-        unused.append("select_on")
+    unused += [key for key in DATA_SWITCHES if not args.get(key)]
+    driven = RUN_OPTION_KEYS + (CHECKPOINT_KEYS if args.get("select_on") == "none" else ())
+    unused += [key for key in args if key.startswith(driven)]
     for key in unused:
         args.pop(key, None)
     return {key: value for key, value in args.items() if value is not None}

@@ -261,7 +261,9 @@ def last_time(size: str) -> str:
         return ""
     import torch
 
-    if "CPU" not in measured.get("device", "CPU").upper() and not torch.cuda.is_available():
+    device = measured.get("device", "").upper()
+    on_gpu = "NVIDIA" in device or ("GPU" in device and "NO GPU" not in device)
+    if on_gpu and not (torch.cuda.is_available() or torch.backends.mps.is_available()):
         # A GPU's minutes read as a promise on a machine without one (measured on 2 CPU cores: InfoNCE's epoch and
         # evaluation 8-13 min, a row on mined negatives about twice that).
         line += ("; this machine has no GPU: expect hours, roughly 10 minutes a row on 2 CPU cores, twice that on "
