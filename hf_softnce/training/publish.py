@@ -132,15 +132,17 @@ def _set_rows(rows: dict[str, dict], set_name: str) -> dict[str, dict]:
     return {row: metrics for row, metrics in table.items() if metrics}
 
 
-def _measured_sets(data: TaskData, rows: dict[str, dict]) -> list[str]:
-    """The evaluation sets of ``data`` that ``rows`` (``{row: flat metrics}``) measured, in ``data``'s order."""
-    return [set_name for set_name in data.eval_sets() if _set_rows(rows, set_name)]
-
-
-def evaluations(data: TaskData, rows: dict[str, dict], selected: str | None = None) -> list[EvalSummary]:
-    """One :class:`EvalSummary` per evaluation set of ``data`` that ``rows`` (``{row: flat metrics}``) measured."""
-    return [EvalSummary(results=_set_rows(rows, set_name), **_set_description(data, set_name, selected))
-            for set_name in _measured_sets(data, rows)]
+def evaluations(data: TaskData, rows: dict[str, dict], selected: str | None = None,
+                comparison: dict | None = None) -> list[EvalSummary]:
+    """One :class:`EvalSummary` per evaluation set of ``data`` that ``rows`` (``{row: flat metrics}``) measured, with
+    that set's paired intervals from ``comparison`` (the main job's ``{set: {row: entry}}``) when given."""
+    summaries = []
+    for set_name in data.eval_sets():
+        results = _set_rows(rows, set_name)
+        if results:
+            summaries.append(EvalSummary(results=results, intervals=_interval_rows(comparison or {}, set_name),
+                                         **_set_description(data, set_name, selected)))
+    return summaries
 
 
 # ------------------------------------------------------------------------------------------------ a single run
@@ -211,8 +213,9 @@ RUN_OPTION_KEYS = ("push_to_hub", "hub_", "logging_", "report_to", "run_name", "
 # (select_on not "none"); without that choice the last step's weights are published.
 CHECKPOINT_KEYS = ("save_", "eval_", "max_eval_queries", "select_on", "metric_for_best_model", "load_best_model_at_end",
                    "greater_is_better")
-# Data options that are off at 0: their value says nothing the training data section does not.
-DATA_SWITCHES = ("conala_mix", "docstring_rate", "query_style_rate")
+# A data option at 0 is off: the option and its settings say nothing the training data section does not.
+DATA_SWITCHES = {"conala_mix": ("conala_mix", "conala_config"), "docstring_rate": ("docstring_rate", "docstring_part"),
+                 "query_style_rate": ("query_style_rate",)}
 MINING_KEYS = ("miner_model", "mining_strategy", "mining_window_start", "mining_relative_margin",
                "mining_absolute_margin")
 
@@ -240,9 +243,7 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
     for key in ("model", "miner_model", "weighter_model", "guide_model", "ranker_model"):
         if key in args:
             args[key] = card_model_name(args[key])
-    # a setting of a data option that is off
-    off = {"conala_mix": ("conala_config",), "docstring_rate": ("docstring_part",)}
-    unused = [key for switch, keys in off.items() if not args.get(switch) for key in keys]
+    unused = [key for switch, keys in DATA_SWITCHES.items() if not args.get(switch) for key in keys]
     unused += [key for loss, keys in LOSS_ONLY_KEYS.items() if ranker or loss != config.loss for key in keys]
     if ranker or config.loss not in ("soft_infonce", "order_infonce"):
         unused += WEIGHTER_KEYS
@@ -250,7 +251,6 @@ def card_training_args(config: TrainConfig, loss_config: dict, *, ranker: bool =
         unused += [key for key in args if key.startswith("ranker_")]
         if not config.num_negatives:
             unused += MINING_KEYS
-    unused += [key for key in DATA_SWITCHES if not args.get(key)]
     driven = RUN_OPTION_KEYS + (CHECKPOINT_KEYS if args.get("select_on") == "none" else ())
     unused += [key for key in args if key.startswith(driven)]
     for key in unused:
@@ -335,8 +335,7 @@ def run_summary(config: TrainConfig, loss, data: TaskData, results: dict, seeds:
         for row, entry in table.items():  # rows without their own evaluation (the cascade)
             rows.setdefault(row, {}).update({f"{set_name}_{k}": [v] for k, v in entry["metrics"].items()
                                              if f"{set_name}_{k}" not in rows.get(row, {})})
-    summaries = [replace(summary, intervals=_interval_rows(comparison or {}, set_name))
-                 for set_name, summary in zip(_measured_sets(data, rows), evaluations(data, rows))]
+    summaries = evaluations(data, rows, comparison=comparison)
     return _summary(
         config, loss, data, method, summaries,
         baseline="InfoNCE" if "InfoNCE" in results and method != "InfoNCE" else None,
