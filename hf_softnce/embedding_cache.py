@@ -1,4 +1,5 @@
-"""Embed texts once with a frozen model, cached on disk keyed by the model's weights, its length and the texts.
+"""Embed texts once with a frozen model, cached on disk keyed by the model's weights, its length, prompt and module
+settings, and the texts.
 
 The weighters, the miner and the order labeller all embed a whole corpus before training; a second run
 with the same model and texts reads the cached matrix instead of re-encoding it.
@@ -56,6 +57,18 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:20]
 
 
+def encoding_settings(model, prompt_name: str | None = None) -> str:
+    """What decides an embedding besides the weights and the length, as text for a cache key: the prompt the encode
+    puts before each text, ``truncate_dim`` and each module's settings (pooling mode, normalization, ...), none of
+    which :func:`model_fingerprint`'s weights hold."""
+    modules = []
+    for module in model if isinstance(model, torch.nn.Sequential) else ():
+        config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+        # The length is keyed on its own: the remembered rows are read across lengths where no token is cut.
+        modules.append((type(module).__name__, sorted((k, repr(v)) for k, v in config.items() if k != "max_seq_length")))
+    return repr((_prompt_text(model, prompt_name), getattr(model, "truncate_dim", None), modules))
+
+
 def texts_fingerprint(texts: Sequence[str], *extra: object) -> str:
     digest = hashlib.sha256()
     for text in texts:
@@ -93,7 +106,7 @@ def remember_embeddings(model, texts: Sequence[str], embeddings: Tensor, *, prom
     if len(texts) != len(embeddings):
         raise ValueError(f"remember_embeddings: {len(texts)} texts but {len(embeddings)} embeddings.")
     prompt = _prompt_text(model, prompt_name)
-    key = f"{model_fingerprint(model)}|{prompt}"
+    key = f"{model_fingerprint(model)}|{encoding_settings(model, prompt_name)}"
     counts = _token_counts(model, texts, prompt)
     embeddings = embeddings.detach().float().cpu()
     _REMEMBERED[key] = _Remembered(getattr(model, "max_seq_length", None),
@@ -117,7 +130,7 @@ def _remembered_rows(model, texts: list[str], prompt_name: str | None,
     if not _REMEMBERED or _distributed():
         return {}
     fingerprint = fingerprint or model_fingerprint(model)
-    remembered = _REMEMBERED.get(f"{fingerprint}|{_prompt_text(model, prompt_name)}")
+    remembered = _REMEMBERED.get(f"{fingerprint}|{encoding_settings(model, prompt_name)}")
     if remembered is None:
         return {}
     length, before = getattr(model, "max_seq_length", None), remembered.max_seq_length
@@ -210,7 +223,7 @@ def encode_cached(
     folder.mkdir(parents=True, exist_ok=True)
     # The length is part of the key: a text it cuts has another embedding at another length.
     length = getattr(model, "max_seq_length", None)
-    key = f"{fingerprint}-{texts_fingerprint(texts, normalize, prompt_name, length)}"
+    key = f"{fingerprint}-{texts_fingerprint(texts, normalize, length, encoding_settings(model, prompt_name))}"
     path = folder / f"{key}.pt"
     # Held while encoding: a process that finds the entry missing encodes it, the others wait and then read it.
     try:

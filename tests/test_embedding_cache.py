@@ -138,6 +138,38 @@ def test_the_disk_key_holds_the_length(tmp_path, remembered):
     assert len(list(tmp_path.glob("*.pt"))) == 2
 
 
+def test_the_disk_and_remembered_keys_hold_what_the_weights_do_not(tmp_path, remembered):
+    """A default prompt, truncate_dim or another pooling mode over the same weights gives other embeddings: each is
+    an entry of its own on disk and in memory, equal to the model's own encode."""
+    texts = [SHORT, LONG]
+
+    def variants():
+        yield "plain", build_tiny_model(seed=3, max_seq_length=64)
+        prompted = build_tiny_model(seed=3, max_seq_length=64)
+        prompted.prompts["code"], prompted.default_prompt_name = "Represent this code: ", "code"
+        yield "default prompt", prompted
+        truncated = build_tiny_model(seed=3, max_seq_length=64)
+        truncated.truncate_dim = 8
+        yield "truncate_dim", truncated
+        pooled = build_tiny_model(seed=3, max_seq_length=64)
+        pooled[1].pooling_mode = "max"
+        yield "max pooling", pooled
+
+    models = dict(variants())
+    assert len({remembered.model_fingerprint(model) for model in models.values()}) == 1  # the same weights
+    for name, model in models.items():
+        cached = remembered.encode_cached(model, texts, cache=tmp_path, show_progress_bar=False)
+        torch.testing.assert_close(cached, model.encode(texts, convert_to_tensor=True), msg=name)
+    assert len(list(tmp_path.glob("*.pt"))) == len(models)
+    plain = models.pop("plain")
+    remembered.remember_embeddings(plain, texts, plain.encode(texts, convert_to_tensor=True))
+    for name, model in models.items():
+        calls = _counting(model)
+        read = remembered.encode_cached(model, texts, cache=False, show_progress_bar=False)
+        assert calls == [texts], name  # encoded, not read from the plain model's remembered rows
+        torch.testing.assert_close(read, model.encode(texts, convert_to_tensor=True), msg=name)
+
+
 def test_a_remembered_text_is_read_where_both_lengths_read_it_whole(remembered):
     model = build_tiny_model(seed=3, max_seq_length=64)
     texts = CODES + [SHORT, LONG]
