@@ -65,7 +65,8 @@ def encoding_settings(model, prompt_name: str | None = None) -> str:
     for module in model if isinstance(model, torch.nn.Sequential) else ():
         config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
         # The length is keyed on its own: the remembered rows are read across lengths where no token is cut.
-        modules.append((type(module).__name__, sorted((k, repr(v)) for k, v in config.items() if k != "max_seq_length")))
+        settings = sorted((k, repr(v)) for k, v in config.items() if k != "max_seq_length")
+        modules.append((type(module).__name__, settings))
     return repr((_prompt_text(model, prompt_name), getattr(model, "truncate_dim", None), modules))
 
 
