@@ -384,6 +384,42 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     assert trained == [str(tmp_path / "run" / "infonce" / "seed-42")]  # afresh: nothing read back
 
 
+def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, small_corpus, monkeypatch):
+    """The zero-shot step records the data the run found; a re-run of the same configuration that finds other data
+    (CoSQA's folder gone or back: the settings are the same, what they resolve to is not) stops in one line naming
+    both, as does --report-only; an unchanged re-run reads everything back."""
+    from hf_softnce.training import main_job
+    from hf_softnce.training.manifest import RunFolderMismatch, completed
+
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides)
+    record = completed(tmp_path / "zero-shot")["data"]
+    assert record["sources"] == [str(small_corpus)] and record["train_pairs"] > 1
+    assert record["sets"]["cosqa-dev"] == [2, 4] and set(record["sets"]) >= {"cosqa-heldout", "cosqa-dev"}
+    real_train, trained = main_job.train_retriever, []
+    monkeypatch.setattr(main_job, "train_retriever", lambda config, data, **kwargs: trained.append(config.output_dir)
+                        or real_train(config, data, **kwargs))
+    run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides)
+    assert trained == []
+    real_load = main_job.load_task_data
+
+    def other_data(config, **kwargs):
+        data = real_load(config, **kwargs)
+        data.train, data.sources = data.train.select(range(len(data.train) - 1)), ["conala-curated"]
+        return data
+
+    monkeypatch.setattr(main_job, "load_task_data", other_data)
+    pairs = record["train_pairs"]
+    for report_only in (False, True):
+        there = re.escape(str(small_corpus))
+        with pytest.raises(RunFolderMismatch, match=rf"holds a run on {there} \({pairs:,} pairs; .*cosqa-dev 2x4\), "
+                                                    rf"but this run found conala-curated \({pairs - 1:,} pairs; .*\): "
+                                                    r"the data moved .*use another --output-dir or --overwrite\.$"):
+            run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides, report_only=report_only)
+    assert trained == []
+
+
 def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_at_its_default(tmp_path):
     """A manifest written by a version without a key: this run resumes it with the key at its default (and the
     manifest then names the key), and refuses it, naming the key, with the key set otherwise."""

@@ -26,7 +26,7 @@ from hf_softnce.training.cascade_row import run_cascade
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, first_seed_mrr
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
-from hf_softnce.training.manifest import completed, mark_complete, open_run_folder
+from hf_softnce.training.manifest import RunFolderMismatch, completed, mark_complete, open_run_folder
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
     BASE_TEACHER, CASCADE, CASCADE_TEACHER, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
@@ -174,14 +174,33 @@ def _run_dir(output_dir: Path, row: Row, seed: int) -> Path:
 
 
 def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
+    """The base model's evaluation, the run's first step: it records the data the run found, and a resumed run that
+    finds other data (CoSQA gone or back, another copy) stops rather than put rows of both in one table."""
     folder = output_dir / "zero-shot"
     saved = completed(folder)
+    found = _data_record(data)
     if saved is None:
         saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
-                 "per_query": per_query}
+                 "per_query": per_query, "data": found}
         mark_complete(folder, saved)
+    elif saved.get("data", found) != found:  # a folder from before the record: nothing to check it against
+        raise RunFolderMismatch(
+            f"{output_dir} holds a run on {_data_words(saved['data'])}, but this run found {_data_words(found)}: the "
+            "data moved (HF_SOFTNCE_DATA_DIR, the working directory or the Hub); use another --output-dir or "
+            "--overwrite.")
     remember_base_metrics(data, plan.base.model, saved["metrics"])  # every row's card shows it; never evaluated twice
     results.add(BASE_ROW, saved["metrics"], saved["per_query"])
+
+
+def _data_record(data) -> dict:
+    """The data a run trains and evaluates on, JSON-plain: its sources, training pairs and each set's size."""
+    return {"sources": list(data.sources), "train_pairs": len(data.train),
+            "sets": {name: [len(s), len(s.corpus)] for name, s in data.eval_sets().items()}}
+
+
+def _data_words(record: dict) -> str:
+    sets = ", ".join(f"{name} {queries}x{codes}" for name, (queries, codes) in record["sets"].items())
+    return f"{', '.join(record['sources'])} ({record['train_pairs']:,} pairs; {sets})"
 
 
 def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]:
