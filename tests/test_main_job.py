@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -418,6 +419,27 @@ def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, sma
                                                     r"the data moved .*use another --output-dir or --overwrite\.$"):
             run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides, report_only=report_only)
     assert trained == []
+
+
+def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, small_corpus, monkeypatch):
+    """InfoNCE's results read back without its model folder (copied from another machine): a row that learns from it
+    stops in one line naming the row and the folder before anything trains; --report-only still reports."""
+    from hf_softnce.training import main_job
+
+    overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
+                     batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0)
+    run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides)
+    shutil.rmtree(tmp_path / "infonce" / "seed-42" / "final")
+    trained = []
+    monkeypatch.setattr(main_job, "train_retriever", lambda config, data, **kwargs: trained.append(config.output_dir))
+    methods = ["InfoNCE", "SoftInfoNCE (trained model)"]
+    missing = re.escape(str(tmp_path / "infonce" / "seed-42" / "final"))
+    with pytest.raises(FileNotFoundError, match=rf"^SoftInfoNCE \(trained model\) seed 42 learns from InfoNCE's "
+                                                rf"model of that seed, {missing}, which is not here"):
+        run_main_job("quick", tmp_path, methods=methods, overrides=overrides)
+    assert trained == []
+    reported = run_main_job("quick", tmp_path, methods=methods, overrides=overrides, report_only=True)
+    assert reported["seeds_by_row"] == {"InfoNCE": [42]}
 
 
 def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_at_its_default(tmp_path):

@@ -91,6 +91,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
             rows, cascade = _rows_for_more_seeds(plan, results)
             print(f"{stamp()} seed(s) {', '.join(map(str, plan.seeds[1:]))}: "
                   + ", ".join([row.name for row in rows] + [CASCADE] * cascade))
+        if not report_only:
+            _check_teachers(rows, cascade, seed, output_dir)
         trained: dict[str, str] = {}
         for row in rows:
             done = completed(_run_dir(output_dir, row, seed)) is not None
@@ -171,6 +173,25 @@ def _manifest_defaults() -> dict:
 
 def _run_dir(output_dir: Path, row: Row, seed: int) -> Path:
     return output_dir / run_slug(row.name) / f"seed-{seed}"
+
+
+def _check_teachers(rows: list[Row], cascade: bool, seed: int, output_dir: Path) -> None:
+    """Before a seed's work: each row (and cascade) left to train whose teacher's step completed has that teacher's
+    model folder here; results copied from another machine without the models would otherwise fail the row hours in.
+
+    Raises:
+        FileNotFoundError: one line naming the row, the seed and the missing folder.
+    """
+    needs = [(row.name, _run_dir(output_dir, row, seed), row.teacher) for row in rows
+             if row.teacher not in (None, BASE_TEACHER)]
+    if cascade:
+        needs.append((CASCADE, output_dir / "r2ps-ranker" / f"seed-{seed}", CASCADE_TEACHER))
+    for name, folder, teacher in needs:
+        model = _run_dir(output_dir, ROW[teacher], seed) / "final"
+        if completed(folder) is None and completed(model.parent) is not None and not model.is_dir():
+            raise FileNotFoundError(
+                f"{name} seed {seed} learns from {teacher}'s model of that seed, {model}, which is not here (its "
+                "results were read back without it): copy that folder here, or use another --output-dir.")
 
 
 def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
