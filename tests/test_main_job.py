@@ -162,6 +162,10 @@ def test_main_job_rejects_unknown_methods_sizes_and_missing_teachers_before_any_
                          ("GISTEmbedLoss (guide: InfoNCE) + mined negatives", "InfoNCE")):
         with pytest.raises(PlanError, match=f"^'{re.escape(row)}' needs the '{teacher}' row of the same seed"):
             run_main_job("quick", tmp_path / "never", methods=[row])
+    # An upload of the default row that --methods leaves out would upload nothing: refused, before the Hub is asked.
+    with pytest.raises(ValueError, match=r"^--push-to-hub uploads the default row \(SoftInfoNCE \(trained model\) \+ "
+                                         r"mined negatives\), which --methods leaves out: add it\.$"):
+        run_main_job("quick", tmp_path / "never", methods=["InfoNCE"], push_to_hub="me/model")
     assert not (tmp_path / "never").exists()
 
 
@@ -421,9 +425,10 @@ def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, sma
     assert trained == []
 
 
-def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, small_corpus, monkeypatch):
+def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, small_corpus, monkeypatch, capsys):
     """InfoNCE's results read back without its model folder (copied from another machine): a row that learns from it
-    stops in one line naming the row and the folder before anything trains; --report-only still reports."""
+    stops in one line naming the row and the folder before anything trains; --report-only still reports, and says
+    that a hub/ folder there is not this table's."""
     from hf_softnce.training import main_job
 
     overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
@@ -438,8 +443,11 @@ def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, 
                                                 rf"model of that seed, {missing}, which is not here"):
         run_main_job("quick", tmp_path, methods=methods, overrides=overrides)
     assert trained == []
+    (tmp_path / "hub").mkdir()  # an earlier run's default model
+    capsys.readouterr()
     reported = run_main_job("quick", tmp_path, methods=methods, overrides=overrides, report_only=True)
     assert reported["seeds_by_row"] == {"InfoNCE": [42]}
+    assert f"{tmp_path / 'hub'} is an earlier run's: this table's run saved no default model" in capsys.readouterr().out
 
 
 def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_at_its_default(tmp_path):

@@ -62,6 +62,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     """
     plan = make_plan(size, seeds, methods, overrides)
     repo_id = None
+    if push_to_hub and plan.default not in [row.name for row in plan.rows]:
+        raise ValueError(f"--push-to-hub uploads the default row ({plan.default}), which --methods leaves out: add it.")
     if push_to_hub:
         from hf_softnce.hub import preflight_push
 
@@ -123,6 +125,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         default = None
     payload = write_report(plan, data, results, mining, output_dir, time.perf_counter() - started,
                            default_saved=default is not None)
+    if default is None and (output_dir / "hub").is_dir():
+        print(f"{output_dir / 'hub'} is an earlier run's: this table's run saved no default model")
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
