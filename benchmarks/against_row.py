@@ -37,7 +37,8 @@ def main() -> None:
 def pair_against(path: Path, against: str, against_from: str | None = None, output: str | None = None) -> None:
     """Every row of ``path`` (a results.json) minus ``against``; writes ``<results>_vs_<row>.{md,json}`` (or
     ``output``) and prints the table."""
-    runs = json.loads(path.read_text())["per_query_ranks"]
+    payload = json.loads(path.read_text())
+    runs, seeds_by_row = payload["per_query_ranks"], payload.get("seeds_by_row", {})
     source = Path(against_from or path)
     references = json.loads(source.read_text())["per_query_ranks"] if against_from else runs
     if against not in references:
@@ -49,11 +50,21 @@ def pair_against(path: Path, against: str, against_from: str | None = None, outp
                         "|---|" + "---|---|" * len(REAL_SETS)]
     for row in (r for r in runs if r != BASE_ROW and (against_from or r != against)):
         cells, table[row] = [], {}
+        # The seeds both rows ran, within one run (by seed number where results.json names them); across runs the
+        # seeds are not the same trainings anyway, so each side keeps all of its own.
+        mine, theirs = runs[row], references[against]
+        if not against_from and row in seeds_by_row and against in seeds_by_row:
+            common = [s for s in seeds_by_row[row] if s in seeds_by_row[against]]
+            mine = [mine[seeds_by_row[row].index(s)] for s in common]
+            theirs = [theirs[seeds_by_row[against].index(s)] for s in common]
+        elif not against_from:
+            mine, theirs = mine[:len(theirs)], theirs[:len(mine)]
+        if not mine:
+            print(f"left out: {row} ran none of {against}'s seeds")
+            continue
         for name, halves in REAL_SETS.items():
-            # The same seeds on both sides within one run; across runs the seeds are not the same trainings anyway.
-            seeds = None if against_from else min(len(runs[row]), len(runs[against]))
-            ranks = [merged_ranks(run, halves) for run in runs[row][:seeds]]
-            reference = [merged_ranks(run, halves) for run in references[against][:seeds]]
+            ranks = [merged_ranks(run, halves) for run in mine]
+            reference = [merged_ranks(run, halves) for run in theirs]
             a, b = reciprocal_ranks(ranks), reciprocal_ranks(reference)
             d = PairedBootstrap(sorted(b), n_resamples=2000, seed=0).difference(a, b, given=RECIPROCAL_RANKS)
             mrr = rank_metrics(ranks)["mrr@1000"]

@@ -60,6 +60,29 @@ def test_compare_rows_keeps_selection_and_report_sets_apart_and_averages_seeds_p
     assert list(table) == ["cosqa-heldout", "cosqa-dev"]
 
 
+def test_rows_are_paired_with_infonce_and_chosen_at_the_first_seed_by_seed_number():
+    """A folder reported after runs of seeds 43, then 42 and 43 stopped mid-way: the row read back with seed 43 alone
+    is paired with InfoNCE's seed-43 run (not its first, seed 42), is left out of the first seed's choices, and a row
+    with a seed InfoNCE lacks gets no InfoNCE interval."""
+    from hf_softnce.training.comparison import first_seed_mrr
+
+    base = {"cosqa-heldout": {"1": 4, "2": 4, "3": 4}}
+    infonce_42 = {"cosqa-heldout": {"1": 1, "2": 2, "3": 4}}
+    infonce_43 = {"cosqa-heldout": {"1": 2, "2": 1, "3": 1}}
+    row_43 = {"cosqa-heldout": {"1": 1, "2": 1, "3": 1}}
+    per_query = {BASE_ROW: [base], "InfoNCE": [infonce_42, infonce_43], "row": [row_43], "other": [row_43]}
+    seeds = {"InfoNCE": [42, 43], "row": [43], "other": [44]}
+    heldout = compare_rows(per_query, seeds=seeds, n_resamples=100)["cosqa-heldout"]
+    assert heldout["row"]["vs_infonce"].value == pytest.approx(np.mean([1 - 0.5, 1 - 1, 1 - 1]))  # seed 43's
+    assert "vs_infonce" not in heldout["other"]
+    by_position = compare_rows(per_query, n_resamples=100)["cosqa-heldout"]
+    assert by_position["row"]["vs_infonce"].value == pytest.approx(np.mean([1 - 1, 1 - 0.5, 1 - 0.25]))  # seed 42's
+    assert first_seed_mrr(per_query, "cosqa-heldout", ["InfoNCE", "row"], seeds=seeds, first=42) == {
+        "InfoNCE": pytest.approx((1 + 0.5 + 0.25) / 3)}
+    assert first_seed_mrr(per_query, "cosqa-heldout", ["InfoNCE", "row"], seeds=seeds, first=43) == {
+        "InfoNCE": pytest.approx((0.5 + 1 + 1) / 3), "row": 1.0}
+
+
 def close_models() -> tuple[dict[str, int], dict[str, int]]:
     """Per-query ranks of two models with MRR@1000 0.4659 and 0.4660, 500 queries.
 

@@ -600,7 +600,9 @@ def test_later_seeds_run_the_rows_close_to_the_best_with_their_teachers_and_info
     results.add(BASE_ROW, {}, ranks(0))
     for row in plan.rows:
         results.add(row.name, {}, ranks(mrr.get(row.name, 30)))
+        results.seeds[row.name] = [42]
     results.add(CASCADE, {}, ranks(30))
+    results.seeds[CASCADE] = [42]
     rows, cascade = _rows_for_more_seeds(plan, results)
     # best 0.800; 0.795 in (with InfoNCE, the teacher of both); MNRL at 0.785: out
     assert [row.name for row in rows] == ["InfoNCE", "InfoNCE + mined negatives",

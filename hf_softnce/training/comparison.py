@@ -40,19 +40,31 @@ def rank_metrics(runs: list[dict[str, int]]) -> dict[str, float]:
     return metrics
 
 
-def first_seed_mrr(per_query: dict[str, list[dict]], set_name: str, names=None) -> dict[str, float]:
-    """MRR@1000 of each row's first run (seed) on ``set_name``, for the rows (``names``, default all) that have it."""
+def first_seed_mrr(per_query: dict[str, list[dict]], set_name: str, names=None, *,
+                   seeds: dict[str, list[int]] | None = None, first: int | None = None) -> dict[str, float]:
+    """MRR@1000 of each row's run at the run's first seed on ``set_name``, for the rows (``names``, default all) that
+    have it. ``seeds`` (``{row: its seeds, in the order of its runs}``) and ``first`` find that run by seed number (a
+    row read back without the first seed is left out); without them, each row's first run is taken."""
     names = per_query if names is None else names
-    return {name: rank_metrics([per_query[name][0][set_name]])["mrr@1000"] for name in names
-            if per_query.get(name) and set_name in per_query[name][0]}
+    found = {}
+    for name in names:
+        runs = per_query.get(name) or []
+        if seeds is not None and first is not None:
+            runs = [runs[seeds[name].index(first)]] if first in seeds.get(name, []) else []
+        if runs and set_name in runs[0]:
+            found[name] = rank_metrics([runs[0][set_name]])["mrr@1000"]
+    return found
 
 
-def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, n_resamples: int = 2000,
+def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *,
+                 seeds: dict[str, list[int]] | None = None, n_resamples: int = 2000,
                  seed: int = 0) -> dict[str, dict[str, dict]]:
     """``{set: {row: {"metrics": ..., "vs_base": Difference, "vs_infonce": Difference}}}`` for the real-query sets.
 
-    Runs are in seed order and a row's runs are the first seeds of the run: ``vs_infonce`` pairs a row's k runs with
-    InfoNCE's first k (the same seeds), so a row run with one seed is not compared with InfoNCE averaged over three.
+    ``vs_infonce`` pairs a row's runs with InfoNCE's runs of the same seeds, so a row run with one seed is not
+    compared with InfoNCE averaged over three: by seed number with ``seeds`` (``{row: its seeds, in the order of its
+    runs}``; a row with a seed InfoNCE lacks gets no ``vs_infonce``), else by position (a row's k runs against
+    InfoNCE's first k, runs in seed order).
 
     ``per_query_runs``: ``{row: [per_query of run 1, per_query of run 2, ...]}``, each per_query being
     ``{set name: {query id: rank}}`` as :func:`hf_softnce.evaluation.evaluate_retrieval_sets` fills it.
@@ -71,12 +83,21 @@ def compare_rows(per_query_runs: dict[str, list[dict[str, dict[str, int]]]], *, 
                            "seed_mrr": [rank_metrics([run])["mrr@1000"] for run in runs]}
             if row != BASE_ROW:
                 entry["vs_base"] = boot.difference(rr[row], rr[BASE_ROW], given=RECIPROCAL_RANKS)
-            if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW):
-                # Paired by seed too: a row run with the first k seeds against InfoNCE's runs of those seeds.
-                infonce = reciprocal_ranks(ranks[INFONCE_ROW][:len(runs)])
-                entry["vs_infonce"] = boot.difference(rr[row], infonce, given=RECIPROCAL_RANKS)
+            infonce = _infonce_runs(ranks, row, seeds) if INFONCE_ROW in rr and row not in (BASE_ROW, INFONCE_ROW) \
+                else None
+            if infonce:
+                entry["vs_infonce"] = boot.difference(rr[row], reciprocal_ranks(infonce), given=RECIPROCAL_RANKS)
             table[set_name][row] = entry
     return table
+
+
+def _infonce_runs(ranks: dict[str, list], row: str, seeds: dict[str, list[int]] | None) -> list | None:
+    """InfoNCE's runs of ``row``'s seeds (None when it lacks one), by seed number when ``seeds`` names both rows."""
+    if seeds is None or row not in seeds or INFONCE_ROW not in seeds:
+        return ranks[INFONCE_ROW][:len(ranks[row])]
+    if not set(seeds[row]) <= set(seeds[INFONCE_ROW]):
+        return None
+    return [ranks[INFONCE_ROW][seeds[INFONCE_ROW].index(s)] for s in seeds[row]]
 
 
 def _cell(difference: Difference | None) -> str:

@@ -135,7 +135,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                                            repo_id,
                                            loss=results.card_losses[default],
                                            model_dir=model_dir,
-                                           comparison=compare_rows(results.per_query))
+                                           comparison=compare_rows(results.per_query, seeds=results.seeds))
         print(f"model card folder: {folder}")
     print(f"finished in {(time.perf_counter() - started) / 60:.1f} min")  # last: it covers the card folder too
     return payload
@@ -233,7 +233,8 @@ def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]
     within it of the best MRR on the selection set at the first seed, their teachers and InfoNCE (every row's
     reference); else every row. Without the selection set, every row."""
     margin = plan.more_seeds_within
-    mrr = first_seed_mrr(results.per_query, HELDOUT, [name for name in results.per_query if name != BASE_ROW])
+    mrr = first_seed_mrr(results.per_query, HELDOUT, [name for name in results.per_query if name != BASE_ROW],
+                         seeds=results.seeds, first=plan.seeds[0])
     if margin is None or not mrr:
         return plan.rows, plan.cascade
     best = max(mrr.values())

@@ -123,7 +123,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
                  default_saved: bool = True) -> dict:
     """results.json, results.md and results.png; the comparison printed."""
     summary = summarize(results.metrics)
-    comparison = compare_rows(results.per_query)
+    comparison = compare_rows(results.per_query, seeds=results.seeds)
     table = (comparison_markdown(comparison, REAL_TITLES, results.latency) + "\n"
              + packages_table(summary, HELD_OUT_PACKAGES, len(plan.seeds)))
     sentences = verdicts(comparison)
@@ -146,7 +146,7 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "comparison": to_json(comparison),
         "per_query_ranks": results.per_query,
         "verdicts": sentences,
-        "peer_choice": (peers := peer_choices(results.per_query)),
+        "peer_choice": (peers := peer_choices(results.per_query, seeds=results.seeds, first=plan.seeds[0])),
         "protocol": protocol,
         "latency_ms_per_query": results.latency,
         "cascade_settings": results.cascade_choices,
@@ -215,19 +215,21 @@ def setting_words(choice: dict) -> str:
     return choice["combine"]
 
 
-def peer_choices(per_query: dict[str, list[dict]]) -> dict[str, dict]:
+def peer_choices(per_query: dict[str, list[dict]], *, seeds: dict[str, list[int]] | None = None,
+                 first: int | None = None) -> dict[str, dict]:
     """Each sentence-transformers peer's chosen setting by :data:`~hf_softnce.training.plan.PEER_CHOICE`: of its rows
-    run here, the highest MRR@1000 on the selection set at the first seed, the documented one within ``PEER_TIE``."""
+    run here, the highest MRR@1000 on the selection set at the first seed (``first``, found in ``seeds`` as
+    :func:`~hf_softnce.training.comparison.first_seed_mrr` does), the documented one within ``PEER_TIE``."""
     choices = {}
     for peer, names in PEERS.items():
-        first = first_seed_mrr(per_query, HELDOUT, names)
-        if len(first) < 2:
+        mrr = first_seed_mrr(per_query, HELDOUT, names, seeds=seeds, first=first)
+        if len(mrr) < 2:
             continue
-        best = max(first, key=first.get)
+        best = max(mrr, key=mrr.get)
         documented = names[0]
-        if documented in first and first[best] - first[documented] <= PEER_TIE:
+        if documented in mrr and mrr[best] - mrr[documented] <= PEER_TIE:
             best = documented
-        choices[peer] = {"chosen": best, "rule": PEER_CHOICE, f"{HELDOUT} mrr@1000": first}
+        choices[peer] = {"chosen": best, "rule": PEER_CHOICE, f"{HELDOUT} mrr@1000": mrr}
     return choices
 
 
