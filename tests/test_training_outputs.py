@@ -176,3 +176,21 @@ def test_every_loaders_training_pairs_train_as_they_are(loader, tmp_path):
     recording = Recording(loss)
     trainer = train(model, loaded.select(range(min(len(loaded), 8))), loss, tmp_path / "run")
     assert trainer.state.global_step == 2 and recording.seen == [(2, None), (2, None)]
+
+
+def test_a_run_without_base_metrics_leaves_no_earlier_runs_base_metrics_beside_its_own(tmp_path, small_corpus):
+    """Trained again into the same folder with evaluate_base off, the run removes the earlier run's base_metrics.json,
+    which would read as this run's base beside its metrics.json."""
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.data import load_task_data
+    from hf_softnce.training.run import train_retriever
+
+    settings = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURES / "cosqa"), max_steps=1,
+                    batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0, save_strategy="no", select_on="none",
+                    output_dir=str(tmp_path / "run"))
+    first = TrainConfig.from_dict({**settings, "evaluate_base": True})
+    data = load_task_data(first, progress=False)
+    train_retriever(first, data, progress=False)
+    assert (tmp_path / "run" / "base_metrics.json").is_file()
+    train_retriever(TrainConfig.from_dict({**settings, "evaluate_base": False}), data, progress=False)
+    assert not (tmp_path / "run" / "base_metrics.json").exists() and (tmp_path / "run" / "metrics.json").is_file()

@@ -254,6 +254,8 @@ def train_retriever(
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         if base_metrics:
             (output_dir / "base_metrics.json").write_text(json.dumps(base_metrics, indent=2))
+        else:  # an earlier run's in the same folder would read as this run's base
+            (output_dir / "base_metrics.json").unlink(missing_ok=True)
         (output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         if repo_id:
             publish_run(config, repo_id)
