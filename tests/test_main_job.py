@@ -316,6 +316,15 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     saved = json.loads((tmp_path / "run" / "infonce-mined-negatives" / "seed-42" / "config.json").read_text())
     assert (saved["num_negatives"], saved["mining_relative_margin"]) == (1, 0.05)
     assert payload["data"]["cosqa-dev"]["codes"] == len(codebase)
+    # Stopped inside the row: the resumed run trains on the pairs mined before, read back, not mined again.
+    (tmp_path / "run" / "infonce-mined-negatives" / "seed-42" / "complete.json").unlink()
+    monkeypatch.setattr(main_job, "mine_negatives", lambda *a, **k: pytest.fail("mined again"))
+    real_train, seen = main_job.train_retriever, []
+    monkeypatch.setattr(main_job, "train_retriever", lambda config, data, **kwargs: seen.append(data.train.to_list())
+                        or real_train(config, data, **kwargs))
+    resumed = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE + mined negatives"],
+                                    overrides=overrides)
+    assert seen == [mined["out"].to_list()] and resumed["mining"] == payload["mining"]
     # The protocol is stated where the numbers are: the printed summary, results.md and the card.
     assert payload["protocol"].startswith("Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's "
                                           "retrieval training split (2 real web queries")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -102,8 +103,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                 print(f"left out (did not complete): {row.name} seed {seed}")
                 continue
             if row.negatives and mined is None and not done:
-                mined, mining = _negatives(plan, data)  # once, when the first row that needs them trains
-                mark_complete(output_dir / "mining", mining)  # what the rules dropped, for a resumed run's report
+                mined, mining = _negatives(plan, data, output_dir / "mining")  # once, for the first row needing them
                 print(f"{stamp()} {mining['summary']}")
             trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
                                            results)
@@ -248,24 +248,37 @@ def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]
     return [row for row in plan.rows if row.name in close], cascade
 
 
-def _negatives(plan: Plan, data):
+def _negatives(plan: Plan, data, folder: Path):
     """The training data of the rows with mined negatives, and what mining dropped.
 
     The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
     the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
+    The mined pairs are kept in ``folder`` with the report: a resumed run's rows train on the very negatives the
+    earlier rows did, not on a second mining whose near-ties at the margin could fall otherwise on another machine.
     """
+    saved, pairs = completed(folder), folder / "train"
+    if saved is not None and pairs.is_dir():
+        from datasets import load_from_disk
+
+        mined = copy.copy(data)
+        mined.train = load_from_disk(str(pairs))
+        return mined, saved
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
     train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False, with_report=True)
     mined = copy.copy(data)  # the same evaluation sets (and remembered base metrics), another training set
     mined.train = train
     searched = f"the whole {len(data.codebase):,}-code codebase" if data.codebase else "the training codes"
-    return mined, {"settings": plan.mining, "model": config.model, "searched": searched,
-                   "pairs": report.rows, "mined": report.mined, "skipped": report.skipped,
-                   "excluded_positives_and_duplicates": report.excluded,
-                   "dropped_by_relative_margin": report.dropped_by_relative_margin,
-                   "dropped_by_absolute_margin": report.dropped_by_absolute_margin,
-                   "summary": f"mined by the base model from {searched}. {report.summary()}"}
+    mining = {"settings": plan.mining, "model": config.model, "searched": searched,
+              "pairs": report.rows, "mined": report.mined, "skipped": report.skipped,
+              "excluded_positives_and_duplicates": report.excluded,
+              "dropped_by_relative_margin": report.dropped_by_relative_margin,
+              "dropped_by_absolute_margin": report.dropped_by_absolute_margin,
+              "summary": f"mined by the base model from {searched}. {report.summary()}"}
+    shutil.rmtree(pairs, ignore_errors=True)  # a mining stopped before its report
+    train.save_to_disk(str(pairs))
+    mark_complete(folder, mining)  # last: the report marks the pairs whole
+    return mined, mining
 
 
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
