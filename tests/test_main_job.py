@@ -481,6 +481,25 @@ def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_
         open_run_folder(tmp_path / "no-defaults", run)
 
 
+def test_a_run_resumed_under_another_version_says_so_and_the_manifest_lists_each_version(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from hf_softnce.training import manifest
+    from hf_softnce.training.main_job import _manifest, make_plan
+
+    run = _manifest(make_plan("quick"))
+    monkeypatch.setattr(manifest, "code_version", lambda: "0.1.0+aaaaaaa")
+    assert manifest.open_run_folder(tmp_path, run) is False
+    assert manifest.open_run_folder(tmp_path, run) is True and "resuming a run" not in capsys.readouterr().out
+    monkeypatch.setattr(manifest, "code_version", lambda: "0.1.0+bbbbbbb")
+    assert manifest.open_run_folder(tmp_path, run) is True
+    assert capsys.readouterr().out == ("resuming a run started under hf_softnce 0.1.0+aaaaaaa, now 0.1.0+bbbbbbb: "
+                                       "completed steps keep the code they ran under (manifest.json lists each "
+                                       "version)\n")
+    stored = json.loads((tmp_path / manifest.MANIFEST).read_text())
+    assert stored["code_versions"] == ["0.1.0+aaaaaaa", "0.1.0+bbbbbbb"] and stored["run"] == run
+    assert manifest.open_run_folder(tmp_path, run) is True and capsys.readouterr().out == ""
+
+
 def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(tmp_path, small_corpus, monkeypatch):
     """A run folder of seed 42 re-run with seeds 42 and 43 trains seed 43 only; re-run with seed 42 alone it trains
     nothing and writes the seed-42 run's results again (a run stopped mid-way reports the seeds it completed)."""

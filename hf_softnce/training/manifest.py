@@ -1,10 +1,11 @@
 """A main-job folder's manifest and its completed steps: a stopped run resumes, a different run never mixes in.
 
 ``manifest.json`` is written before any work: the run's configuration (size, seeds, rows, every setting) and the
-code version. Each finished step (the zero-shot evaluation, a row's seed, a cascade's seed) writes ``complete.json``
-in its own folder after all its other files, atomically, so a step counts only when it is whole. A re-run with the
-same manifest reads the completed steps back and does the rest; a re-run with another one stops with one line
-before any work, unless ``overwrite`` starts the folder afresh. The seeds and rows may differ between runs of one
+code version (on a resume under another version, every version that worked in the folder). Each finished step (the
+zero-shot evaluation, a row's seed, a cascade's seed) writes ``complete.json`` in its own folder after all its other
+files, atomically, so a step counts only when it is whole. A re-run with the same manifest reads the completed steps
+back and does the rest; a re-run with another one stops with one line before any work, unless ``overwrite`` starts
+the folder afresh. The seeds and rows may differ between runs of one
 folder: each seed's and row's steps live in their own folders, so a finished run takes another seed or more rows
 (the same settings), and a run stopped mid-way can report the seeds it completed.
 """
@@ -60,10 +61,12 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / MANIFEST
-    manifest = {"run": run, "code_version": code_version()}
+    version = code_version()
+    manifest = {"run": run, "code_version": version}
     if path.exists() and not overwrite:
         try:
-            earlier = json.loads(path.read_text())["run"]
+            stored = json.loads(path.read_text())
+            earlier = stored["run"]
         except (OSError, ValueError, KeyError):
             raise RunFolderMismatch(f"{path} is unreadable: use another --output-dir or --overwrite.") from None
         differs = _differences(earlier, run, defaults or {})
@@ -72,7 +75,14 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
             raise RunFolderMismatch(
                 f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): use "
                 "another --output-dir or --overwrite.")
-        if earlier != run:  # other seeds or rows, or keys added at their defaults: the manifest names this run's
+        # Every version that worked in the folder, oldest first: completed steps keep the code they ran under.
+        versions = list(stored.get("code_versions") or [stored.get("code_version", version)])
+        if version != versions[-1]:
+            print(f"resuming a run started under hf_softnce {versions[0]}, now {version}: completed steps keep "
+                  "the code they ran under (manifest.json lists each version)")
+            versions.append(version)
+        manifest["code_versions"] = versions
+        if earlier != run or stored.get("code_versions") != versions:  # other seeds, rows or keys; a new version
             write_atomically(path, json.dumps(manifest, indent=2))
         return True
     if overwrite:
