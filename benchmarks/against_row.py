@@ -7,9 +7,10 @@ negatives needs them paired with another row. Same method as the table (``traini
 reciprocal ranks (averaged over a row's seeds), a paired bootstrap over queries (2,000 resamples, seed 0), 95 %
 percentile intervals. Writes ``<results>_vs_<row>.{md,json}`` beside the results file (or ``--output``).
 
-``--against-from OTHER/results.json`` takes the reference row from another run, paired over the same queries: two
-trainings of it differ as two seeds do (e.g. a CPU run's cascade against the GPU table's default row); each side
-then averages all the seeds it has.
+Within one run each row is paired over the seeds both rows ran (the table's own ``Δ vs InfoNCE`` needs InfoNCE
+at every seed of the row, and is left blank otherwise). ``--against-from OTHER/results.json`` takes the reference
+row from another run, paired over the same queries: two trainings of it differ as two seeds do (e.g. a CPU run's
+cascade against the GPU table's default row); each side then averages all the seeds it has.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def pair_against(path: Path, against: str, against_from: str | None = None, outp
                         "| row | " + " | ".join(f"{name} MRR | Δ vs {against}" for name in REAL_SETS) + " |",
                         "|---|" + "---|---|" * len(REAL_SETS)]
     for row in (r for r in runs if r != BASE_ROW and (against_from or r != against)):
-        cells, table[row] = [], {}
         # The seeds both rows ran, within one run (by seed number where results.json names them); across runs the
         # seeds are not the same trainings anyway, so each side keeps all of its own.
         mine, theirs = runs[row], references[against]
@@ -62,6 +62,7 @@ def pair_against(path: Path, against: str, against_from: str | None = None, outp
         if not mine:
             print(f"left out: {row} ran none of {against}'s seeds")
             continue
+        cells, table[row] = [], {}
         for name, halves in REAL_SETS.items():
             ranks = [merged_ranks(run, halves) for run in mine]
             reference = [merged_ranks(run, halves) for run in theirs]

@@ -269,8 +269,6 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     """The default data: CoSQA train (here the fixture folder) less the held-out selection queries; mined negatives
     come from its whole codebase, never the positive's group, never above the margin; a run without CoSQA train
     falls back and says what it left out."""
-    import shutil
-
     folder = tmp_path / "cosqa"
     shutil.copytree(FIXTURE_COSQA, folder)
     codebase = json.loads((folder / "code_idx_map.txt").read_text())
@@ -325,6 +323,19 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     resumed = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE + mined negatives"],
                                     overrides=overrides)
     assert seen == [mined["out"].to_list()] and resumed["mining"] == payload["mining"]
+    # A mining step saved by an earlier version (no data record, no pairs) is mined again, and saved whole.
+    report_path = tmp_path / "run" / "mining" / "complete.json"
+    report_path.write_text(json.dumps({k: v for k, v in json.loads(report_path.read_text()).items() if k != "data"}))
+    shutil.rmtree(tmp_path / "run" / "mining" / "train")
+    (tmp_path / "run" / "infonce-mined-negatives" / "seed-42" / "complete.json").unlink()
+    monkeypatch.setattr(main_job, "mine_negatives", spy)
+    mined.clear()
+    again = main_job.run_main_job("quick", tmp_path / "run", methods=["InfoNCE + mined negatives"],
+                                  overrides=overrides)
+    assert mined["out"].to_list() == seen[0] and again["mining"] == payload["mining"]
+    assert json.loads(report_path.read_text())["data"] == json.loads(
+        (tmp_path / "run" / "zero-shot" / "complete.json").read_text())["data"]
+    assert sorted(p.name for p in (tmp_path / "run" / "mining").iterdir()) == ["complete.json", "train"]
     # The protocol is stated where the numbers are: the printed summary, results.md and the card.
     assert payload["protocol"].startswith("Protocol (CoSQA's published one: CoCLR, R2PS, CoIR): trained on CoSQA's "
                                           "retrieval training split (2 real web queries")
@@ -423,6 +434,15 @@ def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, sma
         data.train, data.sources = data.train.select(range(len(data.train) - 1)), ["conala-curated"]
         return data
 
+    def same_counts_other_text(config, **kwargs):
+        data = real_load(config, **kwargs)
+        data.train = data.train.map(lambda row, i: {"query": row["query"] + " (edited)" if i == 0 else row["query"]},
+                                    with_indices=True)
+        return data
+
+    monkeypatch.setattr(main_job, "load_task_data", same_counts_other_text)
+    with pytest.raises(RunFolderMismatch, match=r"but this run found .*: the data moved"):  # the digest tells
+        run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides)
     monkeypatch.setattr(main_job, "load_task_data", other_data)
     pairs = record["train_pairs"]
     for report_only in (False, True):
@@ -489,8 +509,11 @@ def test_a_run_resumed_under_another_version_says_so_and_the_manifest_lists_each
     run = _manifest(make_plan("quick"))
     monkeypatch.setattr(manifest, "code_version", lambda: "0.1.0+aaaaaaa")
     assert manifest.open_run_folder(tmp_path, run) is False
+    assert json.loads((tmp_path / manifest.MANIFEST).read_text())["code_versions"] == ["0.1.0+aaaaaaa"]
     assert manifest.open_run_folder(tmp_path, run) is True and "resuming a run" not in capsys.readouterr().out
     monkeypatch.setattr(manifest, "code_version", lambda: "0.1.0+bbbbbbb")
+    assert manifest.open_run_folder(tmp_path, run, works=False) is True and capsys.readouterr().out == ""
+    assert json.loads((tmp_path / manifest.MANIFEST).read_text())["code_versions"] == ["0.1.0+aaaaaaa"]
     assert manifest.open_run_folder(tmp_path, run) is True
     assert capsys.readouterr().out == ("resuming a run started under hf_softnce 0.1.0+aaaaaaa, now 0.1.0+bbbbbbb: "
                                        "completed steps keep the code they ran under (manifest.json lists each "
@@ -498,6 +521,12 @@ def test_a_run_resumed_under_another_version_says_so_and_the_manifest_lists_each
     stored = json.loads((tmp_path / manifest.MANIFEST).read_text())
     assert stored["code_versions"] == ["0.1.0+aaaaaaa", "0.1.0+bbbbbbb"] and stored["run"] == run
     assert manifest.open_run_folder(tmp_path, run) is True and capsys.readouterr().out == ""
+    # A manifest written before the list (its one code_version) resumes, the list starting from that version.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / manifest.MANIFEST).write_text(json.dumps({"run": run, "code_version": "0.1.0+aaaaaaa"}))
+    assert manifest.open_run_folder(older, run) is True
+    assert json.loads((older / manifest.MANIFEST).read_text())["code_versions"] == ["0.1.0+aaaaaaa", "0.1.0+bbbbbbb"]
 
 
 def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(tmp_path, small_corpus, monkeypatch):
@@ -644,9 +673,11 @@ def test_later_seeds_run_the_rows_close_to_the_best_with_their_teachers_and_info
     assert _rows_for_more_seeds(every, results) == (every.rows, False)
 
 
-def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_range(tmp_path, small_corpus, monkeypatch):
+def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_range(tmp_path, small_corpus, monkeypatch,
+                                                                                   capsys):
     """Seed 43 trains InfoNCE and the rows as close to the best as the rule says (margin 0: the best alone); the
-    table shows each row's seeds and per-seed MRR range beside its intervals, results.json each row's seeds."""
+    table shows each row's seeds and per-seed MRR range beside its intervals, results.json each row's seeds; a
+    report of the folder with a row's seed 42 cut off says that row is left out of seed 43 too."""
     from dataclasses import replace
 
     from hf_softnce.training import main_job
@@ -682,6 +713,12 @@ def test_a_run_with_the_close_rows_rule_shows_each_rows_seeds_and_their_mrr_rang
     expected = ("seed(s) 42, 43" if later == methods else
                 f"seed 42 for every row; seed 43 for the rows within 0 MRR of the best on {HELDOUT} at seed 42")
     assert expected in table
+    (tmp_path / "softinfonce-bm25" / "seed-42" / "complete.json").unlink()
+    capsys.readouterr()
+    reported = run_main_job("quick", tmp_path, methods=methods, overrides=overrides, report_only=True)
+    assert "SoftInfoNCE (BM25)" not in reported["seeds_by_row"]
+    assert ("left out of seed(s) 43 (no seed-42 result to choose by): SoftInfoNCE (BM25)\n"
+            in capsys.readouterr().out)
 
 
 def test_the_cascade_setting_in_words_names_the_weight_of_add():

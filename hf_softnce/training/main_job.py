@@ -22,12 +22,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from hf_softnce.embedding_cache import texts_fingerprint
 from hf_softnce.hub import describe_loss
 from hf_softnce.training.cascade_row import run_cascade
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, first_seed_mrr
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
-from hf_softnce.training.manifest import RunFolderMismatch, completed, mark_complete, open_run_folder
+from hf_softnce.training.manifest import COMPLETE, RunFolderMismatch, completed, mark_complete, open_run_folder
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
     BASE_TEACHER, CASCADE, CASCADE_TEACHER, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
@@ -73,7 +74,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     if report_only and not (output_dir / "zero-shot" / "complete.json").is_file():
         raise ValueError(f"--report-only: {output_dir} holds no completed zero-shot evaluation; nothing to report.")
     if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite and not report_only,
-                       defaults={"settings": _manifest_defaults()}):
+                       defaults={"settings": _manifest_defaults()}, works=not report_only):
         print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     started = time.perf_counter()
 
@@ -84,8 +85,9 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
           f"{last_time(size)}")
     data, base = _load_data(plan.base)
     plan.base = base
+    record = _data_record(data)  # what this run found: a resumed run on other data stops, mined pairs are re-mined
     results = Results()
-    _zero_shot(plan, data, results, output_dir)
+    _zero_shot(plan, data, results, output_dir, record)
     print(f"{stamp()} zero-shot: {headline(results.metrics[BASE_ROW])}")
     mined, mining = None, None
     rows, cascade = plan.rows, plan.cascade
@@ -94,6 +96,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
             rows, cascade = _rows_for_more_seeds(plan, results)
             print(f"{stamp()} seed(s) {', '.join(map(str, plan.seeds[1:]))}: "
                   + ", ".join([row.name for row in rows] + [CASCADE] * cascade))
+            unchosen = [row.name for row in plan.rows if plan.seeds[0] not in results.seeds.get(row.name, [])]
+            if report_only and unchosen:  # the later seeds' rows are chosen by the first seed's results
+                print(f"left out of seed(s) {', '.join(map(str, plan.seeds[1:]))} (no seed-{plan.seeds[0]} result to "
+                      f"choose by): {', '.join(unchosen)}")
         if not report_only:
             _check_teachers(rows, cascade, seed, output_dir)
         trained: dict[str, str] = {}
@@ -103,21 +109,23 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                 print(f"left out (did not complete): {row.name} seed {seed}")
                 continue
             if row.negatives and mined is None and not done:
-                mined, mining = _negatives(plan, data, output_dir / "mining")  # once, for the first row needing them
+                mined, mining = _negatives(plan, data, output_dir / "mining", record)  # once, when first needed
                 print(f"{stamp()} {mining['summary']}")
             trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
                                            results)
             results.seeds.setdefault(row.name, []).append(seed)
             print(f"{stamp()} {row.name} seed {seed}: {headline(results.metrics[row.name])}")
-        if cascade and report_only and completed(output_dir / "r2ps-ranker" / f"seed-{seed}") is None:
+        if cascade and report_only and completed(_cascade_dir(output_dir, seed)) is None:
             print(f"left out (did not complete): {CASCADE} seed {seed}")
         elif cascade:
             _cascade(plan, data, seed, trained.get("InfoNCE", ""), output_dir, results)
             results.seeds.setdefault(CASCADE, []).append(seed)
             print(f"{stamp()} {CASCADE} seed {seed}: {setting_line(results.cascade_choices[-1])}")
     if mining is None and any(row.negatives for row in plan.rows):
-        mining = completed(output_dir / "mining")  # every such row read back: the mining report of the run that mined
-    default = plan.default if plan.default in results.metrics else None
+        mining = _mining_report(output_dir / "mining")  # every such row read back: the report of the run that mined
+    # The card's model is the default row's first seed, completed (a folder can hold the model of a step cut off
+    # before its results were saved).
+    default = plan.default if plan.seeds[0] in results.seeds.get(plan.default, []) else None
     model_dir = output_dir / run_slug(plan.default) / f"seed-{plan.seeds[0]}" / "final"
     if default and not model_dir.is_dir():
         # Its results were read back from a folder whose models stayed where they were trained (another machine).
@@ -127,6 +135,9 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                            default_saved=default is not None)
     if default is None and (output_dir / "hub").is_dir():
         print(f"{output_dir / 'hub'} is an earlier run's: this table's run saved no default model")
+    if default is None and repo_id:
+        raise ValueError(f"--push-to-hub {repo_id}: nothing uploaded: the default row's seed-{plan.seeds[0]} model "
+                           "is not in this run (the table is written)")
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
@@ -179,6 +190,10 @@ def _run_dir(output_dir: Path, row: Row, seed: int) -> Path:
     return output_dir / run_slug(row.name) / f"seed-{seed}"
 
 
+def _cascade_dir(output_dir: Path, seed: int) -> Path:
+    return output_dir / "r2ps-ranker" / f"seed-{seed}"  # where run_cascade trains the ranker of that seed
+
+
 def _check_teachers(rows: list[Row], cascade: bool, seed: int, output_dir: Path) -> None:
     """Before a seed's work: each row (and cascade) left to train whose teacher's step completed has that teacher's
     model folder here; results copied from another machine without the models would otherwise fail the row hours in.
@@ -189,7 +204,7 @@ def _check_teachers(rows: list[Row], cascade: bool, seed: int, output_dir: Path)
     needs = [(row.name, _run_dir(output_dir, row, seed), row.teacher) for row in rows
              if row.teacher not in (None, BASE_TEACHER)]
     if cascade:
-        needs.append((CASCADE, output_dir / "r2ps-ranker" / f"seed-{seed}", CASCADE_TEACHER))
+        needs.append((CASCADE, _cascade_dir(output_dir, seed), CASCADE_TEACHER))
     for name, folder, teacher in needs:
         model = _run_dir(output_dir, ROW[teacher], seed) / "final"
         if completed(folder) is None and completed(model.parent) is not None and not model.is_dir():
@@ -198,12 +213,11 @@ def _check_teachers(rows: list[Row], cascade: bool, seed: int, output_dir: Path)
                 "results were read back without it): copy that folder here, or use another --output-dir.")
 
 
-def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
+def _zero_shot(plan: Plan, data, results: Results, output_dir: Path, found: dict) -> None:
     """The base model's evaluation, the run's first step: it records the data the run found, and a resumed run that
     finds other data (CoSQA gone or back, another copy) stops rather than put rows of both in one table."""
     folder = output_dir / "zero-shot"
     saved = completed(folder)
-    found = _data_record(data)
     if saved is None:
         saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
                  "per_query": per_query, "data": found}
@@ -218,9 +232,14 @@ def _zero_shot(plan: Plan, data, results: Results, output_dir: Path) -> None:
 
 
 def _data_record(data) -> dict:
-    """The data a run trains and evaluates on, JSON-plain: its sources, training pairs and each set's size."""
+    """The data a run trains and evaluates on, JSON-plain: its sources, training pairs, each set's size, and a digest
+    of the training pairs' and the sets' texts (another copy with the same counts is other data)."""
+    sets = data.eval_sets()
+    texts = [*data.train["query"], *data.train["code"]]
+    for retrieval_set in sets.values():
+        texts += [*retrieval_set.queries.values(), *retrieval_set.corpus.values()]
     return {"sources": list(data.sources), "train_pairs": len(data.train),
-            "sets": {name: [len(s), len(s.corpus)] for name, s in data.eval_sets().items()}}
+            "sets": {name: [len(s), len(s.corpus)] for name, s in sets.items()}, "digest": texts_fingerprint(texts)}
 
 
 def _data_words(record: dict) -> str:
@@ -248,26 +267,27 @@ def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]
     return [row for row in plan.rows if row.name in close], cascade
 
 
-def _negatives(plan: Plan, data, folder: Path):
+def _negatives(plan: Plan, data, folder: Path, record: dict):
     """The training data of the rows with mined negatives, and what mining dropped.
 
     The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
     the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
-    The mined pairs are kept in ``folder`` with the report: a resumed run's rows train on the very negatives the
-    earlier rows did, not on a second mining whose near-ties at the margin could fall otherwise on another machine.
+    The mined pairs are kept in ``folder`` with the report and the data ``record`` they were mined from: a resumed
+    run's rows train on the very negatives the earlier rows did (not on a second mining, whose near-ties at the margin
+    could fall otherwise on another machine), unless the data changed.
     """
-    saved, pairs = completed(folder), folder / "train"
-    if saved is not None and pairs.is_dir():
-        from datasets import load_from_disk
+    from datasets import load_from_disk
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
 
-        mined = copy.copy(data)
+    mined = copy.copy(data)  # the same evaluation sets (and remembered base metrics), another training set
+    saved, pairs = completed(folder), folder / "train"
+    if saved is not None and saved.get("data") == record and pairs.is_dir():
         mined.train = load_from_disk(str(pairs))
-        return mined, saved
+        return mined, _mining_report(folder)
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
-    train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False, with_report=True)
-    mined = copy.copy(data)  # the same evaluation sets (and remembered base metrics), another training set
-    mined.train = train
+    mined.train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False,
+                                         with_report=True)
     searched = f"the whole {len(data.codebase):,}-code codebase" if data.codebase else "the training codes"
     mining = {"settings": plan.mining, "model": config.model, "searched": searched,
               "pairs": report.rows, "mined": report.mined, "skipped": report.skipped,
@@ -275,10 +295,27 @@ def _negatives(plan: Plan, data, folder: Path):
               "dropped_by_relative_margin": report.dropped_by_relative_margin,
               "dropped_by_absolute_margin": report.dropped_by_absolute_margin,
               "summary": f"mined by the base model from {searched}. {report.summary()}"}
-    shutil.rmtree(pairs, ignore_errors=True)  # a mining stopped before its report
-    train.save_to_disk(str(pairs))
-    mark_complete(folder, mining)  # last: the report marks the pairs whole
+    # The report marks the pairs whole: it goes first and comes back last, the pairs renamed into place between.
+    (folder / COMPLETE).unlink(missing_ok=True)
+    partial = folder / "train.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    bars = is_progress_bar_enabled()
+    disable_progress_bar()  # the job prints its own progress lines
+    try:
+        mined.train.save_to_disk(str(partial))
+    finally:
+        if bars:
+            enable_progress_bar()
+    shutil.rmtree(pairs, ignore_errors=True)
+    partial.replace(pairs)
+    mark_complete(folder, {**mining, "data": record})
     return mined, mining
+
+
+def _mining_report(folder: Path) -> dict | None:
+    """What the mining step saved, less the data record its pairs were checked against."""
+    saved = completed(folder)
+    return None if saved is None else {k: v for k, v in saved.items() if k != "data"}
 
 
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
@@ -301,7 +338,7 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
 
 
 def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, results: Results) -> None:
-    folder = output_dir / "r2ps-ranker" / f"seed-{seed}"
+    folder = _cascade_dir(output_dir, seed)
     saved = completed(folder)
     if saved is None:
         per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)

@@ -48,12 +48,14 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
-def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, defaults: dict | None = None) -> bool:
+def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, defaults: dict | None = None,
+                    works: bool = True) -> bool:
     """Claim ``output_dir`` for ``run`` (the planned configuration); True when it resumes an earlier, stopped run.
 
     ``defaults``: ``{section: {key: value}}``, the value a key of ``run[section]`` has when a run does not set it. A
     key one manifest lacks counts as that value, so a run stopped under a version without the key resumes when
     this run leaves it at its default (a new key's default keeps the behaviour of the version before it).
+    ``works``: False for a run that only reports (``--report-only``): its version is not added to ``code_versions``.
 
     Raises:
         RunFolderMismatch: the folder's manifest describes another configuration (and ``overwrite`` is False); the
@@ -62,7 +64,7 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / MANIFEST
     version = code_version()
-    manifest = {"run": run, "code_version": version}
+    manifest = {"run": run, "code_versions": [version]}
     if path.exists() and not overwrite:
         try:
             stored = json.loads(path.read_text())
@@ -75,9 +77,10 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
             raise RunFolderMismatch(
                 f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): use "
                 "another --output-dir or --overwrite.")
-        # Every version that worked in the folder, oldest first: completed steps keep the code they ran under.
+        # Every version that worked in the folder, oldest first (a manifest before the list: its one code_version):
+        # completed steps keep the code they ran under. A run that only reports does no work.
         versions = list(stored.get("code_versions") or [stored.get("code_version", version)])
-        if version != versions[-1]:
+        if works and version != versions[-1]:
             print(f"resuming a run started under hf_softnce {versions[0]}, now {version}: completed steps keep "
                   "the code they ran under (manifest.json lists each version)")
             versions.append(version)
