@@ -551,6 +551,45 @@ def test_scan_reads_inside_gzip_bz2_xz_and_zip(run_folder):
     assert refusal(folder) == "d.zip contains a Hugging Face token (zip member 'inner/notes.txt')"
 
 
+def test_scan_reads_archives_inside_archives_and_refuses_deeper_nesting(run_folder):
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    from hf_softnce.hub.scan import MAX_ARCHIVE_DEPTH
+
+    _, folder = run_folder
+    text = f"token = {FAKE_TOKEN}\n".encode()
+
+    def zipped(name: str, data: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(name, data)
+        return buffer.getvalue()
+
+    (folder / "a.zip").write_bytes(zipped("n.txt.gz", gzip.compress(text)))
+    assert refusal(folder) == "a.zip contains a Hugging Face token (zip member 'n.txt.gz') (gzip-compressed)"
+    (folder / "a.zip").unlink()
+    (folder / "b.zip.gz").write_bytes(gzip.compress(zipped("inner.zip", zipped("n.txt", text))))
+    assert refusal(folder) == ("b.zip.gz contains a Hugging Face token (gzip-compressed) (zip member 'inner.zip') "
+                               "(zip member 'n.txt')")
+    (folder / "b.zip.gz").unlink()
+    (folder / "c.xz").write_bytes(lzma.compress(bz2.compress(text)))
+    assert refusal(folder) == "c.xz contains a Hugging Face token (xz-compressed) (bz2-compressed)"
+    (folder / "c.xz").unlink()
+    deep = text
+    for _ in range(MAX_ARCHIVE_DEPTH + 1):
+        deep = gzip.compress(deep)
+    (folder / "d.gz").write_bytes(deep)
+    assert refusal(folder).startswith(f"d.gz nests archives deeper than {MAX_ARCHIVE_DEPTH} (gzip-compressed)")
+    (folder / "d.gz").unlink()
+    # A member whose data only starts like gzip (a tensor's bytes in a torch checkpoint) is data, scanned raw.
+    (folder / "weights.bin.zip").write_bytes(zipped("archive/data/0", b"\x1f\x8b" + bytes(range(256)) * 4))
+    check_run_folder(folder)
+
+
 def test_scan_finds_tokens_in_utf16_text(run_folder, monkeypatch):
     _, folder = run_folder
     (folder / "notes.txt").write_text(f"pushed with {FAKE_TOKEN}\n", encoding="utf-16")  # with a BOM, little-endian

@@ -48,47 +48,70 @@ def _stream_holds_token(handle, needles: list[bytes], chunk_size: int) -> bool:
     return False
 
 
+# Archives inside archives are opened to this depth; deeper nesting is refused unread.
+MAX_ARCHIVE_DEPTH = 4
+
+
 def holds_token(path: Path, secrets: Iterable[str], chunk_size: int = 1 << 22) -> str | None:
     """Why ``path`` must not be uploaded, or ``None``: it holds one of ``secrets`` or a token-shaped string,
-    as UTF-8 or UTF-16/32 text, raw or inside gzip/bz2/xz/zip compression; or it is compressed in a format
-    that cannot be scanned (zstd, 7z, rar, an encrypted zip member), so it is refused unread.
+    as UTF-8 or UTF-16/32 text, raw or inside gzip/bz2/xz/zip compression, nested to :data:`MAX_ARCHIVE_DEPTH`
+    (a gzip inside a zip inside a tar.gz); or it is compressed in a format that cannot be scanned (zstd, 7z, rar, an
+    encrypted zip member, deeper nesting), so it is refused unread.
+    """
+    needles = sorted({s.encode(encoding) for s in secrets if s for encoding in _SCAN_ENCODINGS}, key=len)
+    return _scan(lambda: path.open("rb"), needles, list(secrets), chunk_size, depth=0)
+
+
+def _scan(open_stream, needles: list[bytes], secrets: list[str], chunk_size: int, depth: int,
+          where: str = "") -> str | None:
+    """:func:`holds_token` for the bytes ``open_stream()`` gives; ``where``: the archive path so far, for the message.
+
+    Inside an archive, bytes that only look compressed (a tensor's data starting with gzip's two magic bytes) and do
+    not decompress are data: they were scanned raw like any other.
     """
     import bz2
     import gzip
     import lzma
     import zipfile
 
-    needles = sorted({s.encode(encoding) for s in secrets if s for encoding in _SCAN_ENCODINGS}, key=len)
-    with path.open("rb") as handle:
-        # Raw bytes first: covers plain text, and a gzip header's stored file name.
+    with open_stream() as handle:
+        # Raw bytes first: covers plain text, a tar's members, and a gzip header's stored file name.
         if _stream_holds_token(handle, needles, chunk_size):
-            return "contains a Hugging Face token"
-        handle.seek(0)
+            return f"contains a Hugging Face token{where}"
+    with open_stream() as handle:
         magic = handle.read(8)
     for prefix, name in _UNREADABLE_COMPRESSIONS.items():
         if magic.startswith(prefix):
-            return f"is {name}-compressed and cannot be scanned for tokens (upload it uncompressed)"
-    openers = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-    for prefix, name in _STREAM_COMPRESSIONS.items():
-        if magic.startswith(prefix):
-            try:
-                with openers[name](path, "rb") as stream:
-                    found = _stream_holds_token(stream, needles, chunk_size)
-            except (OSError, EOFError, lzma.LZMAError) as error:
-                return f"looks {name}-compressed but cannot be decompressed to scan for tokens ({error})"
-            return f"contains a Hugging Face token ({name}-compressed)" if found else None
-    if magic.startswith(b"PK\x03\x04"):
+            return f"is {name}-compressed{where} and cannot be scanned for tokens (upload it uncompressed)"
+    compressed = next((name for prefix, name in _STREAM_COMPRESSIONS.items() if magic.startswith(prefix)), None)
+    is_zip = magic.startswith(b"PK\x03\x04")
+    if (compressed or is_zip) and depth >= MAX_ARCHIVE_DEPTH:
+        return f"nests archives deeper than {MAX_ARCHIVE_DEPTH}{where} and cannot be scanned for tokens"
+    if compressed:
+        opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compressed]
         try:
-            with zipfile.ZipFile(path) as archive:
+            return _scan(lambda: opener(open_stream(), "rb"), needles, secrets, chunk_size, depth + 1,
+                         f"{where} ({compressed}-compressed)")
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            if depth:
+                return None
+            return f"looks {compressed}-compressed but cannot be decompressed to scan for tokens ({error})"
+    if is_zip:
+        try:
+            with zipfile.ZipFile(open_stream()) as archive:
                 for member in archive.infolist():
                     if text_holds_token(member.filename, secrets):
-                        return "contains a Hugging Face token (a zip member's name)"
+                        return f"contains a Hugging Face token (a zip member's name){where}"
                     if member.flag_bits & 0x1:
-                        return f"holds the encrypted zip member {member.filename!r}, which cannot be scanned for tokens"
-                    with archive.open(member) as stream:
-                        if _stream_holds_token(stream, needles, chunk_size):
-                            return f"contains a Hugging Face token (zip member {member.filename!r})"
+                        return f"holds the encrypted zip member {member.filename!r}{where}, which cannot be scanned " \
+                               "for tokens"
+                    found = _scan(lambda m=member: archive.open(m), needles, secrets, chunk_size, depth + 1,
+                                  f"{where} (zip member {member.filename!r})")
+                    if found:
+                        return found
         except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as error:
+            if depth:
+                return None
             return f"looks like a zip archive but cannot be read to scan for tokens ({error})"
     return None
 
