@@ -339,3 +339,28 @@ def test_cosqa_codebase_index_of_the_wrong_type(tmp_path):
                                         "string or an integer (got list [7])")
     data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
     assert len(data.valid.corpus) == len(index) - 1
+
+
+def test_a_duplicate_code_index_or_query_url_is_bad_input_not_a_silent_overwrite(tmp_path):
+    """Two CoSQA codes under one retrieval_idx would make a query's gold code whichever came last; two CodeSearchNet
+    test records with one url would keep only the second query: each is a one-line error, or a counted skip that
+    keeps the first."""
+    folder = copy_fixture("cosqa", tmp_path)
+    index = json.loads((folder / "code_idx_map.txt").read_text())
+    first_code, first_index = next(iter(index.items()))
+    index["def another(): return 1"] = first_index
+    (folder / "code_idx_map.txt").write_text(json.dumps(index))
+    duplicate = rf"duplicate retrieval_idx in code_idx_map.txt \({first_index!r} \(a second code; the first is kept"
+    with pytest.raises(DataFormatError, match=rf"^{folder / 'code_idx_map.txt'}: {duplicate}"):
+        load_cosqa(data_dir=folder, splits=("valid",), verbose=False)
+    data = load_cosqa(data_dir=folder, splits=("valid",), errors="skip", verbose=False)
+    assert data.valid.corpus[str(first_index)] == first_code and data.report.skipped == {
+        "duplicate retrieval_idx in code_idx_map.txt": 1}
+
+    csn = copy_fixture("codesearchnet", tmp_path) / "python"
+    lines = (csn / "test.jsonl").read_text().splitlines()
+    (csn / "test.jsonl").write_text("\n".join(lines + [lines[0]]) + "\n")
+    with pytest.raises(DataFormatError, match=rf"test.jsonl:{len(lines) + 1}: duplicate url in the test split"):
+        load_codesearchnet("python", data_dir=csn.parent, splits=("test",), verbose=False)
+    data = load_codesearchnet("python", data_dir=csn.parent, splits=("test",), errors="skip", verbose=False)
+    assert len(data.test.queries) == len(lines) and data.report.skipped == {"duplicate url in the test split": 1}

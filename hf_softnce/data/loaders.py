@@ -335,6 +335,9 @@ def load_codesearchnet(
                 if url not in corpus:
                     data.report.bad_input(errors, "answer url not in codebase.jsonl", where, url)
                     continue
+                if url in queries:  # the query id is its answer's url: a second one would replace the first
+                    data.report.bad_input(errors, f"duplicate url in the {split} split", where, url)
+                    continue
                 queries[url], relevant[url] = query, {url}
             _require_rows(len(queries), files[split], records, data.report)
             setattr(data, split, _retrieval_set(f"{name}-{split}", queries, corpus, relevant, duplicate_groups,
@@ -584,6 +587,10 @@ def _cosqa_codebase(folder: Path, errors: str, report: SkipReport) -> dict[str, 
         if isinstance(index, bool) or not isinstance(index, (str, int)):
             report.bad_input(errors, f"retrieval_idx in {COSQA_CODEBASE} is not a string or an integer",
                              str(folder / COSQA_CODEBASE), f"got {type(index).__name__} {index!r:.40}")
+            continue
+        if str(index) in corpus:  # two codes under one index: a query's gold code would be whichever came last
+            report.bad_input(errors, f"duplicate retrieval_idx in {COSQA_CODEBASE}", str(folder / COSQA_CODEBASE),
+                             f"{index!r} (a second code; the first is kept)")
             continue
         if _non_empty(code, "code", str(folder / COSQA_CODEBASE), errors, report) is not None:
             corpus[str(index)] = code
