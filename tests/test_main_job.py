@@ -157,6 +157,9 @@ def test_main_job_rejects_unknown_methods_sizes_and_missing_teachers_before_any_
         run_main_job("quick", tmp_path, methods=["SoftInfoNCE (magic)"])
     with pytest.raises(ValueError, match="size must be one of"):
         run_main_job("medium", tmp_path)
+    for seeds in ([42, 42], [-1], [2**40]):  # a seed twice would count twice in every mean and interval
+        with pytest.raises(ValueError, match=r"^--seeds must be distinct integers from 0 to 2\*\*32 - 1, got "):
+            run_main_job("quick", tmp_path / "never", seeds=seeds)
     # A row whose teacher is left out is refused before the data is read or a model loaded (nothing written).
     for row, teacher in (("SoftInfoNCE (trained model)", "InfoNCE"), (CASCADE, "InfoNCE"),
                          ("GISTEmbedLoss (guide: InfoNCE) + mined negatives", "InfoNCE")):

@@ -44,10 +44,14 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}.")
     spec, overrides = SIZES[size], dict(overrides or {})
+    seeds = list(seeds or spec.seeds)
+    if len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds):
+        # a seed twice would count its runs twice in every mean and interval
+        raise ValueError(f"--seeds must be distinct integers from 0 to 2**32 - 1, got {seeds}.")
     names = check_plan(list(methods or spec.rows))
     base = TrainConfig.from_dict({**spec.settings, **overrides})
     mining = {k: v for k, v in spec.mining.items() if k not in overrides}
-    return Plan(size, base, [ROW[n] for n in names if n != CASCADE], list(seeds or spec.seeds), spec.row_settings,
+    return Plan(size, base, [ROW[n] for n in names if n != CASCADE], seeds, spec.row_settings,
                 mining, overrides, CASCADE in names, spec.default, spec.more_seeds_within)
 
 
