@@ -95,6 +95,14 @@ def test_malformed_yaml_names_file_line_and_column(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match=rf"^{path}: a config must be a mapping of keys to values, got list\.$"):
         load_config(path)
+    for key, kind in (("1", "int"), ("null", "null"), ("yes", "bool")):  # keys YAML reads as other types
+        path.write_text(f"model: default\n{key}: 2\n")
+        with pytest.raises(ConfigError, match=rf"^{path}:2: config key '{key}' is not a name \(YAML reads it as "
+                                              rf"{kind}\)"):
+            load_config(path)
+    path.write_bytes(b"model: default\nbatch_size: 8 \xff\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: not UTF-8 text \(byte 0xff\); save the config as UTF-8\.$"):
+        load_config(path)
     with pytest.raises(ConfigError, match=r"^command line: config key 'sources': invalid YAML value '\[a' "):
         load_config(None, ["sources=[a"])
     with pytest.raises(ConfigError, match=rf"^{tmp_path / 'missing.yaml'}: cannot read the config"):

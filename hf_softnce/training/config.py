@@ -455,9 +455,13 @@ def read_yaml_config(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
     """``({key: value}, {key: line})`` of a YAML config file; parse errors name file, line and column."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the config ({error.strerror or error}).") from None
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {error.object[error.start]:#04x}); save the config "
+                          "as UTF-8.") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         values = yaml.safe_load(text)
@@ -475,6 +479,9 @@ def read_yaml_config(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
     lines: dict[str, int] = {}
     for key_node, _ in node.value:
         name = key_node.value
+        if key_node.tag != "tag:yaml.org,2002:str":  # 1:, null:, true: are keys YAML reads as other types
+            raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: config key {name!r} is not a name (YAML reads "
+                              f"it as {key_node.tag.rsplit(':', 1)[-1]}).")
         if name in lines:  # PyYAML keeps the last value silently; a repeated key is almost always a mistake
             raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: config key {name!r} is repeated "
                               f"(first on line {lines[name]}).")
