@@ -522,6 +522,28 @@ def refusal(folder, secrets=()) -> str:
     return message.split("\n- ", 1)[1]  # the problems, after "Refusing to upload <folder>:"
 
 
+def test_a_folder_with_unreadable_or_foreign_json_is_refused_with_every_problem_listed(run_folder):
+    """modules.json or a config.json that is not the JSON it should be: one line each among the folder's problems
+    (not a traceback); a module of another package (remote code) and a config's auto_map are refused too."""
+    _, folder = run_folder
+    check_run_folder(folder)
+    modules = (folder / "modules.json").read_text()
+    for text, problem in (('{"a": 1}', "modules.json is not a list of modules (objects with a 'type')"),
+                          ('["x"]', "modules.json is not a list of modules (objects with a 'type')"),
+                          ('[{"type": null}]', "module None is not a sentence-transformers class (needs remote code)"),
+                          ('[{"type": "mypkg.Layer"}]',
+                           "module 'mypkg.Layer' is not a sentence-transformers class (needs remote code)"),
+                          ("{bad", "modules.json is not readable JSON (Expecting property name enclosed in double "
+                                   "quotes: line 1 column 2 (char 1))")):
+        (folder / "modules.json").write_text(text)
+        assert refusal(folder) == problem, text
+    (folder / "modules.json").write_text(modules)
+    (folder / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}')
+    assert refusal(folder) == "config.json has an auto_map (would need trust_remote_code)"
+    (folder / "config.json").write_bytes(b"\xff\xfe{")
+    assert refusal(folder).startswith("config.json is not readable JSON (")
+
+
 def test_scan_finds_a_token_in_a_file_name(run_folder):
     _, folder = run_folder
     (folder / "logs").mkdir()

@@ -125,15 +125,21 @@ def check_run_folder(run_dir: str | Path, secrets: Iterable[str] = ()) -> list[s
     if "modules.json" not in names:
         problems.append("no modules.json: not a saved SentenceTransformer")
     else:
-        for module in json.loads((run_dir / "modules.json").read_text(encoding="utf-8")):
-            if not module.get("type", "").startswith("sentence_transformers."):
-                problems.append(f"module {module.get('type')!r} is not a sentence-transformers class (needs remote code)")
+        modules = _json_file(run_dir / "modules.json", problems)
+        if modules is not None and not (isinstance(modules, list) and all(isinstance(m, dict) for m in modules)):
+            problems.append("modules.json is not a list of modules (objects with a 'type')")
+            modules = None
+        for module in modules or []:
+            if not str(module.get("type") or "").startswith("sentence_transformers."):
+                problems.append(f"module {module.get('type')!r} is not a sentence-transformers class (needs remote "
+                                "code)")
     if not any(name.endswith(".safetensors") for name in names):
         problems.append("no .safetensors weights")
     problems += [f"pickle file {name} (save with safetensors only)" for name in names if name.endswith(PICKLE_SUFFIXES)]
     problems += [f"Python file {name} (would need trust_remote_code)" for name in names if name.endswith(".py")]
     for name in names:
-        if name.endswith("config.json") and "auto_map" in json.loads((run_dir / name).read_text(encoding="utf-8")):
+        config = _json_file(run_dir / name, problems, name) if name.endswith("config.json") else None
+        if isinstance(config, dict) and "auto_map" in config:
             problems.append(f"{name} has an auto_map (would need trust_remote_code)")
 
     secrets = [secret for secret in secrets if secret]
@@ -151,3 +157,12 @@ def check_run_folder(run_dir: str | Path, secrets: Iterable[str] = ()) -> list[s
     if problems:
         raise RunFolderError(f"Refusing to upload {run_dir}:\n- " + "\n- ".join(problems))
     return names
+
+
+def _json_file(path: Path, problems: list[str], name: str | None = None):
+    """``path``'s JSON, or None with the problem added (a folder check lists every problem, it does not stop)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problems.append(f"{name or path.name} is not readable JSON ({str(error).splitlines()[0][:120]})")
+        return None
