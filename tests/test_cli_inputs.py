@@ -207,3 +207,32 @@ def test_evaluate_reads_a_json_file_and_prints_a_table_with_the_base(capsys, con
     for results in (saved["results"]["conala-train"], saved["base_results"]["conala-train"]):
         assert "mrr@1000" in results and "cosine_map@100" in results
         assert not [key for key in results if key.replace("cosine_", "") in results and key.startswith("cosine_")]
+
+
+def test_a_split_or_columns_the_data_cannot_take_are_one_line_not_ignored(capsys, monkeypatch, tmp_path, pairs_jsonl):
+    """--split names a split of a saved DatasetDict: for a JSON file or a saved Dataset it is an error, as are
+    --columns and --split without --data; a DatasetDict without --split reads the command's default split."""
+    from datasets import Dataset, DatasetDict
+
+    _never_loaded(monkeypatch)
+    rows = {"query": ["sort a list", "read a file"], "code": ["sorted(x)", "open(p).read()"]}
+    Dataset.from_dict(rows).save_to_disk(str(tmp_path / "saved"))
+    DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "saved_dict"))
+    capsys.readouterr()
+    out = tmp_path / "out"
+    for argv, message in (
+        (["evaluate", "m", "--cosqa", tmp_path, "--columns", "a,b"],
+         "evaluate: --columns and --split describe --data, which is not given."),
+        (["evaluate", "m", "--cosqa", tmp_path, "--split", "test"],
+         "evaluate: --columns and --split describe --data, which is not given."),
+        (["evaluate", "m", "--data", pairs_jsonl, "--split", "nosuch"],
+         f"--split 'nosuch': --data {str(pairs_jsonl)!r} is a JSON file, which has no splits."),
+        (["mine-negatives", "--data", tmp_path / "saved", "--split", "train", "--output", out],
+         f"--split 'train': --data {str(tmp_path / 'saved')!r} is a saved Dataset, which has no splits."),
+        (["mine-negatives", "--data", tmp_path / "saved_dict", "--split", "test", "--output", out],
+         f"--split 'test' is not in {tmp_path / 'saved_dict'} (splits: ['train'])."),
+        (["evaluate", "m", "--data", tmp_path / "saved_dict"],  # evaluate's default split is test
+         f"--split 'test' is not in {tmp_path / 'saved_dict'} (splits: ['train'])."),
+    ):
+        status, _, err = _run(capsys, argv)
+        assert (status, err) == (2, f"hf-softnce: error: {message}\n"), argv

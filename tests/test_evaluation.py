@@ -361,7 +361,7 @@ def test_evaluate_quick_check_keeps_gold_codes_and_says_it_is_one(tmp_path, caps
 
     rows = [{"query": f"how to do thing {i}", "code": f"def f{i}(x): return x * {i}"} for i in range(20)]
     (tmp_path / "pairs.json").write_text(json.dumps(rows))
-    full = data_set(str(tmp_path / "pairs.json"), "test")
+    full = data_set(str(tmp_path / "pairs.json"), None)
     small = full.shrunk(max_queries=3, max_codes=5)
     assert list(small.queries) == list(full.queries)[:3] and len(small.corpus) == 5
     assert all(small.relevant[q] <= set(small.corpus) for q in small.queries)  # every gold code is searched

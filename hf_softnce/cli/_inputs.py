@@ -25,16 +25,22 @@ def add_data_arguments(parser, *, required: bool, split: str, what: str = "") ->
                         + ("" if required else " (default: none)"))
     parser.add_argument("--columns", default=None, metavar="QUERY,CODE",
                         help="the query and code columns of --data by name (default: by name or position)")
-    parser.add_argument("--split", default=split, help="split of --data when it is a DatasetDict")
+    parser.add_argument("--split", default=None,
+                        help=f"split of --data when it is a saved DatasetDict (default: {split}); other data has none")
+    parser.set_defaults(default_split=split)
 
 
-def load_rows(path: str, flag: str = "--data", *, split: str | None = None, columns: str | None = None):
-    """The ``datasets.Dataset`` that ``path`` holds (``split`` of a saved DatasetDict); never empty."""
+def load_rows(path: str, flag: str = "--data", *, split: str | None = None, columns: str | None = None,
+              default_split: str = "train"):
+    """The ``datasets.Dataset`` that ``path`` holds (``split`` of a saved DatasetDict, else ``default_split``); never
+    empty. A ``split`` given for data without splits (a JSON file, a saved Dataset) is an error, not ignored."""
     if not os.path.exists(path):
         raise CLIError(f"{flag} {path!r}: no such file or folder.")
     if os.path.isdir(path):
-        dataset = _load_saved(path, flag, split)
+        dataset = _load_saved(path, flag, split, default_split)
     elif path.lower().endswith(JSON_SUFFIXES):
+        if split is not None:
+            raise CLIError(f"--split {split!r}: {flag} {path!r} is a JSON file, which has no splits.")
         dataset = _load_json(path, flag)
     else:
         raise CLIError(f"{flag} {path!r} is neither a folder saved with save_to_disk nor a .json/.jsonl file.")
@@ -45,7 +51,7 @@ def load_rows(path: str, flag: str = "--data", *, split: str | None = None, colu
     return dataset
 
 
-def _load_saved(path: str, flag: str, split: str | None):
+def _load_saved(path: str, flag: str, split: str | None, default_split: str):
     from datasets import DatasetDict, load_from_disk
 
     try:
@@ -56,9 +62,12 @@ def _load_saved(path: str, flag: str, split: str | None):
         # datasets cannot load a Dataset saved with no rows (it indexes its first, absent, table).
         raise CLIError(f"{flag} {path!r} holds no rows.") from None
     if isinstance(data, DatasetDict):
+        split = default_split if split is None else split
         if split not in data:
             raise CLIError(f"--split {split!r} is not in {path} (splits: {list(data)}).")
         data = data[split]
+    elif split is not None:
+        raise CLIError(f"--split {split!r}: {flag} {path!r} is a saved Dataset, which has no splits.")
     return data
 
 

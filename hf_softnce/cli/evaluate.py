@@ -44,12 +44,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def data_set(path: str, split: str, columns: str | None = None):
+def data_set(path: str, split: str | None, columns: str | None = None, default_split: str = "test"):
     """The RetrievalSet of ``path``'s (query, code) rows: each query searches all their distinct codes."""
     from hf_softnce.data import retrieval_set_from_pairs
     from hf_softnce.data.schema import standardize_columns
 
-    rows = standardize_columns(load_rows(path, split=split, columns=columns), f"--data {path}")
+    rows = standardize_columns(load_rows(path, split=split, columns=columns, default_split=default_split),
+                               f"--data {path}")
+    split = default_split if split is None else split
     folder = Path(path)
     if folder.is_file():
         name = folder.stem
@@ -129,11 +131,13 @@ def results_table(retrieval_sets, results: dict, base_results: dict | None = Non
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.data is None and args.cosqa is None:
         raise CLIError("evaluate: give --data PATH and/or --cosqa DIR.")
+    if args.data is None and (args.columns is not None or args.split is not None):
+        raise CLIError("evaluate: --columns and --split describe --data, which is not given.")
     check_output_file(args.output, "--output")
     # The data first, then the model names: every input is checked before any model is loaded.
     retrieval_sets = []
     if args.data is not None:
-        retrieval_sets.append(data_set(args.data, args.split, args.columns))
+        retrieval_sets.append(data_set(args.data, args.split, args.columns, args.default_split))
     if args.cosqa is not None:
         retrieval_sets.extend(cosqa_sets(args.cosqa))
     quick_check = quick_check_note(retrieval_sets, args.max_queries, args.max_codes)

@@ -25,7 +25,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True,
                         help="(query, code, negative_1..k) rows: a Dataset/DatasetDict folder saved with save_to_disk, "
                         "or a .json / .jsonl file; columns by name (query, code, negative_<n>), else by position")
-    parser.add_argument("--split", default="train", help="split to label when --data is a DatasetDict")
+    parser.add_argument("--split", default=None,
+                        help="split to label when --data is a saved DatasetDict (default: train); other data has none")
     parser.add_argument("--output", required=True, help="folder to save the labelled Dataset to")
     parser.add_argument(
         "--teacher", default=None, help="'bm25', or a model path / Hub id (default: the packaged all-MiniLM-L6-v2)"

@@ -61,7 +61,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.output, "--output")
     # Inputs and the model name are checked before anything heavy is loaded.
-    data = load_rows(args.data, split=args.split, columns=args.columns)
+    data = load_rows(args.data, split=args.split, columns=args.columns, default_split=args.default_split)
     model_path = resolve_model(args.model, "--model")
     describe_columns(data, args.data)
     from sentence_transformers import SentenceTransformer
