@@ -236,3 +236,19 @@ def test_a_split_or_columns_the_data_cannot_take_are_one_line_not_ignored(capsys
     ):
         status, _, err = _run(capsys, argv)
         assert (status, err) == (2, f"hf-softnce: error: {message}\n"), argv
+
+
+def test_a_record_without_a_query_or_code_text_is_one_line_before_any_model(capsys, monkeypatch, tmp_path):
+    _never_loaded(monkeypatch)
+    for name, second, shown in (("null", '{"query": "b", "code": null}', "missing or null"),
+                                ("missing", '{"query": "b"}', "missing or null"),
+                                ("negative", '{"query": "b", "code": "y", "negative_1": null}', "missing or null")):
+        path = tmp_path / f"{name}.jsonl"
+        first = '{"query": "a", "code": "x", "negative_1": "z"}' if name == "negative" else '{"query": "a", "code": "x"}'
+        path.write_text(f"{first}\n{second}\n")
+        column = "negative_1" if name == "negative" else "code"
+        for argv in (["evaluate", "m", "--data", path],
+                     ["mine-negatives", "--data", path, "--output", tmp_path / "out"]):
+            status, _, err = _run(capsys, argv)
+            assert (status, err) == (2, f"hf-softnce: error: --data {str(path)!r} record 2: {column!r} is {shown}; "
+                                        "every query and code is text.\n"), (name, argv)

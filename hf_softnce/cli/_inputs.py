@@ -48,7 +48,24 @@ def load_rows(path: str, flag: str = "--data", *, split: str | None = None, colu
         dataset = _pick_columns(dataset, columns, path)
     if len(dataset) == 0:
         raise CLIError(f"{flag} {path!r} holds no rows.")
+    _check_texts(dataset, path, flag)
     return dataset
+
+
+def _check_texts(dataset, path: str, flag: str) -> None:
+    """Every query, code and negative is text: a null (a JSON record without the key, or ``null``) stops here, named,
+    before a model is loaded, not inside the encoder."""
+    from hf_softnce.data.schema import resolve_columns
+
+    try:
+        columns = resolve_columns(dataset.column_names, f"{flag} {path!r}")
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    for name in (columns.query, columns.code, *columns.negatives):
+        for number, value in enumerate(dataset[name], start=1):
+            if not isinstance(value, str):
+                shown = "missing or null" if value is None else f"{type(value).__name__} {value!r:.40}"
+                raise CLIError(f"{flag} {path!r} record {number}: {name!r} is {shown}; every query and code is text.")
 
 
 def _load_saved(path: str, flag: str, split: str | None, default_split: str):
