@@ -244,7 +244,7 @@ def test_a_record_without_a_query_or_code_text_is_one_line_before_any_model(caps
                                 ("missing", '{"query": "b"}', "missing or null"),
                                 ("negative", '{"query": "b", "code": "y", "negative_1": null}', "missing or null")):
         path = tmp_path / f"{name}.jsonl"
-        first = '{"query": "a", "code": "x", "negative_1": "z"}' if name == "negative" else '{"query": "a", "code": "x"}'
+        first = '{"query": "a", "code": "x"' + (', "negative_1": "z"}' if name == "negative" else "}")
         path.write_text(f"{first}\n{second}\n")
         column = "negative_1" if name == "negative" else "code"
         for argv in (["evaluate", "m", "--data", path],
