@@ -62,8 +62,8 @@ class IncompleteModelFolder(FileNotFoundError):
 def check_model_folder(path) -> None:
     """Raise :class:`IncompleteModelFolder` (one line naming the missing file) when ``path`` is a folder that claims to
     be a SentenceTransformer (``modules.json`` or ``config_sentence_transformers.json``) but lacks ``modules.json``, a
-    module's folder, a module's weights or the Transformer's config or tokenizer files. Anything else (a Hub id, a
-    plain transformers folder) is left to the loader."""
+    module's folder, a module's weights or the Transformer's config or tokenizer files; or a plain transformers folder
+    (``config.json``) without its weights or tokenizer files. Anything else (a Hub id) is left to the loader."""
     import json
     import os
 
@@ -72,6 +72,8 @@ def check_model_folder(path) -> None:
         return
     claims = [name for name in SENTENCE_TRANSFORMER_FILES if os.path.isfile(os.path.join(path, name))]
     if not claims:
+        if os.path.isfile(os.path.join(path, "config.json")):  # a transformers folder: loaded as one Transformer
+            _check_module_folder(path, "", "Transformer")
         return
     modules_file = os.path.join(path, "modules.json")
     if not os.path.isfile(modules_file):

@@ -71,8 +71,30 @@ def test_a_complete_folder_and_a_plain_transformers_folder_load(saved_model):
     from conftest import tiny_model_dir
 
     check_model_folder(saved_model)
-    check_model_folder(tiny_model_dir())  # no sentence-transformers files: left to the loader
+    check_model_folder(tiny_model_dir())  # no sentence-transformers files: a transformers folder, complete
     assert load_model(str(saved_model)).get_embedding_dimension() == 8
+
+
+@pytest.mark.parametrize("missing, what", [("model.safetensors", "weights (none of model.safetensors"),
+                                           ("tokenizer.json", "tokenizer files (none of tokenizer.json")])
+def test_a_plain_transformers_folder_without_weights_or_tokenizer_is_one_line(tmp_path, capsys, missing, what):
+    """A transformers folder (config.json, no sentence-transformers files) loads as one Transformer module: missing
+    its weights or tokenizer it is refused as such a module's folder would be, before the data is read."""
+    from conftest import tiny_model_dir
+
+    folder = tmp_path / "plain"
+    shutil.copytree(tiny_model_dir(), folder)
+    for name in ("tokenizer.json", "vocab.txt") if missing == "tokenizer.json" else (missing,):
+        (folder / name).unlink(missing_ok=True)
+    expected = f"model folder {str(folder)!r} is missing its Transformer module's {what}"
+    with pytest.raises(IncompleteModelFolder) as error:
+        check_model_folder(folder)
+    assert str(error.value).startswith(expected)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "sort a list", "code": "def s(x):\\n    return sorted(x)"}\n')
+    assert main(["evaluate", str(folder), "--data", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hf-softnce: error: MODEL: {expected}") and err.count("\n") == 1
 
 
 def test_the_packaged_default_model_passes_although_its_normalize_module_has_no_folder():
