@@ -213,6 +213,8 @@ def test_split_assignment_balances_a_dominant_package():
     assert assign_package_splits(counts, (0.8, 0.1, 0.1)) == assignment
     with pytest.raises(ValueError, match="split ratios"):
         assign_package_splits(counts, (0.8, 0.2))
+    with pytest.raises(ValueError, match=r"finite non-negative numbers, got \(nan, 0.1, 0.1\)"):
+        assign_package_splits(counts, (float("nan"), 0.1, 0.1))  # NaN compares false: every package in train
 
 
 def test_cross_split_duplicates_are_dropped_and_counted(tmp_path):

@@ -360,6 +360,15 @@ def test_bad_input_gives_clear_errors(tiny_model):
         miner_for(tiny_model, num_negatives=2).mine(data, corpus=[])
     with pytest.raises(ValueError, match="dataset is empty"):
         miner_for(tiny_model, num_negatives=2).mine(data.select([]))
+    # A NaN margin compares false with every score and would drop nothing, silently.
+    relative = r"relative_margin must lie in \[0, 1\), got"
+    absolute = "absolute_margin must be a finite number >= 0, got"
+    for margins, message in ((dict(relative_margin=float("nan")), f"{relative} nan"),
+                             (dict(relative_margin=1.0), f"{relative} 1.0"),
+                             (dict(absolute_margin=float("nan")), f"{absolute} nan"),
+                             (dict(absolute_margin=-0.1), f"{absolute} -0.1")):
+        with pytest.raises(ValueError, match=message):
+            miner_for(tiny_model, num_negatives=2, **margins)
     no_positive = Dataset.from_dict({"query": ["sort a list", "read a file"], "code": ["def f(): pass", ""]})
     with pytest.raises(ValueError, match="Row 1 .* has no positive code"):
         miner_for(tiny_model, num_negatives=1).mine(no_positive)

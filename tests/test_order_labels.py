@@ -185,6 +185,9 @@ def test_bad_inputs_raise_clear_errors():
         refine_order_labels(data, judge=lambda q, p, n: True)
     with pytest.raises(ValueError, match="Unknown refinement"):
         refine_order_labels(data, refine=["bm25"])
+    for threshold in (float("nan"), 0.0, 5.0):  # NaN would flag no near-duplicate, silently
+        with pytest.raises(ValueError, match=rf"^near_duplicate_threshold must lie in \(0, 1\], got {threshold}\.$"):
+            refine_order_labels(data, near_duplicate_threshold=threshold)
     with pytest.raises(ValueError, match="3 scores per row"):
         refine_order_labels(data.remove_columns("label").add_column("label", [[0.1, 0.2]] * len(data)))
     nan_labels = [list(row) for row in data["label"]]

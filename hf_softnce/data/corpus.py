@@ -26,7 +26,7 @@ from datasets.utils import logging as datasets_logging
 from tqdm.auto import tqdm
 
 from hf_softnce.data import python_functions
-from hf_softnce.data.duplicates import assign_duplicate_groups, normalize_code
+from hf_softnce.data.duplicates import assign_duplicate_groups, check_similarity_threshold, normalize_code
 from hf_softnce.data.python_functions import ExtractionOptions, SourceFile
 from hf_softnce.data.report import SkipReport, check_errors_mode
 from hf_softnce.data.schema import identity_out_of_rows
@@ -106,6 +106,7 @@ def build_python_corpus(
     """
     start = time.perf_counter()
     check_errors_mode(errors)
+    check_similarity_threshold(near_duplicate_threshold, "near_duplicate_threshold", allow_none=True)
     report = report if report is not None else SkipReport()
     build_report = SkipReport()
     options = ExtractionOptions(min_query_words=min_query_words, max_code_lines=max_code_lines, errors=errors)

@@ -109,6 +109,15 @@ class _UnionFind:
             self.parent[max(root_a, root_b)] = min(root_a, root_b)
 
 
+def check_similarity_threshold(threshold: float | None, name: str, *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``threshold`` is a similarity in (0, 1] (``None`` where ``allow_none``: no near
+    duplicates): NaN would compare false with every similarity and flag nothing, silently."""
+    if threshold is None and allow_none:
+        return
+    if threshold is None or not 0.0 < threshold <= 1.0:
+        raise ValueError(f"{name} must lie in (0, 1], got {threshold}.")
+
+
 def assign_duplicate_groups(
     codes: list[str],
     threshold: float | None = 0.8,

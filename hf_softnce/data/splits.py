@@ -11,6 +11,7 @@ packages and counts; adding sources can move other packages between splits.
 from __future__ import annotations
 
 import hashlib
+import math
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -24,8 +25,8 @@ def assign_package_splits(
     package_counts: dict[str, int], ratios: tuple[float, ...] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> dict[str, str]:
     """``{package: split name}`` with split sizes (in functions) as close to ``ratios`` as packages allow."""
-    if len(ratios) != len(SPLIT_NAMES) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise ValueError(f"split ratios must be {len(SPLIT_NAMES)} non-negative numbers, got {ratios}.")
+    if len(ratios) != len(SPLIT_NAMES) or not all(math.isfinite(r) and r >= 0 for r in ratios) or sum(ratios) <= 0:
+        raise ValueError(f"split ratios must be {len(SPLIT_NAMES)} finite non-negative numbers, got {ratios}.")
     total = sum(package_counts.values())
     targets = [r / sum(ratios) * total for r in ratios]
     filled = [0] * len(SPLIT_NAMES)

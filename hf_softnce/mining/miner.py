@@ -158,6 +158,11 @@ class RankingHardNegativeMiner:
                 raise ValueError(f"temperature must be positive, got {temperature}.")
         if on_shortfall not in ("skip", "error"):
             raise ValueError(f"on_shortfall must be 'skip' or 'error', got {on_shortfall!r}.")
+        # NaN compares false with every score: a NaN margin would drop nothing, silently.
+        if absolute_margin is not None and not (math.isfinite(absolute_margin) and absolute_margin >= 0):
+            raise ValueError(f"absolute_margin must be a finite number >= 0, got {absolute_margin}.")
+        if relative_margin is not None and not 0.0 <= relative_margin < 1.0:
+            raise ValueError(f"relative_margin must lie in [0, 1), got {relative_margin}.")
         require_bi_encoder(retriever, type(self).__name__)
         self.retriever = retriever
         self.num_negatives = num_negatives

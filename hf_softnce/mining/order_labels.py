@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from hf_softnce.data.duplicates import check_similarity_threshold
 from hf_softnce.data.schema import CODE_COLUMN, LABEL_COLUMN, QUERY_COLUMN, all_columns, identity_out_of_rows, negative_columns
 from hf_softnce.embedding_cache import encode_cached, prompt_name_for
 
@@ -153,7 +154,7 @@ def label_order(
         >>> print(report.summary())
         >>> loss = OrderInfoNCELoss(model)  # reads the label column
     """
-    _check_options(action, judge, gmm_posterior, raise_by)
+    _check_options(action, judge, gmm_posterior, raise_by, near_duplicate_threshold)
     reasons = _refine_reasons(refine)
     dataset = all_columns(dataset)
     queries, columns, negative_names = _read_rows(dataset)
@@ -195,7 +196,7 @@ def refine_order_labels(
 
     Same arguments and return value as :func:`label_order`, without the teacher.
     """
-    _check_options(action, judge, gmm_posterior, raise_by)
+    _check_options(action, judge, gmm_posterior, raise_by, near_duplicate_threshold)
     reasons = _refine_reasons(refine)
     dataset = all_columns(dataset)
     queries, columns, negative_names = _read_rows(dataset)
@@ -229,7 +230,7 @@ def _refine_and_output(
 
 
 # ----- inputs ---------------------------------------------------------------------------------------------
-def _check_options(action, judge, gmm_posterior, raise_by) -> None:
+def _check_options(action, judge, gmm_posterior, raise_by, near_duplicate_threshold) -> None:
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}.")
     if action == "judge" and judge is None:
@@ -240,6 +241,7 @@ def _check_options(action, judge, gmm_posterior, raise_by) -> None:
         raise ValueError(f"gmm_posterior must be in (0, 1), got {gmm_posterior}.")
     if not math.isfinite(raise_by):
         raise ValueError(f"raise_by must be finite, got {raise_by}.")
+    check_similarity_threshold(near_duplicate_threshold, "near_duplicate_threshold")
 
 
 def _read_labels(values, width: int) -> np.ndarray:
