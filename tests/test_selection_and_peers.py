@@ -91,6 +91,26 @@ def test_mnrl_hardness_row_is_sentence_transformers_own_loss_with_its_documented
     assert recorded["arguments"]["directions"] == ["query_to_doc"] and recorded["negatives"] == "mined"
 
 
+def test_peers_with_mini_batch_size_are_their_gradcache_twins_with_the_same_loss(tiny_model):
+    """mini_batch_size, as for hf_softnce's losses, builds sentence-transformers' Cached* twin of a peer (it was
+    ignored): same arguments, same loss value on a batch, mini-batches of the size asked."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedGISTEmbedLoss, CachedMultipleNegativesRankingLoss,
+    )
+
+    data = Dataset.from_dict({"query": ["q"], "code": ["c"]})
+    mnrl = dict(loss="mnrl", hardness_mode="hard_negatives", hardness_strength=5.0)
+    gist = dict(loss="gist", guide_model=tiny_model_dir(seed=1), gist_temperature=0.05, max_seq_length=64)
+    features = _features(tiny_model, ROWS)
+    for settings, cached_class in ((mnrl, CachedMultipleNegativesRankingLoss), (gist, CachedGISTEmbedLoss)):
+        plain = build_loss(replace(TrainConfig(), **settings), tiny_model, data)
+        cached = build_loss(replace(TrainConfig(), **settings, mini_batch_size=2), tiny_model, data)
+        assert type(cached) is cached_class and cached.mini_batch_size == 2
+        expected = plain(features, None).item()
+        tiny_model.zero_grad()
+        assert cached(features, None).item() == pytest.approx(expected, abs=1e-5)
+
+
 def test_gist_row_is_sentence_transformers_own_loss_with_a_frozen_guide(tiny_model):
     row = ROW["GISTEmbedLoss (guide: base) + mined negatives"]
     guide_dir = tiny_model_dir(seed=1)

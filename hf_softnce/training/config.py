@@ -78,7 +78,7 @@ class TrainConfig:
     order_weight: float = 1.0
     order_scale: float = key(20.0, gt=0)
     scale: float = key(20.0, gt=0)
-    mini_batch_size: int | None = key(None, ge=1)  # set to use the GradCache (Cached*) variant
+    mini_batch_size: int | None = key(None, ge=1)  # set to use the GradCache (Cached*) variant, peers included
     # loss=mnrl: MultipleNegativesRankingLoss's hardness weighting (adds strength * stop_grad(cos) to negative logits)
     hardness_mode: str | None = key(None, choices=("in_batch_negatives", "hard_negatives", "all_negatives"))
     hardness_strength: float = key(0.0, ge=0)

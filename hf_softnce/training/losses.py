@@ -54,14 +54,18 @@ def build_peer_loss(config: TrainConfig, model):
     ``mnrl``: ``MultipleNegativesRankingLoss(model, scale, hardness_mode=..., hardness_strength=...)`` (hardness
     weighting *raises* hard negatives' weight). ``gist``: ``GISTEmbedLoss(model, guide, temperature, margin_strategy,
     margin)`` with a frozen guide (``guide_model``) that masks candidates it scores above the positive. Neither knows
-    duplicate groups: what they do about false negatives is their own.
+    duplicate groups: what they do about false negatives is their own. With ``mini_batch_size``, their GradCache
+    twins (``CachedMultipleNegativesRankingLoss``, ``CachedGISTEmbedLoss``), as hf_softnce's own losses do.
     """
-    from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedGISTEmbedLoss, CachedMultipleNegativesRankingLoss, GISTEmbedLoss, MultipleNegativesRankingLoss,
+    )
 
+    cached = {"mini_batch_size": config.mini_batch_size} if config.mini_batch_size else {}
     if config.loss == "mnrl":
-        return MultipleNegativesRankingLoss(model, scale=config.scale, gather_across_devices=config.gather_across_devices,
-                                            hardness_mode=config.hardness_mode,
-                                            hardness_strength=config.hardness_strength)
+        mnrl = CachedMultipleNegativesRankingLoss if cached else MultipleNegativesRankingLoss
+        return mnrl(model, scale=config.scale, gather_across_devices=config.gather_across_devices,
+                    hardness_mode=config.hardness_mode, hardness_strength=config.hardness_strength, **cached)
     if not config.guide_model:
         raise ValueError("loss='gist' needs guide_model: the frozen guide ('default' for the packaged base model, or "
                          "a path / Hub id).")
@@ -69,8 +73,9 @@ def build_peer_loss(config: TrainConfig, model):
 
     guide = load_model(config.guide_model, max_seq_length=config.max_seq_length)
     guide.requires_grad_(False)
-    return GISTEmbedLoss(model, guide, temperature=config.gist_temperature, margin_strategy=config.gist_margin_strategy,
-                         margin=config.gist_margin, gather_across_devices=config.gather_across_devices)
+    gist = CachedGISTEmbedLoss if cached else GISTEmbedLoss
+    return gist(model, guide, temperature=config.gist_temperature, margin_strategy=config.gist_margin_strategy,
+                margin=config.gist_margin, gather_across_devices=config.gather_across_devices, **cached)
 
 
 def build_loss(config: TrainConfig, model, train: Dataset, duplicate_groups=None):
