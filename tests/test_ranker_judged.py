@@ -47,6 +47,19 @@ def test_a_missing_training_file_names_its_path(tmp_path):
         load_cosqa_judged_pairs(tmp_path)
 
 
+def test_a_file_with_no_usable_pair_is_an_error_not_an_empty_dataset(cosqa):
+    from hf_softnce.data import DataFormatError
+
+    path = cosqa / "cosqa-retrieval-train-19604.json"
+    path.write_text("[]")
+    with pytest.raises(DataFormatError, match=rf"^{path}: no records"):
+        load_cosqa_judged_pairs(cosqa)
+    path.write_text(json.dumps(TRAIN[2:4]))  # both held out: nothing left to train on
+    with pytest.raises(DataFormatError, match=rf"^{path}: none of its 2 records is usable \(0 skipped as bad input, "
+                                              r"2 filtered by rule so far\)"):
+        load_cosqa_judged_pairs(cosqa)
+
+
 def test_judged_batches_alternate_with_the_listwise_ones_at_their_labels(tmp_path, monkeypatch):
     seen = {"listwise": 0, "judged": []}
     listwise_forward, judged_forward = R2PSRankerLoss.forward, BinaryCrossEntropyLoss.forward

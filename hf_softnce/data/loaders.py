@@ -620,7 +620,8 @@ def load_cosqa_judged_pairs(data_dir, *, exclude_queries=(), errors: str = "rais
     held_ids, held_texts = _cosqa_held_out_queries(folder, COSQA_FILES, errors)
     held_texts |= {_query_key(text) for text in exclude_queries}
     rows = {"query": [], "code": [], "label": []}
-    for where, record in read_json_records(path, "CoSQA judged pairs", errors, report):
+    records = _Counted(read_json_records(path, "CoSQA judged pairs", errors, report))
+    for where, record in records:
         fields = _cosqa_judged_record(record, where, errors, report, need_index=False)
         if fields is None:
             continue
@@ -631,6 +632,7 @@ def load_cosqa_judged_pairs(data_dir, *, exclude_queries=(), errors: str = "rais
         rows["query"].append(query)
         rows["code"].append(code)
         rows["label"].append(float(label))
+    _require_rows(len(rows["query"]), path, records, report)
     return Dataset.from_dict(rows)
 
 
