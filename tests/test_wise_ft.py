@@ -45,3 +45,27 @@ def test_reweight_refuses_a_saved_weight_of_zero_and_weights_outside_0_1(pair):
         reweight(copy.deepcopy(tuned), base, 0.0, 1.0)
     with pytest.raises(ValueError, match="got 0.75, 1.5"):
         reweight(copy.deepcopy(tuned), base, 0.75, 1.5)
+
+
+def test_a_weight_shared_by_two_layers_is_averaged_once_and_another_shape_is_refused():
+    """T5's encoder shares its embedding (shared.weight is encoder.embed_tokens.weight): the state dict lists it twice,
+    the average must move it once, like every other tensor; reweight too."""
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(vocab_size=50, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2)
+    torch.manual_seed(0)
+    base = T5EncoderModel(config)
+    tuned = copy.deepcopy(base)
+    with torch.no_grad():
+        for parameter in tuned.parameters():
+            parameter.add_(1.0)  # the fine-tuning: +1 everywhere
+    assert tuned.shared.weight.data_ptr() == tuned.encoder.embed_tokens.weight.data_ptr()
+    averaged = interpolate_with_base(copy.deepcopy(tuned), base, 0.5)
+    for name, value in weights(averaged).items():
+        torch.testing.assert_close(value, base.state_dict()[name] + 0.5, msg=name)
+    moved = reweight(averaged, base, 0.5, 1.0)
+    for name, value in weights(moved).items():
+        torch.testing.assert_close(value, base.state_dict()[name] + 1.0, msg=name)
+    other = T5EncoderModel(T5Config(vocab_size=60, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2))
+    with pytest.raises(ValueError, match=r"^WiSE-FT: shared.weight is \(50, 8\) in the fine-tuned model but \(60, 8\) in"):
+        interpolate_with_base(copy.deepcopy(tuned), other, 0.5)

@@ -40,9 +40,22 @@ def reweight(model, base_model, saved_weight: float, weight: float):
 
 
 def _float_pairs(model, base_model):
-    """(the model's tensor, the base's tensor of the same name) for every floating-point weight; the same architecture
-    or ``ValueError``."""
+    """(the model's tensor, the base's tensor of the same name) for every floating-point weight, each tensor once; the
+    same architecture or ``ValueError``.
+
+    A weight shared by two layers (T5's ``shared.weight`` is ``encoder.embed_tokens.weight``) is in the state dict
+    under each name: blended once per name, it would be averaged twice.
+    """
     tuned, base = model.state_dict(), base_model.state_dict()
     if tuned.keys() != base.keys():
         raise ValueError("WiSE-FT needs the fine-tuned model and its base to have the same architecture.")
-    return [(value, base[name]) for name, value in tuned.items() if value.is_floating_point()]
+    pairs, seen = [], set()
+    for name, value in tuned.items():
+        if not value.is_floating_point() or value.data_ptr() in seen:
+            continue
+        if value.shape != base[name].shape:  # the same names, another size: broadcasting would hide it
+            raise ValueError(f"WiSE-FT: {name} is {tuple(value.shape)} in the fine-tuned model but "
+                             f"{tuple(base[name].shape)} in its base.")
+        seen.add(value.data_ptr())
+        pairs.append((value, base[name]))
+    return pairs
