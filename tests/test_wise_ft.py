@@ -67,5 +67,6 @@ def test_a_weight_shared_by_two_layers_is_averaged_once_and_another_shape_is_ref
     for name, value in weights(moved).items():
         torch.testing.assert_close(value, base.state_dict()[name] + 1.0, msg=name)
     other = T5EncoderModel(T5Config(vocab_size=60, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2))
-    with pytest.raises(ValueError, match=r"^WiSE-FT: shared.weight is \(50, 8\) in the fine-tuned model but \(60, 8\) in"):
+    with pytest.raises(ValueError, match=r"^WiSE-FT: shared.weight is \(50, 8\) in the fine-tuned model but "
+                                         r"\(60, 8\) in"):
         interpolate_with_base(copy.deepcopy(tuned), other, 0.5)
