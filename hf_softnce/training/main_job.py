@@ -141,7 +141,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
         print(f"{output_dir / 'hub'} is an earlier run's: this table's run saved no default model")
     if default is None and repo_id:
         raise ValueError(f"--push-to-hub {repo_id}: nothing uploaded: the default row's seed-{plan.seeds[0]} model "
-                           "is not in this run (the table is written)")
+                         "is not in this run (the table is written)")
     if default:
         from hf_softnce.training.publish import save_default_model_folder
 
