@@ -20,7 +20,7 @@ from hf_softnce.evaluation.bootstrap import PairedBootstrap
 from hf_softnce.hub import COSQA_DATASET_ID
 from hf_softnce.training.cascade_row import CASCADE_WEIGHTS
 from hf_softnce.training.main_job import run_main_job
-from hf_softnce.training.plan import CASCADE, ROW, SIZES, PlanError, row_config_values
+from hf_softnce.training.plan import CASCADE, DEFAULT_ROW, ROW, SIZES, PlanError, row_config_values
 
 FIXTURE_COSQA = Path(__file__).parent / "fixtures" / "cosqa"
 
@@ -480,6 +480,14 @@ def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, 
     reported = run_main_job("quick", tmp_path, methods=methods, overrides=overrides, report_only=True)
     assert reported["seeds_by_row"] == {"InfoNCE": [42]}
     assert f"{tmp_path / 'hub'} is an earlier run's: this table's run saved no default model" in capsys.readouterr().out
+    # An upload asked of a run whose default row did not complete uploads nothing, and says so (the table is written).
+    import hf_softnce.hub
+
+    monkeypatch.setattr(hf_softnce.hub, "preflight_push", lambda repo: repo)
+    with pytest.raises(ValueError, match=r"^--push-to-hub me/model: nothing uploaded: the default row's seed-42 "
+                                         r"model is not in this run \(the table is written\)$"):
+        run_main_job("quick", tmp_path, methods=["InfoNCE", DEFAULT_ROW], overrides=overrides, report_only=True,
+                     push_to_hub="me/model")
 
 
 def test_a_run_stopped_before_a_setting_existed_resumes_while_the_setting_stays_at_its_default(tmp_path):
@@ -565,7 +573,6 @@ def test_a_finished_run_takes_another_seed_and_reports_any_subset_of_its_seeds(t
 def test_the_default_row_with_a_teacher_is_saved_with_its_card_naming_the_teacher_row(tmp_path, small_corpus):
     """The default row (SoftInfoNCE, trained-model estimator, on mined negatives) goes to hub/ with the weights that
     were evaluated; its card names the estimator as the InfoNCE row's model, never by a local path."""
-    from hf_softnce.training.plan import DEFAULT_ROW
 
     assert DEFAULT_ROW == "SoftInfoNCE (trained model) + mined negatives"
     overrides = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURE_COSQA), max_steps=2,
