@@ -607,9 +607,31 @@ def test_scan_reads_archives_inside_archives_and_refuses_deeper_nesting(run_fold
     (folder / "d.gz").write_bytes(deep)
     assert refusal(folder).startswith(f"d.gz nests archives deeper than {MAX_ARCHIVE_DEPTH} (gzip-compressed)")
     (folder / "d.gz").unlink()
-    # A member whose data only starts like gzip (a tensor's bytes in a torch checkpoint) is data, scanned raw.
+    # Members whose data only starts like gzip or rar (a tensor's bytes in a torch checkpoint) are data, scanned raw.
     (folder / "weights.bin.zip").write_bytes(zipped("archive/data/0", b"\x1f\x8b" + bytes(range(256)) * 4))
     check_run_folder(folder)
+    (folder / "weights.bin.zip").write_bytes(zipped("archive/data/1", b"Rar!" + bytes(range(256)) * 4))
+    check_run_folder(folder)
+    (folder / "weights.bin.zip").unlink()
+    # A stream that starts as gzip and breaks, inside an archive, cannot be cleared: refused.
+    broken = gzip.compress(text + bytes(range(256)) * 64)
+    (folder / "e.zip").write_bytes(zipped("notes.txt.gz", broken[: len(broken) // 2]))
+    assert refusal(folder).startswith("e.zip holds a gzip stream (zip member 'notes.txt.gz') that breaks after its "
+                                      "start")
+    (folder / "e.zip").unlink()
+    # tar: plain members are read raw; compressed members and archives in them are opened.
+    import tarfile
+
+    for mode, name in (("w:gz", "f.tar.gz"), ("w", "f.tar")):
+        with tarfile.open(folder / name, mode) as archive:
+            member = tarfile.TarInfo("inner/notes.txt.gz")
+            data = gzip.compress(text)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+        where = " (gzip-compressed)" if mode == "w:gz" else ""
+        assert refusal(folder) == (f"{name} contains a Hugging Face token{where} (tar member 'inner/notes.txt.gz') "
+                                   "(gzip-compressed)")
+        (folder / name).unlink()
 
 
 def test_scan_finds_tokens_in_utf16_text(run_folder, monkeypatch):
@@ -629,6 +651,9 @@ def test_scan_refuses_what_it_cannot_read(run_folder):
     (folder / "e.log.zst").unlink()
     data = gzip.compress(b"x" * 1000)
     (folder / "f.log.gz").write_bytes(data[: len(data) // 2])  # truncated inside the compressed stream
+    assert refusal(folder).startswith("f.log.gz holds a gzip stream that breaks after its start and cannot be "
+                                      "scanned for tokens (")
+    (folder / "f.log.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 40)  # gzip's magic, no valid header
     assert refusal(folder).startswith("f.log.gz looks gzip-compressed but cannot be decompressed to scan for tokens (")
 
 # -- the card: built on sentence-transformers' card data, never its stock card ---------------------------------
