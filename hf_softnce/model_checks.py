@@ -63,7 +63,7 @@ def check_model_folder(path) -> None:
     """Raise :class:`IncompleteModelFolder` (one line naming the missing file) when ``path`` is a folder that claims to
     be a SentenceTransformer (``modules.json`` or ``config_sentence_transformers.json``) but lacks ``modules.json``, a
     module's folder, a module's weights or the Transformer's config or tokenizer files; or a plain transformers folder
-    (``config.json``) without its weights or tokenizer files. Anything else (a Hub id) is left to the loader."""
+    (``config.json``) without its weights. Anything else (a Hub id) is left to the loader."""
     import json
     import os
 
@@ -72,8 +72,13 @@ def check_model_folder(path) -> None:
         return
     claims = [name for name in SENTENCE_TRANSFORMER_FILES if os.path.isfile(os.path.join(path, name))]
     if not claims:
-        if os.path.isfile(os.path.join(path, "config.json")):  # a transformers folder: loaded as one Transformer
-            _check_module_folder(path, "", "Transformer")
+        # A transformers folder: its weights, checked here; its tokenizer files vary too much by model family
+        # (spm.model, none at all for ByT5) to check, and are left to the loader.
+        config = os.path.join(path, "config.json")
+        if os.path.isfile(config) and not any(os.path.isfile(os.path.join(path, name)) for name in WEIGHT_FILES) \
+                and not any(os.path.isdir(os.path.join(path, name)) for name in WEIGHT_FOLDERS):
+            raise IncompleteModelFolder(f"model folder {path!r} has config.json but no weights (none of "
+                                        f"{', '.join(WEIGHT_FILES)}).")
         return
     modules_file = os.path.join(path, "modules.json")
     if not os.path.isfile(modules_file):

@@ -19,7 +19,7 @@ from hf_softnce.defaults import default_model_path
 from hf_softnce.evaluation.bootstrap import PairedBootstrap
 from hf_softnce.hub import COSQA_DATASET_ID
 from hf_softnce.training.cascade_row import CASCADE_WEIGHTS
-from hf_softnce.training.main_job import run_main_job
+from hf_softnce.training.main_job import make_plan, run_main_job
 from hf_softnce.training.plan import CASCADE, DEFAULT_ROW, ROW, SIZES, PlanError, row_config_values
 
 FIXTURE_COSQA = Path(__file__).parent / "fixtures" / "cosqa"
@@ -157,7 +157,8 @@ def test_main_job_rejects_unknown_methods_sizes_and_missing_teachers_before_any_
         run_main_job("quick", tmp_path, methods=["SoftInfoNCE (magic)"])
     with pytest.raises(ValueError, match="size must be one of"):
         run_main_job("medium", tmp_path)
-    for seeds in ([42, 42], [-1], [2**40]):  # a seed twice would count twice in every mean and interval
+    assert make_plan("quick", seeds=[np.int64(7)]).seeds == [7]
+    for seeds in ([42, 42], [-1], [2**40], [4.2]):  # a seed twice would count twice in every mean and interval
         with pytest.raises(ValueError, match=r"^--seeds must be distinct integers from 0 to 2\*\*32 - 1, got "):
             run_main_job("quick", tmp_path / "never", seeds=seeds)
     # A row whose teacher is left out is refused before the data is read or a model loaded (nothing written).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import shutil
 import time
 from dataclasses import replace
@@ -45,7 +46,11 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}.")
     spec, overrides = SIZES[size], dict(overrides or {})
     seeds = list(seeds or spec.seeds)
-    if len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds):
+    try:
+        seeds = [operator.index(seed) for seed in seeds]  # NumPy integers too; not floats or bools' look-alikes
+    except TypeError:
+        raise ValueError(f"--seeds must be distinct integers from 0 to 2**32 - 1, got {seeds}.") from None
+    if len(set(seeds)) != len(seeds) or not all(0 <= seed < 2**32 for seed in seeds):
         # a seed twice would count its runs twice in every mean and interval
         raise ValueError(f"--seeds must be distinct integers from 0 to 2**32 - 1, got {seeds}.")
     names = check_plan(list(methods or spec.rows))
