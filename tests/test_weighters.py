@@ -138,3 +138,29 @@ def test_bm25_batch_idf_is_the_released_score_bm25(tiny_model):
     assert (corpus_relevance >= 0).all() and not torch.allclose(corpus_relevance.double(), expected, atol=1e-2)
     with pytest.raises(ValueError, match="idf must be 'corpus' or 'batch'"):
         BM25Weighter(idf="global")
+
+
+@pytest.mark.parametrize("make", [lambda: BM25Weighter(), lambda: BM25Weighter(idf="batch"),
+                                  lambda: EmbeddingWeighter(build_tiny_model(seed=1), cache=False,
+                                                            show_progress_bar=False)],
+                         ids=["bm25-corpus", "bm25-batch", "embedding"])
+def test_a_code_answering_several_queries_is_scored_through_its_own_rows_query(tiny_model, make):
+    """CoSQA pairs most codes with several queries: in a batch, a positive is scored through the query of its own
+    row, so the weights do not depend on which query came first in the training data; the relevance equals that of
+    a batch whose codes are all distinct (each then has one docstring: its own row's query)."""
+    queries, codes = list(QUERIES), list(CODES)
+    other = "read the text of a file into a string"
+    unique_codes = [f"def unique_{i}(): pass" for i in range(len(codes))]
+    relevance = {}
+    for order in ("other first", "own first"):
+        pairs = [(other, codes[1]), *zip(queries, codes)] if order == "other first" else [*zip(queries, codes),
+                                                                                          (other, codes[1])]
+        weighter = make().fit([q for q, _ in pairs], [c for _, c in pairs], negatives=NEGATIVES)
+        loss = SoftInfoNCELoss(tiny_model, weighter)
+        relevance[order] = weighter.relevance(batch_of(loss, tiny_model, queries, codes, NEGATIVES))
+    torch.testing.assert_close(relevance["other first"], relevance["own first"], atol=1e-6, rtol=0)
+    distinct = make().fit([*queries, other], [*unique_codes, codes[1]], negatives=NEGATIVES)
+    expected = distinct.relevance(batch_of(SoftInfoNCELoss(tiny_model, distinct), tiny_model, queries, unique_codes,
+                                           NEGATIVES))
+    b = len(queries)
+    torch.testing.assert_close(relevance["other first"][:, :b], expected[:, :b], atol=1e-6, rtol=0)

@@ -57,9 +57,10 @@ class FittedTextEstimator(RelevanceEstimator):
     """An estimator fitted on the training texts, looking them up by hash at training time.
 
     ``fit`` takes the training data (a Dataset with ``query``, ``code`` and optional ``negative_*`` columns,
-    or lists). Every code remembers the query it is paired with, so a query-query estimator (the paper's BM25
-    and SimCSE weighting) can score a candidate code through its docstring; a code seen only as a negative is
-    scored through its own text. A text the estimator never saw is an error, never a silent default.
+    or lists). A query-query estimator (the paper's BM25 and SimCSE weighting) scores a candidate code through its
+    docstring: a batch's positive through its own row's query; a hard negative through the first query it is paired
+    with in the training data, or its own text when it is only ever a negative
+    (:meth:`candidate_docstring_rows`). A text the estimator never saw is an error, never a silent default.
     """
 
     def __init__(self) -> None:
@@ -141,6 +142,15 @@ class FittedTextEstimator(RelevanceEstimator):
 
     def candidate_code_rows(self, batch: CandidateBatch) -> Tensor:
         return self._lookup(self._code_index, batch.candidate_hashes, "candidate")
+
+    def candidate_docstring_rows(self, batch: CandidateBatch) -> tuple[Tensor, Tensor]:
+        """``(positive query rows, negative code rows)`` for a query-query estimator: each positive-column candidate
+        is represented by its own row's query (a code answering several queries is scored through the one it is
+        paired with in this batch, not through whichever came first in the data); each hard negative by its fitted
+        code (its first paired query, or its own text)."""
+        positives = self._lookup(self._query_index, batch.query_hashes, "query")
+        negatives = self._lookup(self._code_index, batch.candidate_hashes[batch.global_batch:], "candidate")
+        return positives, negatives
 
     def get_config_dict(self) -> dict[str, Any]:
         config = super().get_config_dict()

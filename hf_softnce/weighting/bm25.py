@@ -23,8 +23,9 @@ def code_aware_words(text: str) -> list[str]:
 
 
 class BM25Weighter(FittedTextEstimator):
-    """Query-query BM25: a candidate code's relevance to query ``i`` is the BM25 score of its docstring
-    (the query it is paired with; its own text for a code seen only as a negative) against query ``i``.
+    """Query-query BM25: a candidate code's relevance to query ``i`` is the BM25 score of its docstring against
+    query ``i``: a batch's positive's own row's query; a hard negative's paired query in the training data (the first,
+    when several), or its own text for a code seen only as a negative.
 
     Two IDF choices:
 
@@ -89,6 +90,7 @@ class BM25Weighter(FittedTextEstimator):
         document_row = self.code_query_row.clone()
         document_row[unpaired] = torch.arange(n_queries, n_queries + len(unpaired))
         self._code_documents = documents[document_row.numpy()].T.tocsc()  # (vocab, codes)
+        self._query_documents = documents[:n_queries].T.tocsc()  # (vocab, queries): a positive's own docstring
         self._query_terms = query_counts  # (queries, vocab): query-side term counts
         self.vocabulary_size = len(vectorizer.vocabulary_)
 
@@ -141,7 +143,8 @@ class BM25Weighter(FittedTextEstimator):
         if self._query_tokens is None:
             raise RuntimeError("BM25Weighter(idf='batch') is not bound to a model: pass it to a hf_softnce loss.")
         queries = self._query_tokens[self.query_rows(batch).cpu()]
-        documents = self._code_tokens[self.candidate_code_rows(batch).cpu()]
+        positives, negatives = self.candidate_docstring_rows(batch)
+        documents = torch.cat([self._query_tokens[positives.cpu()], self._code_tokens[negatives.cpu()]])
         vocabulary, inverse = torch.unique(torch.cat([queries, documents]).flatten(), return_inverse=True)
         inverse = inverse.view(len(queries) + len(documents), -1)
         counts = torch.zeros(inverse.shape[0], len(vocabulary))
@@ -161,8 +164,9 @@ class BM25Weighter(FittedTextEstimator):
         if self.idf == "batch":
             return self._batch_relevance(batch)
         query_rows = self.query_rows(batch).cpu().numpy()
-        code_rows = self.candidate_code_rows(batch).cpu().numpy()
-        scores = (self._query_terms[query_rows] @ self._code_documents[:, code_rows]).toarray()
+        positives, negatives = (rows.cpu().numpy() for rows in self.candidate_docstring_rows(batch))
+        documents = sp.hstack([self._query_documents[:, positives], self._code_documents[:, negatives]]).tocsc()
+        scores = (self._query_terms[query_rows] @ documents).toarray()
         return torch.from_numpy(scores).to(batch.negative_mask.device)
 
     def get_config_dict(self) -> dict[str, Any]:

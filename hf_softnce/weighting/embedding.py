@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from hf_softnce.batch import CandidateBatch
@@ -54,8 +55,9 @@ class FrozenEncoderEstimator(FittedTextEstimator):
 class EmbeddingWeighter(FrozenEncoderEstimator):
     """Query-query cosine of a frozen sentence encoder (the paper's SimCSE weighting).
 
-    A candidate code is represented by its docstring's embedding (the query it is paired with in the
-    training data), or by its own embedding when it was seen only as a negative. All texts are embedded
+    A candidate code is represented by its docstring's embedding: a batch's positive by its own row's query, a hard
+    negative by the query it is paired with in the training data (the first, when several), or by its own embedding
+    when it was seen only as a negative. All texts are embedded
     once in :meth:`fit` (batched, progress bar, cached on disk keyed by model weights and texts); a training
     step is a lookup and one matrix product.
 
@@ -78,9 +80,10 @@ class EmbeddingWeighter(FrozenEncoderEstimator):
 
     def relevance(self, batch: CandidateBatch) -> Tensor:
         device = batch.negative_mask.device
-        queries = self.on_device("_query_embeddings", device)[self.query_rows(batch)]
-        candidates = self.on_device("_code_embeddings", device)[self.candidate_code_rows(batch)]
-        return queries @ candidates.T
+        query_embeddings = self.on_device("_query_embeddings", device)
+        positives, negatives = self.candidate_docstring_rows(batch)
+        candidates = torch.cat([query_embeddings[positives], self.on_device("_code_embeddings", device)[negatives]])
+        return query_embeddings[self.query_rows(batch)] @ candidates.T
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "model": _model_name(self.encoder)}
