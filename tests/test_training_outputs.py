@@ -194,3 +194,35 @@ def test_a_run_without_base_metrics_leaves_no_earlier_runs_base_metrics_beside_i
     assert (tmp_path / "run" / "base_metrics.json").is_file()
     train_retriever(TrainConfig.from_dict({**settings, "evaluate_base": False}), data, progress=False)
     assert not (tmp_path / "run" / "base_metrics.json").exists() and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_num_negatives_mines_hard_negatives_for_pairs_that_have_none(tmp_path, small_corpus, monkeypatch):
+    """hf-softnce train / the recipes with num_negatives: the pairs get that many mined negatives (the base model's
+    ranking, never the positive) before training, as the card then says; pairs that have negatives keep them."""
+    import hf_softnce.training.run as run
+    from hf_softnce.training.config import TrainConfig
+    from hf_softnce.training.data import load_task_data
+
+    seen = []
+
+    class Recording(run.SentenceTransformerTrainer):
+        def __init__(self, *args, train_dataset=None, **kwargs):
+            seen.append(train_dataset)
+            super().__init__(*args, train_dataset=train_dataset, **kwargs)
+
+    monkeypatch.setattr(run, "SentenceTransformerTrainer", Recording)
+    settings = dict(model=tiny_model_dir(), data=str(small_corpus), cosqa_dir=str(FIXTURES / "cosqa"), max_steps=1,
+                    batch_size=8, max_seq_length=32, use_cpu=True, conala_mix=0.0, save_strategy="no",
+                    select_on="none", evaluate_base=False, num_negatives=2, mining_relative_margin=0.05)
+    config = TrainConfig.from_dict({**settings, "output_dir": str(tmp_path / "run")})
+    data = load_task_data(config, progress=False)
+    run.train_retriever(config, data, progress=False)
+    trained = seen[0]
+    assert trained.column_names == ["query", "code", "negative_1", "negative_2"]
+    assert all(row["negative_1"] != row["code"] and row["negative_2"] != row["code"] for row in trained)
+    assert len(trained) <= len(data.train)  # rows without 2 eligible negatives are skipped, counted by the miner
+    # Pairs that already carry negatives train on them as they are.
+    mined = data.train.add_column("negative_1", list(reversed(data.train["code"])))
+    data.train = mined
+    run.train_retriever(TrainConfig.from_dict({**settings, "output_dir": str(tmp_path / "run2")}), data, progress=False)
+    assert seen[1]["negative_1"] == mined["negative_1"] and "negative_2" not in seen[1].column_names

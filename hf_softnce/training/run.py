@@ -19,7 +19,7 @@ from sentence_transformers.base.sampler import BatchSamplers
 from transformers import set_seed
 
 from hf_softnce.data import all_columns, to_training_dataset
-from hf_softnce.data.schema import check_label_column
+from hf_softnce.data.schema import check_label_column, negative_columns
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
 from hf_softnce.output_paths import check_training_output, readable_as_umask_allows
 from hf_softnce.training.checkpoints import resume_checkpoint
@@ -186,6 +186,24 @@ def _warmup(ratio: float) -> dict:
     return {"warmup_ratio": ratio}
 
 
+def _with_mined_negatives(config: TrainConfig, data: TaskData, progress: bool) -> TaskData:
+    """``data`` whose training pairs carry ``num_negatives`` hard negatives, as the main job's mined rows and the order
+    recipe get them: ranked by a frozen retriever (``miner_model``, else the base model) from the codebase the real
+    queries search when there is one (else the training codes), never the positive's duplicate group, within the
+    config's ``mining_*`` margins and strategy. Without this the keys would be accepted, shown on the card, and
+    ignored."""
+    import copy
+
+    from hf_softnce.training.ranker import mine_negatives
+
+    retriever = load_model(config.miner_model or config.model, max_seq_length=config.max_seq_length)
+    mined = copy.copy(data)  # the same evaluation sets, another training set
+    mined.train = mine_negatives(config, data.train, retriever, corpus=data.codebase, progress=progress)
+    del retriever
+    gc.collect()
+    return mined
+
+
 def train_retriever(
     config: TrainConfig, data: TaskData | None = None, *, progress: bool = True, callbacks: list | None = None
 ) -> RunResult:
@@ -204,6 +222,8 @@ def train_retriever(
     set_seed(config.seed)
     data = data if data is not None else load_task_data(config, progress=progress)
     check_label_column(data.train)  # once, before the model is loaded and the trainer set up
+    if config.num_negatives > 0 and not negative_columns(data.train.column_names):
+        data = _with_mined_negatives(config, data, progress)
     model = load_model(config.model)
     # max_seq_length truncates training texts (a speed setting); the model keeps at least its own length for
     # evaluation and after saving, so a model trained at 128 tokens still reads the codebase as its base did.
