@@ -96,7 +96,7 @@ class TrainConfig:
     wise_ft_weight: float | None = key(None, ge=0, le=1)
     evaluate_base: bool = True  # the base model on the same sets too, beside the run's numbers on its card (once per data)
     num_negatives: int = key(0, ge=0)  # hard negatives mined per pair that has none (0: in-batch negatives only)
-    # mining (recipes/train_order_infonce.py, recipes/train_ranker.py): RankingHardNegativeMiner settings
+    # mining (num_negatives > 0 in any training entry point, the ranker's recipe): RankingHardNegativeMiner settings
     miner_model: str | None = None  # the frozen retriever that ranks the corpus; None: `model`
     mining_strategy: str = key("window", choices=("window", "top", "probabilistic"))  # window | top | probabilistic (R2PS: a fixed window of ranks)
     mining_window_start: int = key(0, ge=0)  # first rank used; R2PS's floor(lambda*N) with lambda=0 on CodeSearchNet/CoSQA

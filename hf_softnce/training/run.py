@@ -190,8 +190,7 @@ def _with_mined_negatives(config: TrainConfig, data: TaskData, progress: bool) -
     """``data`` whose training pairs carry ``num_negatives`` hard negatives, as the main job's mined rows and the order
     recipe get them: ranked by a frozen retriever (``miner_model``, else the base model) from the codebase the real
     queries search when there is one (else the training codes), never the positive's duplicate group, within the
-    config's ``mining_*`` margins and strategy. Without this the keys would be accepted, shown on the card, and
-    ignored."""
+    config's ``mining_*`` margins and strategy: the mining keys a card shows are the ones that trained the model."""
     import copy
 
     from hf_softnce.training.ranker import mine_negatives
