@@ -20,7 +20,9 @@ import json
 from pathlib import Path
 
 from hf_softnce.evaluation.bootstrap import RECIPROCAL_RANKS, PairedBootstrap
-from hf_softnce.training.comparison import BASE_ROW, REAL_SETS, merged_ranks, rank_metrics, reciprocal_ranks
+from hf_softnce.training.comparison import (
+    BASE_ROW, REAL_SETS, merged_ranks, rank_metrics, reciprocal_ranks, runs_at_seeds,
+)
 from hf_softnce.training.plan import run_slug
 
 
@@ -55,8 +57,8 @@ def pair_against(path: Path, against: str, against_from: str | None = None, outp
         mine, theirs = runs[row], references[against]
         if not against_from and row in seeds_by_row and against in seeds_by_row:
             common = [s for s in seeds_by_row[row] if s in seeds_by_row[against]]
-            mine = [mine[seeds_by_row[row].index(s)] for s in common]
-            theirs = [theirs[seeds_by_row[against].index(s)] for s in common]
+            mine = runs_at_seeds(mine, seeds_by_row[row], common)
+            theirs = runs_at_seeds(theirs, seeds_by_row[against], common)
         elif not against_from:
             mine, theirs = mine[:len(theirs)], theirs[:len(mine)]
         if not mine:

@@ -175,17 +175,3 @@ def describe_columns(dataset, path: str) -> None:
     if (columns.query, columns.code) != (QUERY_COLUMN, CODE_COLUMN):
         print(f"Reading {path}: query = column {columns.query!r}, code = column {columns.code!r} (by position; "
               "--columns QUERY,CODE to choose).", file=sys.stderr)
-
-
-def save_dataset(dataset, path: str, *, progress: bool = True) -> None:
-    """``save_to_disk`` with datasets' "Saving the dataset" bar only when ``progress`` is on."""
-    from datasets.utils import logging as datasets_logging
-
-    enabled = datasets_logging.is_progress_bar_enabled()
-    if not progress:
-        datasets_logging.disable_progress_bar()
-    try:
-        dataset.save_to_disk(path)
-    finally:
-        if enabled and not progress:
-            datasets_logging.enable_progress_bar()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hf_softnce.cli._errors import CLIError, check_output_dir
-from hf_softnce.cli._inputs import describe_columns, load_rows, save_dataset
+from hf_softnce.cli._inputs import describe_columns, load_rows
 from hf_softnce.cli._models import resolve_model
 from hf_softnce.cli._parser import add_command
 
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     teacher_path = None if bm25 else resolve_model(args.teacher, "--teacher")
     describe_columns(data, args.data)
 
+    from hf_softnce.data.corpus import save_dataset
     from hf_softnce.data.schema import standardize_columns
     from hf_softnce.mining.order_labels import as_judge, label_order
 

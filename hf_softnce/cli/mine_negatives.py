@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hf_softnce.cli._errors import check_output_dir
-from hf_softnce.cli._inputs import add_data_arguments, describe_columns, load_rows, save_dataset
+from hf_softnce.cli._inputs import add_data_arguments, describe_columns, load_rows
 from hf_softnce.cli._models import resolve_model
 from hf_softnce.cli._parser import add_command
 
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     describe_columns(data, args.data)
     from sentence_transformers import SentenceTransformer
 
+    from hf_softnce.data.corpus import save_dataset
     from hf_softnce.mining.miner import RankingHardNegativeMiner
 
     device = args.device[0] if args.device and len(args.device) == 1 else args.device

@@ -269,19 +269,24 @@ def warn_empty_splits(splits: dict, ratios, report: SkipReport) -> None:
                         f"by package, so add sources or change split_ratios)")
 
 
-def _save_atomically(corpus: DatasetDict, info: dict, path: Path, progress: bool) -> None:
-    """Write to a sibling temp folder, then swap it in: a crash never leaves a half corpus under the key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+def save_dataset(dataset, path: str | Path, *, progress: bool = True, **kwargs) -> None:
+    """``dataset.save_to_disk(path, **kwargs)`` with datasets' "Saving the dataset" bar only when ``progress`` is on."""
     bars_were_enabled = datasets_logging.is_progress_bar_enabled()
     if not progress:
         datasets_logging.disable_progress_bar()
     try:
-        # One shard per split even when a split is empty: datasets cannot load a split saved with none.
-        corpus.save_to_disk(str(staging), num_shards={name: 1 for name in corpus})
+        dataset.save_to_disk(str(path), **kwargs)
     finally:
         if not progress and bars_were_enabled:
             datasets_logging.enable_progress_bar()
+
+
+def _save_atomically(corpus: DatasetDict, info: dict, path: Path, progress: bool) -> None:
+    """Write to a sibling temp folder, then swap it in: a crash never leaves a half corpus under the key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    # One shard per split even when a split is empty: datasets cannot load a split saved with none.
+    save_dataset(corpus, staging, progress=progress, num_shards={name: 1 for name in corpus})
     (staging / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
     if path.exists():
         shutil.rmtree(path)

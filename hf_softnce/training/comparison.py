@@ -40,6 +40,14 @@ def rank_metrics(runs: list[dict[str, int]]) -> dict[str, float]:
     return metrics
 
 
+def runs_at_seeds(runs: list, seeds: list[int], wanted: list[int]) -> list | None:
+    """The runs of a row (``seeds``: its seeds, in the order of ``runs``) at the ``wanted`` seeds, in that order;
+    None when the row lacks one of them."""
+    if not set(wanted) <= set(seeds):
+        return None
+    return [runs[seeds.index(seed)] for seed in wanted]
+
+
 def first_seed_mrr(per_query: dict[str, list[dict]], set_name: str, names=None, *,
                    seeds: dict[str, list[int]] | None = None, first: int | None = None) -> dict[str, float]:
     """MRR@1000 of each row's run at the run's first seed on ``set_name``, for the rows (``names``, default all) that
@@ -50,7 +58,7 @@ def first_seed_mrr(per_query: dict[str, list[dict]], set_name: str, names=None, 
     for name in names:
         runs = per_query.get(name) or []
         if seeds is not None and first is not None:
-            runs = [runs[seeds[name].index(first)]] if first in seeds.get(name, []) else []
+            runs = runs_at_seeds(runs, seeds.get(name, []), [first]) or []
         if runs and set_name in runs[0]:
             found[name] = rank_metrics([runs[0][set_name]])["mrr@1000"]
     return found
@@ -95,9 +103,7 @@ def _infonce_runs(ranks: dict[str, list], row: str, seeds: dict[str, list[int]] 
     """InfoNCE's runs of ``row``'s seeds (None when it lacks one), by seed number when ``seeds`` names both rows."""
     if seeds is None or row not in seeds or INFONCE_ROW not in seeds:
         return ranks[INFONCE_ROW][:len(ranks[row])]
-    if not set(seeds[row]) <= set(seeds[INFONCE_ROW]):
-        return None
-    return [ranks[INFONCE_ROW][seeds[INFONCE_ROW].index(s)] for s in seeds[row]]
+    return runs_at_seeds(ranks[INFONCE_ROW], seeds[INFONCE_ROW], seeds[row])
 
 
 def _cell(difference: Difference | None) -> str:

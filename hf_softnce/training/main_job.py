@@ -47,11 +47,11 @@ def make_plan(size: str, seeds=None, methods=None, overrides=None) -> Plan:
     spec, overrides = SIZES[size], dict(overrides or {})
     seeds = list(seeds or spec.seeds)
     try:
-        seeds = [operator.index(seed) for seed in seeds]  # NumPy integers too; not floats or bools' look-alikes
+        seeds = [operator.index(seed) for seed in seeds]  # NumPy integers too, not floats
+        valid = len(set(seeds)) == len(seeds) and all(0 <= seed < 2**32 for seed in seeds)
     except TypeError:
-        raise ValueError(f"--seeds must be distinct integers from 0 to 2**32 - 1, got {seeds}.") from None
-    if len(set(seeds)) != len(seeds) or not all(0 <= seed < 2**32 for seed in seeds):
-        # a seed twice would count its runs twice in every mean and interval
+        valid = False
+    if not valid:  # a seed twice would count its runs twice in every mean and interval
         raise ValueError(f"--seeds must be distinct integers from 0 to 2**32 - 1, got {seeds}.")
     names = check_plan(list(methods or spec.rows))
     base = TrainConfig.from_dict({**spec.settings, **overrides})
@@ -286,7 +286,8 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     could fall otherwise on another machine), unless the data changed.
     """
     from datasets import load_from_disk
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+
+    from hf_softnce.data.corpus import save_dataset
 
     mined = copy.copy(data)  # the same evaluation sets (and remembered base metrics), another training set
     saved, pairs = completed(folder), folder / "train"
@@ -308,13 +309,7 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     (folder / COMPLETE).unlink(missing_ok=True)
     partial = folder / "train.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    bars = is_progress_bar_enabled()
-    disable_progress_bar()  # the job prints its own progress lines
-    try:
-        mined.train.save_to_disk(str(partial))
-    finally:
-        if bars:
-            enable_progress_bar()
+    save_dataset(mined.train, partial, progress=False)  # the job prints its own progress lines
     shutil.rmtree(pairs, ignore_errors=True)
     partial.replace(pairs)
     mark_complete(folder, {**mining, "data": record})

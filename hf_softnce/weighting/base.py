@@ -144,13 +144,14 @@ class FittedTextEstimator(RelevanceEstimator):
         return self._lookup(self._code_index, batch.candidate_hashes, "candidate")
 
     def candidate_docstring_rows(self, batch: CandidateBatch) -> tuple[Tensor, Tensor]:
-        """``(positive query rows, negative code rows)`` for a query-query estimator: each positive-column candidate
-        is represented by its own row's query (a code answering several queries is scored through the one it is
-        paired with in this batch, not through whichever came first in the data); each hard negative by its fitted
-        code (its first paired query, or its own text)."""
-        positives = self._lookup(self._query_index, batch.query_hashes, "query")
+        """``(global query rows, negative code rows)`` for a query-query estimator: the fitted row of every query of
+        the global batch, which is also how each positive-column candidate is represented (a code answering several
+        queries is scored through the one it is paired with in this batch, not through whichever came first in the
+        data; this rank's queries are ``rows[batch.local_rows]``); each hard negative by its fitted code (its first
+        paired query, or its own text)."""
+        queries = self._lookup(self._query_index, batch.query_hashes, "query")
         negatives = self._lookup(self._code_index, batch.candidate_hashes[batch.global_batch:], "candidate")
-        return positives, negatives
+        return queries, negatives
 
     def get_config_dict(self) -> dict[str, Any]:
         config = super().get_config_dict()

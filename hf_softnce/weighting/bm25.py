@@ -142,9 +142,9 @@ class BM25Weighter(FittedTextEstimator):
     def _batch_relevance(self, batch: CandidateBatch) -> Tensor:
         if self._query_tokens is None:
             raise RuntimeError("BM25Weighter(idf='batch') is not bound to a model: pass it to a hf_softnce loss.")
-        queries = self._query_tokens[self.query_rows(batch).cpu()]
-        positives, negatives = self.candidate_docstring_rows(batch)
-        documents = torch.cat([self._query_tokens[positives.cpu()], self._code_tokens[negatives.cpu()]])
+        rows, negatives = (r.cpu() for r in self.candidate_docstring_rows(batch))
+        queries = self._query_tokens[rows[batch.local_rows.cpu()]]
+        documents = torch.cat([self._query_tokens[rows], self._code_tokens[negatives]])  # positives: their queries
         vocabulary, inverse = torch.unique(torch.cat([queries, documents]).flatten(), return_inverse=True)
         inverse = inverse.view(len(queries) + len(documents), -1)
         counts = torch.zeros(inverse.shape[0], len(vocabulary))
@@ -163,10 +163,9 @@ class BM25Weighter(FittedTextEstimator):
     def relevance(self, batch: CandidateBatch) -> Tensor:
         if self.idf == "batch":
             return self._batch_relevance(batch)
-        query_rows = self.query_rows(batch).cpu().numpy()
-        positives, negatives = (rows.cpu().numpy() for rows in self.candidate_docstring_rows(batch))
-        documents = sp.hstack([self._query_documents[:, positives], self._code_documents[:, negatives]]).tocsc()
-        scores = (self._query_terms[query_rows] @ documents).toarray()
+        rows, negatives = (r.cpu().numpy() for r in self.candidate_docstring_rows(batch))
+        documents = sp.hstack([self._query_documents[:, rows], self._code_documents[:, negatives]]).tocsc()
+        scores = (self._query_terms[rows[batch.local_rows.cpu().numpy()]] @ documents).toarray()
         return torch.from_numpy(scores).to(batch.negative_mask.device)
 
     def get_config_dict(self) -> dict[str, Any]:

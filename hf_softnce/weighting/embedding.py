@@ -81,9 +81,9 @@ class EmbeddingWeighter(FrozenEncoderEstimator):
     def relevance(self, batch: CandidateBatch) -> Tensor:
         device = batch.negative_mask.device
         query_embeddings = self.on_device("_query_embeddings", device)
-        positives, negatives = self.candidate_docstring_rows(batch)
-        candidates = torch.cat([query_embeddings[positives], self.on_device("_code_embeddings", device)[negatives]])
-        return query_embeddings[self.query_rows(batch)] @ candidates.T
+        queries, negatives = self.candidate_docstring_rows(batch)  # the global batch's queries are its positives
+        candidates = torch.cat([query_embeddings[queries], self.on_device("_code_embeddings", device)[negatives]])
+        return query_embeddings[queries[batch.local_rows]] @ candidates.T
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "model": _model_name(self.encoder)}
