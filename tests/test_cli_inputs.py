@@ -260,3 +260,13 @@ def test_a_record_without_a_query_or_code_text_is_one_line_before_any_model(caps
     other = tmp_path / "other.jsonl"
     other.write_text('{"query": "a", "code": "x", "negative_1": "z", "stars": 3}\n{"query": "b", "code": "y"}\n')
     assert len(load_rows(str(other))) == 2
+
+
+def test_label_order_refuses_model_flags_with_the_bm25_teacher(capsys, tmp_path):
+    """BM25 encodes nothing: --device, --batch-size and the cache flags would be ignored, so they are refused."""
+    for flags, named in ((["--device", "cpu"], "--device"), (["--cache-dir", str(tmp_path)], "--cache-dir"),
+                         (["--batch-size", "8", "--no-cache"], "--batch-size, --no-cache")):
+        status, out, err = _run(capsys, ["label-order", "--teacher", "BM25", "--data", tmp_path / "absent.jsonl",
+                                         "--output", tmp_path / "o", *flags])
+        assert (status, out, err) == (2, "", f"hf-softnce: error: {named} set how a model teacher encodes; --teacher "
+                                             "bm25 has none.\n")

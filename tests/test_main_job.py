@@ -408,6 +408,10 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings\.max_steps: 2 there, "
                                                 r"3 now\): use another --output-dir or --overwrite\.$"):
         run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3})
+    with pytest.raises(RunFolderMismatch, match=r"\(settings\.max_steps: 2 there, 3 now\): report it with the run's "
+                                                r"own settings and data\.$"):  # --overwrite does nothing there
+        run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3},
+                     report_only=True)
     trained.clear()
     run_main_job("quick", tmp_path / "run", methods=["InfoNCE"], overrides=overrides, overwrite=True)
     assert trained == [str(tmp_path / "run" / "infonce" / "seed-42")]  # afresh: nothing read back
@@ -449,12 +453,17 @@ def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, sma
         run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides)
     monkeypatch.setattr(main_job, "load_task_data", other_data)
     pairs = record["train_pairs"]
-    for report_only in (False, True):
+    manifest = (tmp_path / "manifest.json").read_bytes()
+    for report_only, remedy in ((False, "use another --output-dir or --overwrite"),
+                                (True, "report it with the run's own settings and data")):
         there = re.escape(str(small_corpus))
         with pytest.raises(RunFolderMismatch, match=rf"holds a run on {there} \({pairs:,} pairs; .*cosqa-dev 2x4\), "
                                                     rf"but this run found conala-curated \({pairs - 1:,} pairs; .*\): "
-                                                    r"the data moved .*use another --output-dir or --overwrite\.$"):
-            run_main_job("quick", tmp_path, methods=["InfoNCE"], overrides=overrides, report_only=report_only)
+                                                    rf"the data moved .*; {remedy}\.$"):
+            # Another seed list would be written into the manifest by a run that goes on: the refused one leaves it.
+            run_main_job("quick", tmp_path, seeds=[43], methods=["InfoNCE"], overrides=overrides,
+                         report_only=report_only)
+        assert (tmp_path / "manifest.json").read_bytes() == manifest
     assert trained == []
 
 

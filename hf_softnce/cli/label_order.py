@@ -51,7 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="high-component posterior above which the Gaussian-mixture threshold lies")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Gaussian mixture")
     parser.add_argument("--language", default="python", help="code language, unless the data has a language column")
-    parser.add_argument("--batch-size", type=int, default=64, help="teacher encoding batch size")
+    parser.add_argument("--batch-size", type=int, default=None, help="teacher encoding batch size (default: 64)")
     parser.add_argument("--device", default=None, help="teacher device (default: the model's)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default: hf_softnce's cache)")
@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     bm25 = args.teacher is not None and args.teacher.lower() == "bm25"
     if args.teacher_type == "cross-encoder" and (args.teacher is None or bm25):
         raise CLIError("--teacher-type cross-encoder needs --teacher PATH_OR_HUB_ID.")
+    model_only = [flag for flag, value in (("--device", args.device), ("--batch-size", args.batch_size),
+                                           ("--cache-dir", args.cache_dir), ("--no-cache", args.no_cache or None))
+                  if value is not None]
+    if bm25 and model_only:  # BM25 encodes nothing: these would be ignored
+        raise CLIError(f"{', '.join(model_only)} set how a model teacher encodes; --teacher bm25 has none.")
     # Inputs and the teacher's name are checked before anything heavy is loaded.
     data = load_rows(args.data, split=args.split)
     teacher_path = None if bm25 else resolve_model(args.teacher, "--teacher")
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         gmm_posterior=args.gmm_posterior,
         seed=args.seed,
         language=args.language,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 64,
         cache=False if args.no_cache else (args.cache_dir or True),
         show_progress_bar=not args.quiet,
     )

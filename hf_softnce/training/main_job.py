@@ -82,9 +82,6 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     output_dir = Path(output_dir)
     if report_only and not (output_dir / "zero-shot" / "complete.json").is_file():
         raise ValueError(f"--report-only: {output_dir} holds no completed zero-shot evaluation; nothing to report.")
-    if open_run_folder(output_dir, _manifest(plan), overwrite=overwrite and not report_only,
-                       defaults={"settings": _manifest_defaults()}, works=not report_only):
-        print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     started = time.perf_counter()
 
     def stamp() -> str:
@@ -95,6 +92,15 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     data, base = _load_data(plan.base)
     plan.base = base
     record = _data_record(data)  # what this run found: a resumed run on other data stops, mined pairs are re-mined
+    # A report has nothing to start afresh: its remedy is the run's own settings and data, not --overwrite.
+    remedy = ("report it with the run's own settings and data" if report_only
+              else "use another --output-dir or --overwrite")
+    fresh = overwrite and not report_only
+    if not fresh:  # before the manifest is touched: a refused run leaves the folder as it found it
+        _check_data(output_dir, record, remedy)
+    if open_run_folder(output_dir, _manifest(plan), overwrite=fresh, defaults={"settings": _manifest_defaults()},
+                       works=not report_only, remedy=remedy):
+        print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     results = Results()
     _zero_shot(plan, data, results, output_dir, record)
     print(f"{stamp()} zero-shot: {headline(results.metrics[BASE_ROW])}")
@@ -222,20 +228,24 @@ def _check_teachers(rows: list[Row], cascade: bool, seed: int, output_dir: Path)
                 "results were read back without it): copy that folder here, or use another --output-dir.")
 
 
+def _check_data(output_dir: Path, found: dict, remedy: str) -> None:
+    """A resumed run that finds other data than its zero-shot step recorded (CoSQA gone or back, another copy) stops
+    rather than put rows of both in one table."""
+    saved = completed(output_dir / "zero-shot")
+    if saved is not None and saved.get("data", found) != found:  # a folder from before the record: nothing to check
+        raise RunFolderMismatch(
+            f"{output_dir} holds a run on {_data_words(saved['data'])}, but this run found {_data_words(found)}: the "
+            f"data moved (HF_SOFTNCE_DATA_DIR, the working directory or the Hub); {remedy}.")
+
+
 def _zero_shot(plan: Plan, data, results: Results, output_dir: Path, found: dict) -> None:
-    """The base model's evaluation, the run's first step: it records the data the run found, and a resumed run that
-    finds other data (CoSQA gone or back, another copy) stops rather than put rows of both in one table."""
+    """The base model's evaluation, the run's first step: it records the data the run found (``_check_data``)."""
     folder = output_dir / "zero-shot"
     saved = completed(folder)
     if saved is None:
         saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
                  "per_query": per_query, "data": found}
         mark_complete(folder, saved)
-    elif saved.get("data", found) != found:  # a folder from before the record: nothing to check it against
-        raise RunFolderMismatch(
-            f"{output_dir} holds a run on {_data_words(saved['data'])}, but this run found {_data_words(found)}: the "
-            "data moved (HF_SOFTNCE_DATA_DIR, the working directory or the Hub); use another --output-dir or "
-            "--overwrite.")
     remember_base_metrics(data, plan.base.model, saved["metrics"])  # every row's card shows it; never evaluated twice
     results.add(BASE_ROW, saved["metrics"], saved["per_query"])
 

@@ -49,13 +49,14 @@ def code_version() -> str:
 
 
 def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, defaults: dict | None = None,
-                    works: bool = True) -> bool:
+                    works: bool = True, remedy: str = "use another --output-dir or --overwrite") -> bool:
     """Claim ``output_dir`` for ``run`` (the planned configuration); True when it resumes an earlier, stopped run.
 
     ``defaults``: ``{section: {key: value}}``, the value a key of ``run[section]`` has when a run does not set it. A
     key one manifest lacks counts as that value, so a run stopped under a version without the key resumes when
     this run leaves it at its default (a new key's default keeps the behaviour of the version before it).
     ``works``: False for a run that only reports (``--report-only``): its version is not added to ``code_versions``.
+    ``remedy``: the refusal's last words (what the user can do).
 
     Raises:
         RunFolderMismatch: the folder's manifest describes another configuration (and ``overwrite`` is False); the
@@ -70,13 +71,12 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
             stored = json.loads(path.read_text())
             earlier = stored["run"]
         except (OSError, ValueError, KeyError):
-            raise RunFolderMismatch(f"{path} is unreadable: use another --output-dir or --overwrite.") from None
+            raise RunFolderMismatch(f"{path} is unreadable: {remedy}.") from None
         differs = _differences(earlier, run, defaults or {})
         if differs:
             key, there, now = differs[0]
             raise RunFolderMismatch(
-                f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): use "
-                "another --output-dir or --overwrite.")
+                f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): {remedy}.")
         # Every version that worked in the folder, oldest first (a manifest before the list: its one code_version):
         # completed steps keep the code they ran under. A run that only reports does no work.
         versions = list(stored.get("code_versions") or [stored.get("code_version", version)])
