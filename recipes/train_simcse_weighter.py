@@ -19,7 +19,7 @@ from sentence_transformers import SentenceTransformerTrainer
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import set_seed
 
-from hf_softnce.training.checkpoints import resume_checkpoint
+from hf_softnce.training.checkpoints import SaveConfigCallback, resume_checkpoint
 from hf_softnce.training.cli_args import parse_recipe_args
 from hf_softnce.training.data import load_task_data
 from hf_softnce.training.models import display_name, load_model
@@ -49,8 +49,9 @@ def main(argv=None):
     # Dropout must be on in both passes: the trainer keeps the model in train mode, so it is.
     loss = MultipleNegativesRankingLoss(model, scale=config.scale)
     args = training_arguments(config, selecting=False, metric=None)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss)
-    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
+                                         callbacks=[SaveConfigCallback(config)])
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     output = trainer.train(resume_from_checkpoint=resume)
 
     # Code-search numbers of the saved encoder and of its base, for the card (every rank takes part: broadcast).

@@ -327,8 +327,14 @@ def test_resume_continues_from_the_last_complete_checkpoint(tmp_path, tiny_model
 
     from hf_softnce.training.run import train_retriever
 
+    assert json.loads((last / "hf_softnce_config.json").read_text())["learning_rate"] == 1e-3
+    # The folder's checkpoints are another run's for a run with another learning rate: refused, nothing trained.
+    with pytest.raises(ValueError, match=r"^resume_from_checkpoint: .*checkpoint-4 was saved by a run with another "
+                                         r"configuration \(learning_rate: 0\.001 there, 0\.0005 now\): resume with "
+                                         r"that run's settings, or train into another output_dir\.$"):
+        train_retriever(load_config(config, ["resume_from_checkpoint=last", "learning_rate=5e-4"]), progress=False)
     capture = CaptureResume()
-    resumed = load_config(config, ["resume_from_checkpoint=last", "max_steps=6"])
+    resumed = load_config(config, ["resume_from_checkpoint=last", "max_steps=6"])  # longer: may differ
     train_retriever(resumed, progress=False, callbacks=[capture])
 
     assert capture.start_step == 4 and capture.first_step == 5

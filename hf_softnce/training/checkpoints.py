@@ -5,6 +5,11 @@ with some of its files; the trainer's own ``resume_from_checkpoint=True`` takes 
 and fails inside loading. A checkpoint counts here when the trainer's last write, ``trainer_state.json``, is there
 and whole, and the model folder beside it is complete (its weights, and every file
 :func:`hf_softnce.model_checks.check_model_folder` asks for).
+
+Each checkpoint also holds the run's configuration (``hf_softnce_config.json``, :class:`SaveConfigCallback`): a
+folder that held another run's checkpoints (another loss, learning rate or data) is refused on resume rather than
+continued under settings it was not trained with. A longer run (``epochs``, ``max_steps``) and the keys that only
+say where and how often to save, log or upload may differ.
 """
 
 from __future__ import annotations
@@ -14,12 +19,33 @@ import logging
 import os
 import re
 
+from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_softnce.model_checks import WEIGHT_FILES, IncompleteModelFolder, check_model_folder
 
 logger = logging.getLogger(__name__)
 TRAINER_STATE_NAME = "trainer_state.json"  # transformers.trainer's name for it
+CONFIG_NAME = "hf_softnce_config.json"
+# Keys a resumed run may change: the length of the run, and where and how often it saves, logs, evaluates, uploads.
+RESUMABLE_KEYS = frozenset({"resume_from_checkpoint", "output_dir", "epochs", "max_steps", "num_train_epochs",
+                            "eval_steps", "save_steps", "save_total_limit", "logging_steps", "use_cpu",
+                            "ddp_backend", "push_to_hub", "hub_private", "hub_revision", "hub_create_pr"})
+RESUMABLE_PREFIXES = ("dataloader_", "logging_", "report_to", "run_name", "disable_tqdm", "hub_", "save_", "eval_")
+
+
+class SaveConfigCallback(TrainerCallback):
+    """Writes ``config`` (a :class:`~hf_softnce.training.config.TrainConfig`) into every checkpoint the trainer saves,
+    so that :func:`resume_checkpoint` can tell a checkpoint of another run."""
+
+    def __init__(self, config) -> None:
+        self.values = json.dumps(config.to_dict(), indent=2, default=str)
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        if state.is_world_process_zero and os.path.isdir(folder):
+            with open(os.path.join(folder, CONFIG_NAME), "w", encoding="utf-8") as file:
+                file.write(self.values)
 
 
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
@@ -42,11 +68,14 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
-def resume_checkpoint(resume: str | None, output_dir: str | os.PathLike) -> str | None:
+def resume_checkpoint(resume: str | None, output_dir: str | os.PathLike, config=None) -> str | None:
     """The checkpoint folder to hand ``trainer.train(resume_from_checkpoint=...)``.
 
     ``resume``: None (start afresh), ``"last"`` (the complete checkpoint of highest step in ``output_dir``;
     incomplete ones above it are skipped with a warning each) or a checkpoint folder (refused if incomplete).
+    ``config``: this run's :class:`~hf_softnce.training.config.TrainConfig`; a checkpoint saved under another one
+    (:data:`RESUMABLE_KEYS` aside) is refused, naming the first differing key. A checkpoint without the record
+    (saved by another tool) resumes unchecked.
     """
     if resume is None:
         return None
@@ -54,15 +83,35 @@ def resume_checkpoint(resume: str | None, output_dir: str | os.PathLike) -> str 
         problem = checkpoint_problem(resume) if os.path.isdir(resume) else "no such folder"
         if problem:
             raise ValueError(f"resume_from_checkpoint {os.fspath(resume)!r} is not a complete checkpoint: {problem}.")
-        return os.fspath(resume)
+        return _same_run(os.fspath(resume), config)
     checkpoints = _checkpoints_by_step(os.fspath(output_dir))
     for folder in reversed(checkpoints):
         problem = checkpoint_problem(folder)
         if problem is None:
-            return folder
+            return _same_run(folder, config)
         logger.warning("Skipping the incomplete checkpoint %s (%s); resuming from an earlier one.", folder, problem)
     skipped = f" ({len(checkpoints)} incomplete)" if checkpoints else ""
     raise ValueError(f"resume_from_checkpoint=last: no complete checkpoint in {os.fspath(output_dir)!r}{skipped}.")
+
+
+def _same_run(folder: str, config) -> str:
+    """``folder``, unless its recorded configuration differs from ``config`` in a key a resume may not change."""
+    path = os.path.join(folder, CONFIG_NAME)
+    if config is None or not os.path.isfile(path):
+        return folder
+    try:
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"resume_from_checkpoint: {path} cannot be read ({type(error).__name__}).") from None
+    now = json.loads(json.dumps(config.to_dict(), default=str))  # the same JSON-plain values the record holds
+    for key in sorted(set(saved) | set(now)):
+        if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_PREFIXES) or saved.get(key) == now.get(key):
+            continue
+        raise ValueError(f"resume_from_checkpoint: {folder} was saved by a run with another configuration ({key}: "
+                         f"{saved.get(key)!r} there, {now.get(key)!r} now): resume with that run's settings, or "
+                         "train into another output_dir.")
+    return folder
 
 
 def _checkpoints_by_step(output_dir: str) -> list[str]:

@@ -21,7 +21,7 @@ from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.losses import R2PSRankerLoss
 from hf_softnce.mining import RankingHardNegativeMiner
 from hf_softnce.model_checks import check_model_folder
-from hf_softnce.training.checkpoints import resume_checkpoint
+from hf_softnce.training.checkpoints import SaveConfigCallback, resume_checkpoint
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.models import resolve_model_name
 
@@ -226,8 +226,9 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
         train_dataset = {"listwise": train_dataset, "judged": judged.select_columns(["query", "code", "label"])}
         loss = {"listwise": loss, "judged": BinaryCrossEntropyLoss(ranker)}  # its own Identity: the raw logit
         args.multi_dataset_batch_sampler = MultiDatasetBatchSamplers.ROUND_ROBIN
-    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset, loss=loss)
-    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
+    trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset, loss=loss,
+                                  callbacks=[SaveConfigCallback(config)])
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     trainer.train(resume_from_checkpoint=resume)
     problem = scores_collapsed(ranker, mined)
     if problem:

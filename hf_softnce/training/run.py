@@ -22,7 +22,7 @@ from hf_softnce.data import all_columns, to_training_dataset
 from hf_softnce.data.schema import check_label_column, negative_columns
 from hf_softnce.evaluation import CodeSearchEvaluator, evaluate_retrieval_sets
 from hf_softnce.output_paths import check_training_output, readable_as_umask_allows
-from hf_softnce.training.checkpoints import resume_checkpoint
+from hf_softnce.training.checkpoints import SaveConfigCallback, resume_checkpoint
 from hf_softnce.training.config import ConfigError, TrainConfig
 from hf_softnce.training.data import TaskData, load_task_data
 from hf_softnce.training.losses import build_loss
@@ -211,7 +211,7 @@ def train_retriever(
     ``callbacks``: ``transformers.TrainerCallback`` objects handed to the trainer (early stopping, custom logging).
     """
     check_training_output(config.output_dir, config.model)  # before the data, the model and any step
-    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir)
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     repo_id = None
     if config.push_to_hub:
         from hf_softnce.hub import preflight_push
@@ -243,7 +243,7 @@ def train_retriever(
         train_dataset=to_training_dataset(data.train),
         loss=loss,
         evaluator=evaluator,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), SaveConfigCallback(config)],
     )
     trainer.train(resume_from_checkpoint=resume)
     # Rows whose SoftInfoNCE weights were undefined are counted on the device; one read once the steps are over
