@@ -38,6 +38,7 @@ def main(argv=None):
         from hf_softnce.hub import preflight_push
 
         repo_id = preflight_push(config.push_to_hub, private=config.hub_private)  # before any training
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     set_seed(config.seed)
 
     # The weighter compares queries (docstrings), so the encoder learns on the training queries only, each once.
@@ -51,7 +52,6 @@ def main(argv=None):
     args = training_arguments(config, selecting=False, metric=None)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss,
                                          callbacks=[SaveConfigCallback(config)])
-    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     output = trainer.train(resume_from_checkpoint=resume)
 
     # Code-search numbers of the saved encoder and of its base, for the card (every rank takes part: broadcast).

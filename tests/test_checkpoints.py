@@ -68,3 +68,45 @@ def test_no_complete_checkpoint_and_an_incomplete_one_named_are_one_line_errors(
         resume_checkpoint(str(broken), run)
     assert str(error.value) == (f"resume_from_checkpoint {str(broken)!r} is not a complete checkpoint: no model weights "
                                 "(model.safetensors or pytorch_model.bin).")
+
+
+def test_a_checkpoint_of_another_run_is_refused_and_driving_keys_may_differ(tmp_path, monkeypatch, complete_checkpoint):
+    """The run's configuration recorded in each checkpoint: a resume under another loss setting or learning rate is
+    refused naming the key; a longer run, logging, DDP timeout, the same folder by another path, a key the record
+    lacks (an older version) or a training argument set to its default by name resume."""
+    from types import SimpleNamespace
+
+    from hf_softnce.training.checkpoints import CONFIG_NAME, SaveConfigCallback
+    from hf_softnce.training.config import TrainConfig
+
+    run = tmp_path / "run"
+    folder = _checkpoint(run, 2, complete_checkpoint)
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(output_dir=str(run), learning_rate=1e-4, data_dir="data", max_steps=10)
+    args = SimpleNamespace(output_dir=str(run), should_save=True)
+    SaveConfigCallback(config).on_save(args, SimpleNamespace(global_step=2), None)
+    record = json.loads((folder / CONFIG_NAME).read_text())
+    assert record["learning_rate"] == 1e-4 and record["data_dir"] == str((tmp_path / "data").resolve())
+
+    def resumes(**changes):
+        values = {**config.to_dict(), **changes}
+        return resume_checkpoint("last", run, TrainConfig.from_dict(values)) == str(folder)
+
+    assert resumes()
+    assert resumes(max_steps=20, logging_steps=1, ddp_timeout=7200, data_dir=str(tmp_path / "data"),
+                   max_grad_norm=1.0, per_device_eval_batch_size=4)
+    del record["ranker_judged_pairs"]  # a version before the key: its default
+    (folder / CONFIG_NAME).write_text(json.dumps(record))
+    assert resumes()
+    for key, value, shown in (("learning_rate", 5e-4, "0.0001 there, 0.0005 now"),
+                              ("dataloader_drop_last", True, "False there, True now"),
+                              ("ranker_judged_pairs", True, "False there, True now")):
+        with pytest.raises(ValueError) as error:
+            resumes(**{key: value})
+        assert str(error.value) == (f"resume_from_checkpoint: {folder} was saved by a run with another configuration "
+                                    f"({key}: {shown}): resume with that run's settings, or train into another "
+                                    "output_dir.")
+    (folder / CONFIG_NAME).write_text('{"learning_rate": ')  # a write cut off: not a complete checkpoint
+    with pytest.raises(ValueError, match=r"no complete checkpoint .*\(1 incomplete\)"):
+        resume_checkpoint("last", run, config)

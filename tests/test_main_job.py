@@ -359,6 +359,11 @@ def test_main_job_trains_on_cosqa_train_less_the_held_out_queries_with_positive_
     assert payload["data"]["sources"] == [str(small_corpus)] and payload["selection_set"] is None
     assert payload["data"]["left_out"][0].startswith("CoSQA train (CoSQA: missing ['cosqa-retrieval-train-19604.json']")
     assert payload["data"]["left_out"][0].endswith(f"trained on {small_corpus} instead")
+    # The manifest holds the planned settings, not the fallback's: the same command resumes the run it stopped.
+    assert json.loads((tmp_path / "run2" / "manifest.json").read_text())["run"]["settings"]["data"] == "cosqa"
+    resumed = main_job.run_main_job("quick", tmp_path / "run2", methods=["InfoNCE"], overrides=overrides,
+                                    report_only=True)
+    assert resumed["comparison"] == payload["comparison"]
 
 
 def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_is_refused(tmp_path, small_corpus,
@@ -409,7 +414,7 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
                                                 r"3 now\): use another --output-dir or --overwrite\.$"):
         run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3})
     with pytest.raises(RunFolderMismatch, match=r"\(settings\.max_steps: 2 there, 3 now\): report it with the run's "
-                                                r"own settings and data\.$"):  # --overwrite does nothing there
+                                                r"own settings \(its manifest\.json\)\.$"):  # not --overwrite: ignored
         run_main_job("quick", tmp_path / "run", methods=methods, overrides={**overrides, "max_steps": 3},
                      report_only=True)
     trained.clear()
@@ -455,7 +460,7 @@ def test_a_run_resumed_on_other_data_stops_before_any_row_mixes_in(tmp_path, sma
     pairs = record["train_pairs"]
     manifest = (tmp_path / "manifest.json").read_bytes()
     for report_only, remedy in ((False, "use another --output-dir or --overwrite"),
-                                (True, "report it with the run's own settings and data")):
+                                (True, r"report it where the run's data is \(cosqa_dir, HF_SOFTNCE_DATA_DIR\)")):
         there = re.escape(str(small_corpus))
         with pytest.raises(RunFolderMismatch, match=rf"holds a run on {there} \({pairs:,} pairs; .*cosqa-dev 2x4\), "
                                                     rf"but this run found conala-curated \({pairs - 1:,} pairs; .*\): "

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         gmm_posterior=args.gmm_posterior,
         seed=args.seed,
         language=args.language,
-        batch_size=args.batch_size or 64,
+        batch_size=64 if args.batch_size is None else args.batch_size,
         cache=False if args.no_cache else (args.cache_dir or True),
         show_progress_bar=not args.quiet,
     )

@@ -9,43 +9,50 @@ and whole, and the model folder beside it is complete (its weights, and every fi
 Each checkpoint also holds the run's configuration (``hf_softnce_config.json``, :class:`SaveConfigCallback`): a
 folder that held another run's checkpoints (another loss, learning rate or data) is refused on resume rather than
 continued under settings it was not trained with. A longer run (``epochs``, ``max_steps``) and the keys that only
-say where and how often to save, log or upload may differ.
+say how the run is driven (where and how often it saves, logs, evaluates or uploads; the device) may differ.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import logging
 import os
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_softnce.model_checks import WEIGHT_FILES, IncompleteModelFolder, check_model_folder
+from hf_softnce.training.config import CHECKPOINT_KEYS, RUN_OPTION_KEYS
+from hf_softnce.training.manifest import write_atomically
 
 logger = logging.getLogger(__name__)
 TRAINER_STATE_NAME = "trainer_state.json"  # transformers.trainer's name for it
 CONFIG_NAME = "hf_softnce_config.json"
-# Keys a resumed run may change: the length of the run, and where and how often it saves, logs, evaluates, uploads.
-RESUMABLE_KEYS = frozenset({"resume_from_checkpoint", "output_dir", "epochs", "max_steps", "num_train_epochs",
-                            "eval_steps", "save_steps", "save_total_limit", "logging_steps", "use_cpu",
-                            "ddp_backend", "push_to_hub", "hub_private", "hub_revision", "hub_create_pr"})
-RESUMABLE_PREFIXES = ("dataloader_", "logging_", "report_to", "run_name", "disable_tqdm", "hub_", "save_", "eval_")
+# Keys a resumed run may change: how it is driven (logging, the Hub, the device), its checkpoints and the evaluations
+# that judge them, and its length. dataloader_drop_last changes the steps of an epoch, so where a resume starts in
+# the data: it may not.
+RESUMABLE_KEYS = RUN_OPTION_KEYS + CHECKPOINT_KEYS + ("epochs", "max_steps", "num_train_epochs",
+                                                      "per_device_eval_batch_size")
+FIXED_KEYS = ("dataloader_drop_last",)
 
 
 class SaveConfigCallback(TrainerCallback):
-    """Writes ``config`` (a :class:`~hf_softnce.training.config.TrainConfig`) into every checkpoint the trainer saves,
-    so that :func:`resume_checkpoint` can tell a checkpoint of another run."""
+    """Writes ``config`` (a :class:`~hf_softnce.training.config.TrainConfig`) into every checkpoint the trainer saves
+    (after the trainer's own files, atomically), so that :func:`resume_checkpoint` can tell a checkpoint of another
+    run."""
 
     def __init__(self, config) -> None:
-        self.values = json.dumps(config.to_dict(), indent=2, default=str)
+        self.values = json.dumps(_plain(config.to_dict()), indent=2)
 
     def on_save(self, args, state, control, **kwargs):
-        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
-        if state.is_world_process_zero and os.path.isdir(folder):
-            with open(os.path.join(folder, CONFIG_NAME), "w", encoding="utf-8") as file:
-                file.write(self.values)
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if args.should_save and folder.is_dir():  # every process that saves (save_on_each_node: one per node)
+            write_atomically(folder / CONFIG_NAME, self.values)
 
 
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
@@ -59,6 +66,13 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
             json.load(file)
     except (ValueError, OSError) as error:
         return f"{TRAINER_STATE_NAME} cannot be read ({type(error).__name__})"
+    record = os.path.join(folder, CONFIG_NAME)
+    if os.path.isfile(record):
+        try:
+            with open(record, encoding="utf-8") as file:
+                json.load(file)
+        except (ValueError, OSError) as error:
+            return f"{CONFIG_NAME} cannot be read ({type(error).__name__})"
     if not any(os.path.isfile(os.path.join(folder, name)) for name in WEIGHT_FILES):
         return f"no model weights ({' or '.join(WEIGHT_FILES[:2])})"
     try:
@@ -95,23 +109,49 @@ def resume_checkpoint(resume: str | None, output_dir: str | os.PathLike, config=
 
 
 def _same_run(folder: str, config) -> str:
-    """``folder``, unless its recorded configuration differs from ``config`` in a key a resume may not change."""
+    """``folder``, unless its recorded configuration differs from ``config`` in a key a resume may not change (a key
+    one side lacks counts as its default: a record from a version before the key, a default set by name)."""
     path = os.path.join(folder, CONFIG_NAME)
     if config is None or not os.path.isfile(path):
         return folder
-    try:
-        with open(path, encoding="utf-8") as file:
-            saved = json.load(file)
-    except (ValueError, OSError) as error:
-        raise ValueError(f"resume_from_checkpoint: {path} cannot be read ({type(error).__name__}).") from None
-    now = json.loads(json.dumps(config.to_dict(), default=str))  # the same JSON-plain values the record holds
+    with open(path, encoding="utf-8") as file:
+        saved = json.load(file)  # readable: checkpoint_problem checked it
+    now, defaults, missing = _plain(config.to_dict()), _default_values(), object()
     for key in sorted(set(saved) | set(now)):
-        if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_PREFIXES) or saved.get(key) == now.get(key):
+        if key.startswith(RESUMABLE_KEYS) and key not in FIXED_KEYS:
             continue
-        raise ValueError(f"resume_from_checkpoint: {folder} was saved by a run with another configuration ({key}: "
-                         f"{saved.get(key)!r} there, {now.get(key)!r} now): resume with that run's settings, or "
-                         "train into another output_dir.")
+        there, here = saved.get(key, defaults.get(key, missing)), now.get(key, defaults.get(key, missing))
+        if there != here:
+            shown = ["absent" if value is missing else repr(value) for value in (there, here)]
+            raise ValueError(f"resume_from_checkpoint: {folder} was saved by a run with another configuration ({key}: "
+                             f"{shown[0]} there, {shown[1]} now): resume with that run's settings, or train into "
+                             "another output_dir.")
     return folder
+
+
+def _plain(values: dict) -> dict:
+    """JSON values, compared as such: an enum as its value, a tuple as a list, an existing path as its real path (the
+    same folder named from another working directory)."""
+    def plain(value):
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if isinstance(value, str) and value and os.path.exists(value):
+            return os.path.realpath(value)
+        return value
+
+    return json.loads(json.dumps({key: plain(value) for key, value in values.items()}, default=str))
+
+
+@lru_cache(maxsize=None)
+def _default_values() -> dict:
+    """Every key's default: hf_softnce's own, and sentence-transformers' training arguments'."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from hf_softnce.training.config import TrainConfig
+
+    args = {spec.name: spec.default for spec in dataclasses.fields(SentenceTransformerTrainingArguments)
+            if spec.init and spec.default is not dataclasses.MISSING}
+    return _plain({**args, **TrainConfig().to_dict()})
 
 
 def _checkpoints_by_step(output_dir: str) -> list[str]:

@@ -220,6 +220,15 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
             for k, v in values.items()}
 
 
+# How a run was driven, not what trained the model: where it logged and published, on which device. A card lists
+# the settings that shaped the weights; these stay in the run folder's config.json. Keys of sentence-transformers'
+# training arguments passed through by name count too, by prefix (hub_model_id, logging_dir, ...).
+RUN_OPTION_KEYS = ("push_to_hub", "hub_", "logging_", "report_to", "run_name", "save_total_limit", "evaluate_base",
+                   "use_cpu", "ddp_", "resume_from_checkpoint", "output_dir", "dataloader_")
+# Checkpoints and the evaluations that judge them: they shaped the weights only where the best checkpoint was kept
+# (select_on not "none"); without that choice the last step's weights are published.
+CHECKPOINT_KEYS = ("save_", "eval_", "max_eval_queries", "select_on", "metric_for_best_model", "load_best_model_at_end",
+                   "greater_is_better")
 @lru_cache(maxsize=None)
 def _own_keys() -> frozenset[str]:
     return frozenset(TrainConfig.keys())

@@ -29,7 +29,9 @@ from hf_softnce.training.cascade_row import run_cascade
 from hf_softnce.training.comparison import BASE_ROW, compare_rows, first_seed_mrr
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
-from hf_softnce.training.manifest import COMPLETE, RunFolderMismatch, completed, mark_complete, open_run_folder
+from hf_softnce.training.manifest import (
+    COMPLETE, RunFolderMismatch, check_run_folder, completed, mark_complete, open_run_folder,
+)
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
     BASE_TEACHER, CASCADE, CASCADE_TEACHER, FALLBACK_DATA, ROW, SIZES, Plan, Row, check_plan, run_slug,
@@ -82,6 +84,15 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     output_dir = Path(output_dir)
     if report_only and not (output_dir / "zero-shot" / "complete.json").is_file():
         raise ValueError(f"--report-only: {output_dir} holds no completed zero-shot evaluation; nothing to report.")
+    # A report has nothing to start afresh: its remedy is the run's own settings and data, not --overwrite.
+    remedy = "use another --output-dir or --overwrite"
+    settings_remedy = "report it with the run's own settings (its manifest.json)" if report_only else remedy
+    data_remedy = "report it where the run's data is (cosqa_dir, HF_SOFTNCE_DATA_DIR)" if report_only else remedy
+    fresh = overwrite and not report_only
+    # The planned settings, before the data is found: a run that fell back to other data resumes under them too.
+    claimed, defaults = _manifest(plan), {"settings": _manifest_defaults()}
+    if not fresh:
+        check_run_folder(output_dir, claimed, defaults=defaults, remedy=settings_remedy)  # before any work
     started = time.perf_counter()
 
     def stamp() -> str:
@@ -92,14 +103,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     data, base = _load_data(plan.base)
     plan.base = base
     record = _data_record(data)  # what this run found: a resumed run on other data stops, mined pairs are re-mined
-    # A report has nothing to start afresh: its remedy is the run's own settings and data, not --overwrite.
-    remedy = ("report it with the run's own settings and data" if report_only
-              else "use another --output-dir or --overwrite")
-    fresh = overwrite and not report_only
-    if not fresh:  # before the manifest is touched: a refused run leaves the folder as it found it
-        _check_data(output_dir, record, remedy)
-    if open_run_folder(output_dir, _manifest(plan), overwrite=fresh, defaults={"settings": _manifest_defaults()},
-                       works=not report_only, remedy=remedy):
+    if not fresh:  # before the manifest is rewritten: a refused run leaves the folder as it found it
+        _check_data(output_dir, record, data_remedy)
+    if open_run_folder(output_dir, claimed, overwrite=fresh, defaults=defaults, works=not report_only,
+                       remedy=settings_remedy):
         print(f"resuming the run in {output_dir}: completed steps are read back, not redone")
     results = Results()
     _zero_shot(plan, data, results, output_dir, record)

@@ -66,17 +66,9 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
     path = output_dir / MANIFEST
     version = code_version()
     manifest = {"run": run, "code_versions": [version]}
-    if path.exists() and not overwrite:
-        try:
-            stored = json.loads(path.read_text())
-            earlier = stored["run"]
-        except (OSError, ValueError, KeyError):
-            raise RunFolderMismatch(f"{path} is unreadable: {remedy}.") from None
-        differs = _differences(earlier, run, defaults or {})
-        if differs:
-            key, there, now = differs[0]
-            raise RunFolderMismatch(
-                f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): {remedy}.")
+    stored = None if overwrite else check_run_folder(output_dir, run, defaults=defaults, remedy=remedy)
+    if stored is not None:
+        earlier = stored["run"]
         # Every version that worked in the folder, oldest first (a manifest before the list: its one code_version):
         # completed steps keep the code they ran under. A run that only reports does no work.
         versions = list(stored.get("code_versions") or [stored.get("code_version", version)])
@@ -96,6 +88,30 @@ def open_run_folder(output_dir: Path, run: dict, *, overwrite: bool = False, def
         shutil.rmtree(output_dir / "hub", ignore_errors=True)
     write_atomically(path, json.dumps(manifest, indent=2))
     return False
+
+
+def check_run_folder(output_dir: Path, run: dict, *, defaults: dict | None = None,
+                     remedy: str = "use another --output-dir or --overwrite") -> dict | None:
+    """The folder's stored manifest when it describes ``run``'s configuration, None when it has none; writes nothing
+    (a run checks before it loads its data, and claims the folder with :func:`open_run_folder` after).
+
+    Raises:
+        RunFolderMismatch: as :func:`open_run_folder` does.
+    """
+    path = Path(output_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        earlier = stored["run"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunFolderMismatch(f"{path} is unreadable: {remedy}.") from None
+    differs = _differences(earlier, run, defaults or {})
+    if differs:
+        key, there, now = differs[0]
+        raise RunFolderMismatch(
+            f"{output_dir} holds a run with another configuration ({key}: {there} there, {now} now): {remedy}.")
+    return stored
 
 
 def _differences(earlier: dict, run: dict, defaults: dict) -> list[tuple[str, str, str]]:

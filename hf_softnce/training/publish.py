@@ -29,7 +29,7 @@ from hf_softnce.hub import (
 from hf_softnce.hub.public import is_local_path
 from hf_softnce.hub.summary import DATASET_NAMES
 from hf_softnce.training.comparison import BASE_ROW
-from hf_softnce.training.config import TrainConfig
+from hf_softnce.training.config import CHECKPOINT_KEYS, RUN_OPTION_KEYS, TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, HELDOUT_SEED, HELDOUT_SIZE, TaskData, protocol_statement
 from hf_softnce.training.losses import LOSS_ONLY_KEYS, WEIGHTER_KEYS
 from hf_softnce.training.models import display_name, load_model
@@ -204,15 +204,6 @@ def card_loss_config(config: TrainConfig, loss_config: dict) -> dict:
     return shown
 
 
-# How a run was driven, not what trained the model: where it logged and published, on which device. A card lists
-# the settings that shaped the weights; these stay in the run folder's config.json. Keys of sentence-transformers'
-# training arguments passed through by name count too, by prefix (hub_model_id, logging_dir, ...).
-RUN_OPTION_KEYS = ("push_to_hub", "hub_", "logging_", "report_to", "run_name", "save_total_limit", "evaluate_base",
-                   "use_cpu", "ddp_", "resume_from_checkpoint", "output_dir", "dataloader_")
-# Checkpoints and the evaluations that judge them: they shaped the weights only where the best checkpoint was kept
-# (select_on not "none"); without that choice the last step's weights are published.
-CHECKPOINT_KEYS = ("save_", "eval_", "max_eval_queries", "select_on", "metric_for_best_model", "load_best_model_at_end",
-                   "greater_is_better")
 # A data option at 0 is off: the option and its settings say nothing the training data section does not.
 DATA_SWITCHES = {"conala_mix": ("conala_mix", "conala_config"), "docstring_rate": ("docstring_rate", "docstring_part"),
                  "query_style_rate": ("query_style_rate",)}

@@ -205,15 +205,16 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
 
     from hf_softnce.training.run import training_arguments
 
-    # The head is new weights: drawn from config.seed, so a run's ranker repeats (the Trainer seeds only later).
-    set_seed(config.seed)
-    ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
-                         max_length=config.max_seq_length)
     if judged is not None and config.max_steps > 0:  # the trainer counts both tasks' batches
         config = replace(config, max_steps=2 * config.max_steps)
     if config.ranker_warmup_ratio is not None:  # a fresh head may need none: warmup makes its first steps no-ops
         config = replace(config, warmup_ratio=config.ranker_warmup_ratio)
     config = replace(config, learning_rate=ranker_learning_rate(config))
+    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)  # before the model loads
+    # The head is new weights: drawn from config.seed, so a run's ranker repeats (the Trainer seeds only later).
+    set_seed(config.seed)
+    ranker = r2ps_ranker(resolve_model_name(config.ranker_model), head=config.ranker_head,
+                         max_length=config.max_seq_length)
     args = training_arguments(config, selecting=False, metric=None, args_class=CrossEncoderTrainingArguments)
     # R2PSRankerLoss has no in-batch negatives, so rows sharing a negative may share a batch.
     args.batch_sampler = BatchSamplers.BATCH_SAMPLER
@@ -228,7 +229,6 @@ def train_ranker(config: TrainConfig, mined: Dataset, judged: Dataset | None = N
         args.multi_dataset_batch_sampler = MultiDatasetBatchSamplers.ROUND_ROBIN
     trainer = CrossEncoderTrainer(model=ranker, args=args, train_dataset=train_dataset, loss=loss,
                                   callbacks=[SaveConfigCallback(config)])
-    resume = resume_checkpoint(config.resume_from_checkpoint, config.output_dir, config)
     trainer.train(resume_from_checkpoint=resume)
     problem = scores_collapsed(ranker, mined)
     if problem:
