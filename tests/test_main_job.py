@@ -494,6 +494,9 @@ def test_a_row_whose_teachers_model_is_not_here_stops_before_any_work(tmp_path, 
     capsys.readouterr()
     reported = run_main_job("quick", tmp_path, methods=methods, overrides=overrides, report_only=True)
     assert reported["seeds_by_row"] == {"InfoNCE": [42]}
+    # The title counts the rows the table holds, not the two planned.
+    assert (tmp_path / "results.md").read_text().startswith("# hf-softnce main --quick: the base model and 1 trained "
+                                                            "row x 1 seed(s)\n")
     assert f"{tmp_path / 'hub'} is an earlier run's: this table's run saved no default model" in capsys.readouterr().out
     # An upload asked of a run whose default row did not complete uploads nothing, and says so (the table is written).
     import hf_softnce.hub

@@ -12,7 +12,7 @@ from hf_softnce.training.comparison import compare_rows, comparison_markdown, fi
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import DEV, HELDOUT, protocol_statement
 from hf_softnce.training.manifest import write_atomically
-from hf_softnce.training.plan import PEER_CHOICE, PEER_TIE, PEERS, SIZES, Plan, Row
+from hf_softnce.training.plan import CASCADE, PEER_CHOICE, PEER_TIE, PEERS, SIZES, Plan, Row
 from hf_softnce.training.ranker import ranker_learning_rate
 
 METRICS = ("mrr@1000", "recall@1", "recall@5", "recall@10", "ndcg@10")
@@ -154,8 +154,11 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "elapsed_s": elapsed,
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
-    trained = f"{len(plan.rows)} trained row" + "s" * (len(plan.rows) != 1)
-    rows = f"the base model, {trained} and the R2PS cascade" if plan.cascade else f"the base model and {trained}"
+    # What the table holds: a report of a stopped run (--report-only) leaves out the rows and cascade not completed.
+    count = sum(row.name in results.seeds for row in plan.rows)
+    trained = f"{count} trained row" + "s" * (count != 1)
+    cascade = CASCADE in results.seeds
+    rows = f"the base model, {trained} and the R2PS cascade" if cascade else f"the base model and {trained}"
     title = f"# hf-softnce main --{plan.size}: {rows} x {len(seeds_ran(plan, results.seeds))} seed(s)"
     steps = (f"{plan.base.max_steps} steps" if plan.base.max_steps and plan.base.max_steps > 0
              else f"{plan.base.epochs:g} epoch(s) in batches")
