@@ -15,7 +15,6 @@ say how the run is driven (where and how often it saves, logs, evaluates or uplo
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_softnce.model_checks import WEIGHT_FILES, IncompleteModelFolder, check_model_folder
-from hf_softnce.training.config import CHECKPOINT_KEYS, RUN_OPTION_KEYS
+from hf_softnce.training.config import CHECKPOINT_KEYS, RUN_OPTION_KEYS, _plain as plain_values
 from hf_softnce.training.manifest import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -130,16 +129,11 @@ def _same_run(folder: str, config) -> str:
 
 
 def _plain(values: dict) -> dict:
-    """JSON values, compared as such: an enum as its value, a tuple as a list, an existing path as its real path (the
-    same folder named from another working directory)."""
-    def plain(value):
-        if isinstance(value, enum.Enum):
-            value = value.value
-        if isinstance(value, str) and value and os.path.exists(value):
-            return os.path.realpath(value)
-        return value
-
-    return json.loads(json.dumps({key: plain(value) for key, value in values.items()}, default=str))
+    """JSON values, compared as such (``config._plain``: an enum as its value, a tuple as a list), an existing path as
+    its real path (the same folder named from another working directory)."""
+    values = {key: os.path.realpath(value) if isinstance(value, str) and value and os.path.exists(value) else value
+              for key, value in plain_values(values).items()}
+    return json.loads(json.dumps(values, default=str))
 
 
 @lru_cache(maxsize=None)
