@@ -130,6 +130,8 @@ def test_main_job_compares_every_row_with_paired_intervals_and_saves_the_average
     card = ModelCard.load(folder / "README.md")
     assert "SoftInfoNCELoss" in card.text and "WiSE-FT" in card.text
     assert "Trained for 3 steps of 8 pairs (24 pairs), 2 seed(s): a demonstration size" in card.text
+    # The card speaks of its own model: the selection set is queries this model never saw.
+    assert "held out from training (`cosqa-heldout`): this model never saw them" in card.text
     assert "| Δ vs InfoNCE (95% CI) |" in card.text and "Δ vs infonce" not in card.text
     assert '"alpha": 1.3,' in card.text and '"sources"' not in card.text  # what trained it, not config defaults
     cosqa = [r for r in card.data.eval_results if r.dataset_type == COSQA_DATASET_ID]

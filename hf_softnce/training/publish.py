@@ -41,8 +41,8 @@ CASCADE_ROW = "retriever → ranker"
 # dev-500 from it); the held-out queries are a subset of its train split, named in the model-index's args.
 REAL_SETS = {
     HELDOUT: ({"name": "CoSQA train, held-out queries", "split": "train", "args": {"subset": HELDOUT}},
-              f"Real web queries of the train split that no row trains on (`{HELDOUT}`); every choice was made on "
-              "this set."),
+              f"Real web queries of the train split held out from training (`{HELDOUT}`): this model never saw them; every "
+              "choice was made on this set."),
     DEV: ({"name": "CoSQA dev-500", "split": "valid"},
           "Real web queries (CoSQA's dev split, which the Hub dataset names `valid`); never used for a choice."),
 }
