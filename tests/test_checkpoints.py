@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import build_tiny_model
@@ -110,3 +111,43 @@ def test_a_checkpoint_of_another_run_is_refused_and_driving_keys_may_differ(tmp_
     (folder / CONFIG_NAME).write_text('{"learning_rate": ')  # a write cut off: not a complete checkpoint
     with pytest.raises(ValueError, match=r"no complete checkpoint .*\(1 incomplete\)"):
         resume_checkpoint("last", run, config)
+
+
+def test_a_checkpoint_pushed_to_the_hub_carries_the_record(tmp_path, monkeypatch):
+    """hub_strategy="checkpoint" uploads the checkpoint in the background before the trainer's on_save: the upload
+    must already see the run's record (the Hub API is replaced by one that lists what each upload holds)."""
+    from types import SimpleNamespace
+
+    import transformers.trainer
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from hf_softnce.training.checkpoints import CONFIG_NAME, SaveConfigCallback
+    from hf_softnce.training.config import TrainConfig
+
+    uploads = []
+
+    class Hub:
+        def create_repo(self, repo_id, **kwargs):
+            return SimpleNamespace(repo_id=repo_id)
+
+        def upload_folder(self, *, folder_path, path_in_repo=None, **kwargs):
+            uploads.append((path_in_repo, sorted(p.name for p in Path(folder_path).iterdir())))
+            return SimpleNamespace(done=lambda: True)
+
+    monkeypatch.setattr(transformers.trainer, "hf_api", Hub)
+    model = build_tiny_model()
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, save_strategy="steps",
+        save_steps=1, push_to_hub=True, hub_model_id="me/run", hub_strategy="checkpoint", report_to="none")
+    pairs = Dataset.from_dict({"anchor": ["sort a list", "read a file"],
+                               "positive": ["def s(x): ...", "def r(p): ..."]})
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=pairs,
+                                         loss=MultipleNegativesRankingLoss(model),
+                                         callbacks=[SaveConfigCallback(TrainConfig(learning_rate=1e-4))])
+    trainer.train()
+    checkpoint = [files for path, files in uploads if path == "last-checkpoint"]
+    assert len(checkpoint) == 1 and CONFIG_NAME in checkpoint[0] and "trainer_state.json" in checkpoint[0]
+    record = json.loads((tmp_path / "run" / "checkpoint-1" / CONFIG_NAME).read_text())
+    assert record["learning_rate"] == 1e-4

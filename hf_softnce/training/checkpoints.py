@@ -53,6 +53,10 @@ class SaveConfigCallback(TrainerCallback):
         if args.should_save and folder.is_dir():  # every process that saves (save_on_each_node: one per node)
             write_atomically(folder / CONFIG_NAME, self.values)
 
+    # With push_to_hub the trainer starts the checkpoint's background upload (hub_strategy "checkpoint" or
+    # "all_checkpoints") before on_save: the record is written when the push begins too, so the Hub copy has it.
+    on_push_begin = on_save
+
 
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     """Why ``folder`` is not a complete checkpoint, or None when it is."""
