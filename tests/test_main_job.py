@@ -400,8 +400,14 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     assert trained == [str(tmp_path / "run" / "softinfonce-bm25" / "seed-42")]  # InfoNCE was read back
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
+    # The job's time is its steps' own, each recorded when it completed: the resumed run reads InfoNCE's back.
+    steps = saved["steps_s"]["by_step"]
+    assert list(steps) == ["zero-shot", "InfoNCE seed 42", "SoftInfoNCE (BM25) seed 42"]
+    assert steps["InfoNCE seed 42"] == json.loads((tmp_path / "run" / "infonce" / "seed-42" / "complete.json")
+                                                  .read_text())["seconds"] > 0
+    assert saved["steps_s"]["total"] == sum(steps.values())
     for payload in (saved, expected):
-        payload.pop("elapsed_s")
+        payload.pop("elapsed_s"), payload.pop("steps_s")
     assert saved == expected and resumed["comparison"] == whole["comparison"]
 
     trained.clear()
@@ -409,7 +415,7 @@ def test_a_stopped_main_job_resumes_from_its_completed_rows_and_another_config_i
     run_main_job("quick", tmp_path / "extended", methods=methods, overrides=overrides)
     assert trained == [str(tmp_path / "extended" / slug / "seed-42") for slug in ("infonce", "softinfonce-bm25")]
     extended = json.loads((tmp_path / "extended" / "results.json").read_text())
-    extended.pop("elapsed_s")
+    extended.pop("elapsed_s"), extended.pop("steps_s")
     assert extended == expected
 
     with pytest.raises(RunFolderMismatch, match=r"holds a run with another configuration \(settings\.max_steps: 2 there, "
@@ -780,7 +786,9 @@ def test_the_start_line_says_a_gpu_time_is_not_this_cpus(monkeypatch):
     warning = ("; this machine has no GPU: expect hours, roughly 10 minutes a row on 2 CPU cores, twice that on "
                "mined negatives")
     assert last_time("full").endswith(warning) is on_gpu
-    assert last_time("full").startswith(f"; last measured {committed['elapsed_s'] / 60:.1f} min for the whole job")
+    # A run resumed over sessions is timed by its steps' own seconds, not its last invocation's.
+    seconds = (committed.get("steps_s") or {}).get("total") or committed["elapsed_s"]
+    assert last_time("full").startswith(f"; last measured {seconds / 60:.1f} min for the whole job")
     assert "no GPU" not in last_time("quick") and last_time("quick").startswith("; last measured ")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert "no GPU" not in last_time("full")

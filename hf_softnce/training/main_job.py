@@ -145,6 +145,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
             print(f"{stamp()} {CASCADE} seed {seed}: {setting_line(results.cascade_choices[-1])}")
     if mining is None and any(row.negatives for row in plan.rows):
         mining = _mining_report(output_dir / "mining")  # every such row read back: the report of the run that mined
+    if mining:
+        results.step_seconds["mining"] = completed(output_dir / "mining").get("seconds")
     # The card's model is the default row's first seed, completed (a folder can hold the model of a step cut off
     # before its results were saved).
     default = plan.default if plan.seeds[0] in results.seeds.get(plan.default, []) else None
@@ -170,7 +172,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                                            model_dir=model_dir,
                                            comparison=compare_rows(results.per_query, seeds=results.seeds))
         print(f"model card folder: {folder}")
-    print(f"finished in {(time.perf_counter() - started) / 60:.1f} min")  # last: it covers the card folder too
+    finished = f"finished in {(time.perf_counter() - started) / 60:.1f} min"  # last: it covers the card folder too
+    if payload["steps_s"]["total"] and payload["steps_s"]["total"] > time.perf_counter() - started + 60:
+        finished += f"; its steps took {payload['steps_s']['total'] / 60:.1f} min in all, over every run of this folder"
+    print(finished)
     return payload
 
 
@@ -250,9 +255,11 @@ def _zero_shot(plan: Plan, data, results: Results, output_dir: Path, found: dict
     folder = output_dir / "zero-shot"
     saved = completed(folder)
     if saved is None:
+        started = time.perf_counter()
         saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
-                 "per_query": per_query, "data": found}
+                 "per_query": per_query, "data": found, "seconds": time.perf_counter() - started}
         mark_complete(folder, saved)
+    results.step_seconds["zero-shot"] = saved.get("seconds")
     remember_base_metrics(data, plan.base.model, saved["metrics"])  # every row's card shows it; never evaluated twice
     results.add(BASE_ROW, saved["metrics"], saved["per_query"])
 
@@ -311,6 +318,7 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     if saved is not None and saved.get("data") == record and pairs.is_dir():
         mined.train = load_from_disk(str(pairs))
         return mined, _mining_report(folder)
+    started = time.perf_counter()
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
     mined.train, report = mine_negatives(config, data.train, model, corpus=data.codebase, progress=False,
@@ -329,14 +337,14 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     save_dataset(mined.train, partial, progress=False)  # the job prints its own progress lines
     shutil.rmtree(pairs, ignore_errors=True)
     partial.replace(pairs)
-    mark_complete(folder, {**mining, "data": record})
+    mark_complete(folder, {**mining, "data": record, "seconds": time.perf_counter() - started})
     return mined, mining
 
 
 def _mining_report(folder: Path) -> dict | None:
-    """What the mining step saved, less the data record its pairs were checked against."""
+    """What the mining step saved, less the data record its pairs were checked against and its time."""
     saved = completed(folder)
-    return None if saved is None else {k: v for k, v in saved.items() if k != "data"}
+    return None if saved is None else {k: v for k, v in saved.items() if k not in ("data", "seconds")}
 
 
 def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], output_dir: Path,
@@ -346,12 +354,15 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
     run_dir = _run_dir(output_dir, row, seed)
     saved = completed(run_dir)
     if saved is None:
+        started = time.perf_counter()
         config = replace(plan.base, seed=seed, output_dir=str(run_dir), **plan.row_values(row, trained))
         result = train_retriever(config, data, progress=False)
         saved = {"metrics": result.metrics, "per_query": result.per_query,
                  "loss": describe_row_loss(row, result.loss, config),
-                 "card_loss": json.loads(json.dumps(describe_loss(result.loss), default=str))}
+                 "card_loss": json.loads(json.dumps(describe_loss(result.loss), default=str)),
+                 "seconds": time.perf_counter() - started}
         mark_complete(run_dir, saved)
+    results.step_seconds[f"{row.name} seed {seed}"] = saved.get("seconds")
     results.add(row.name, saved["metrics"], saved["per_query"])
     results.losses.setdefault(row.name, saved["loss"])
     results.card_losses.setdefault(row.name, saved["card_loss"])
@@ -362,9 +373,11 @@ def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, resu
     folder = _cascade_dir(output_dir, seed)
     saved = completed(folder)
     if saved is None:
+        started = time.perf_counter()
         per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
-        saved = {"per_query": per_query, "latency": latency, "choice": choice}
+        saved = {"per_query": per_query, "latency": latency, "choice": choice, "seconds": time.perf_counter() - started}
         mark_complete(folder, saved)
+    results.step_seconds[f"{CASCADE} seed {seed}"] = saved.get("seconds")
     results.per_query.setdefault(CASCADE, []).append(cascade_ranks(saved, results.per_query["InfoNCE"][-1]))
     results.latency = saved["latency"]
     results.cascade_choices.append(saved["choice"])

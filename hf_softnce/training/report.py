@@ -95,6 +95,8 @@ class Results:
     latency: dict[str, float] = field(default_factory=dict)
     seeds: dict[str, list[int]] = field(default_factory=dict)  # row -> the seeds it ran, in order
     cascade_choices: list[dict] = field(default_factory=list)
+    # step -> its own seconds, as recorded when it completed (a resumed run reads them back); None: not recorded
+    step_seconds: dict[str, float | None] = field(default_factory=dict)
 
     def add(self, row: str, metrics: dict[str, float], per_query: dict) -> None:
         for key, value in metrics.items():
@@ -151,7 +153,8 @@ def write_report(plan: Plan, data, results: Results, mining: dict | None, output
         "latency_ms_per_query": results.latency,
         "cascade_settings": results.cascade_choices,
         "ranker_budget": ranker_budget(plan.base) if plan.cascade else None,
-        "elapsed_s": elapsed,
+        "elapsed_s": elapsed,  # this run's time; a resumed run's steps ran over several
+        "steps_s": {"total": steps_total(results.step_seconds), "by_step": results.step_seconds},
     }
     write_atomically(output_dir / "results.json", json.dumps(payload, indent=2))
     # What the table holds: a report of a stopped run (--report-only) leaves out the rows and cascade not completed.
@@ -254,6 +257,13 @@ def seeds_sentence(plan: Plan, seeds_by_row: dict[str, list[int]]) -> str:
             f"({', '.join(later)})")
 
 
+def steps_total(step_seconds: dict[str, float | None]) -> float | None:
+    """The job's time as its steps' own seconds summed (over every run of a resumed folder); None when a step did
+    not record its time (completed under a version before the record)."""
+    values = list(step_seconds.values())
+    return sum(values) if values and None not in values else None
+
+
 def last_time(size: str) -> str:
     """The size's last measured time, read from its committed results (the one place times are kept)."""
     committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"main_{size}.json"
@@ -261,7 +271,8 @@ def last_time(size: str) -> str:
         measured = json.loads(committed.read_text())
         where = f" on {measured['device']}" if "device" in measured else ""
         rows = len(measured["results"]) - 1  # the base model is evaluated, not trained
-        line = f"; last measured {measured['elapsed_s'] / 60:.1f} min for the whole job ({rows} trained rows){where}"
+        seconds = (measured.get("steps_s") or {}).get("total") or measured["elapsed_s"]  # a resumed run: its steps
+        line = f"; last measured {seconds / 60:.1f} min for the whole job ({rows} trained rows){where}"
     except (OSError, ValueError, KeyError):
         return ""
     import torch
