@@ -231,6 +231,21 @@ def test_card_text_shows_baseline_side_by_side_usage_loss_and_citations(run_fold
     assert "/home/someone" not in text and "output_dir" not in text  # no local path is published
 
 
+def test_the_card_cites_cosqa_where_it_is_used_and_wise_ft_where_the_weights_are_averaged():
+    from hf_softnce.hub.card import COSQA_CITATION, WISE_FT_CITATION, SENTENCE_BERT_CITATION, card_citations
+
+    plain = make_summary()  # other data, no averaging: the loss's paper and Sentence-BERT only
+    assert card_citations(plain) == [SOFT_CITATION.strip(), SENTENCE_BERT_CITATION]
+    on_cosqa = replace(plain, wise_ft_weight=0.75,
+                       evaluations=[replace(plain.evaluations[0], dataset_id=COSQA_DATASET_ID, split="valid")])
+    assert card_citations(on_cosqa) == [SOFT_CITATION.strip(), COSQA_CITATION, WISE_FT_CITATION, SENTENCE_BERT_CITATION]
+    trained_on_cosqa = replace(plain, data=replace(plain.data, datasets=[COSQA_DATASET_ID]))
+    cited = card_citations(trained_on_cosqa)
+    assert COSQA_CITATION in cited and WISE_FT_CITATION not in cited
+    text = render_model_card(on_cosqa)
+    assert "huang-etal-2021-cosqa" in text and "wortsman2022robust" in text
+
+
 def test_eval_results_and_training_config_files(run_folder):
     _, folder = run_folder
     results = json.loads((folder / "eval_results.json").read_text())

@@ -19,6 +19,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from hf_softnce.hub.public import plain, public_values
 from hf_softnce.hub.summary import (
+    COSQA_DATASET_ID,
     RunSummary,
     format_value,
     mean_std,
@@ -52,6 +53,36 @@ SENTENCE_BERT_CITATION = """@inproceedings{reimers-2019-sentence-bert,
     publisher = "Association for Computational Linguistics",
     url = "https://arxiv.org/abs/1908.10084",
 }"""
+
+# Cited when the card's model trained or was evaluated on CoSQA, and when its weights are a WiSE-FT average.
+COSQA_CITATION = """@inproceedings{huang-etal-2021-cosqa,
+    title = "{C}o{SQA}: 20,000+ Web Queries for Code Search and Question Answering",
+    author = "Huang, Junjie and Tang, Duyu and Shou, Linjun and Gong, Ming and Xu, Ke and Jiang, Daxin and
+      Zhou, Ming and Duan, Nan",
+    booktitle = "Proceedings of the 59th Annual Meeting of the Association for Computational Linguistics",
+    year = "2021",
+    publisher = "Association for Computational Linguistics",
+    url = "https://aclanthology.org/2021.acl-long.442",
+}"""
+WISE_FT_CITATION = """@inproceedings{wortsman2022robust,
+    title = "Robust fine-tuning of zero-shot models",
+    author = "Wortsman, Mitchell and Ilharco, Gabriel and Kim, Jong Wook and Li, Mike and Kornblith, Simon and
+      Roelofs, Rebecca and Lopes, Raphael Gontijo and Hajishirzi, Hannaneh and Farhadi, Ali and Namkoong, Hongseok
+      and Schmidt, Ludwig",
+    booktitle = "Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)",
+    year = "2022",
+    url = "https://arxiv.org/abs/2109.01903",
+}"""
+
+
+def card_citations(summary: RunSummary) -> list[str]:
+    """The loss's citations, then CoSQA's (trained or evaluated on it), WiSE-FT's (averaged weights) and
+    Sentence-BERT's, each once."""
+    on_cosqa = COSQA_DATASET_ID in summary.data.datasets or any(
+        evaluation.dataset_id == COSQA_DATASET_ID for evaluation in summary.evaluations)
+    extra = [COSQA_CITATION if on_cosqa else "", WISE_FT_CITATION if summary.wise_ft_weight is not None else ""]
+    cited = [*summary.citations, *extra, SENTENCE_BERT_CITATION]
+    return list(dict.fromkeys(c.strip() for c in cited if c and c.strip()))
 
 
 def is_hub_id(name: str | None) -> bool:
@@ -259,7 +290,7 @@ def render_model_card(summary: RunSummary, model=None) -> str:
     base = base_model_id(summary, model)
     base_model_link = f"[{base}](https://huggingface.co/{base})" if base else "a local model (not on the Hub)"
     model_facts, architecture = _model_facts(model) if model is not None else ([], "")
-    citations = list(dict.fromkeys(c.strip() for c in [*summary.citations, SENTENCE_BERT_CITATION] if c and c.strip()))
+    citations = card_citations(summary)
     retriever_link = None
     if summary.retriever:
         retriever_link = (f"[{summary.retriever}](https://huggingface.co/{summary.retriever})"
