@@ -67,8 +67,11 @@ def test_file_errors_name_file_and_line(tmp_path):
     path.write_text("model: default\nbatch_size: 32\nlerning_rate: 1.0e-5\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert str(caught.value).startswith(
-        f"{path}:3: Unknown config key 'lerning_rate'. Did you mean 'learning_rate'? Valid keys: hf_softnce's (model,")
+    assert str(caught.value) == f"{path}:3: Unknown config key 'lerning_rate'. Did you mean 'learning_rate'?"
+    path.write_text("model: default\nzzz: 1\n")  # nothing close: every valid key, in one line
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:2: Unknown config key 'zzz'. Valid keys: hf_softnce's (model,")
     assert str(caught.value).endswith("and any SentenceTransformerTrainingArguments field.")
 
     path.write_text("model: default\nseed: None\nbf16: false\n")

@@ -358,9 +358,9 @@ def test_resume_continues_from_the_last_complete_checkpoint(tmp_path, tiny_model
 # ----------------------------------------------------------------------------------------------- bad input
 
 
-def test_unknown_config_key_lists_the_valid_keys(tmp_path, tiny_model, tiny_data):
+def test_unknown_config_key_names_the_close_one_or_lists_the_valid_keys(tmp_path, tiny_model, tiny_data):
     with pytest.raises(ValueError, match=r"^command line: Unknown config key 'lerning_rate'\. Did you mean "
-                                         r"'learning_rate'\? Valid keys: .*learning_rate"):
+                                         r"'learning_rate'\?$"):
         load_config(None, ["lerning_rate=1e-5"])
 
     config = tiny_config(tmp_path, tiny_model, tiny_data, bogus_key=1)

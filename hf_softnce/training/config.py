@@ -276,8 +276,9 @@ def _where(source: str | None, lines: dict[str, int] | None, name: str | None) -
 def _unknown_key_message(name: str) -> str:
     candidates = sorted(_own_keys()) + sorted(training_argument_names())
     close = difflib.get_close_matches(name, candidates, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (f"Unknown config key {name!r}.{hint} Valid keys: hf_softnce's ({', '.join(TrainConfig.keys())}) "
+    if close:  # a typo: the one key meant, not a list of some 90 a reader has to search
+        return f"Unknown config key {name!r}. Did you mean {close[0]!r}?"
+    return (f"Unknown config key {name!r}. Valid keys: hf_softnce's ({', '.join(TrainConfig.keys())}) "
             "and any SentenceTransformerTrainingArguments field.")
 
 
