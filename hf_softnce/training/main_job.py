@@ -172,10 +172,10 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                                            model_dir=model_dir,
                                            comparison=compare_rows(results.per_query, seeds=results.seeds))
         print(f"model card folder: {folder}")
-    finished = f"finished in {(time.perf_counter() - started) / 60:.1f} min"  # last: it covers the card folder too
-    if payload["steps_s"]["total"] and payload["steps_s"]["total"] > time.perf_counter() - started + 60:
-        finished += f"; its steps took {payload['steps_s']['total'] / 60:.1f} min in all, over every run of this folder"
-    print(finished)
+    elapsed, total = time.perf_counter() - started, payload["steps_s"]["total"]
+    resumed = (f"; its steps took {total / 60:.1f} min in all, over every run of this folder"
+               if (total or 0) > elapsed + 60 else "")
+    print(f"finished in {elapsed / 60:.1f} min{resumed}")  # last: it covers the card folder too
     return payload
 
 
