@@ -30,7 +30,7 @@ from hf_softnce.training.comparison import BASE_ROW, compare_rows, first_seed_mr
 from hf_softnce.training.config import TrainConfig
 from hf_softnce.training.data import HELDOUT, load_task_data
 from hf_softnce.training.manifest import (
-    COMPLETE, RunFolderMismatch, check_run_folder, completed, mark_complete, open_run_folder,
+    COMPLETE, RunFolderMismatch, check_run_folder, completed, mark_complete, open_run_folder, run_step,
 )
 from hf_softnce.training.models import load_model
 from hf_softnce.training.plan import (
@@ -252,13 +252,12 @@ def _check_data(output_dir: Path, found: dict, remedy: str) -> None:
 
 def _zero_shot(plan: Plan, data, results: Results, output_dir: Path, found: dict) -> None:
     """The base model's evaluation, the run's first step: it records the data the run found (``_check_data``)."""
-    folder = output_dir / "zero-shot"
-    saved = completed(folder)
-    if saved is None:
-        started = time.perf_counter()
-        saved = {"metrics": evaluate_model(load_model(plan.base.model), data, per_query=(per_query := {})),
-                 "per_query": per_query, "data": found, "seconds": time.perf_counter() - started}
-        mark_complete(folder, saved)
+    def evaluate() -> dict:
+        per_query: dict = {}
+        metrics = evaluate_model(load_model(plan.base.model), data, per_query=per_query)
+        return {"metrics": metrics, "per_query": per_query, "data": found}
+
+    saved = run_step(output_dir / "zero-shot", evaluate)
     results.step_seconds["zero-shot"] = saved.get("seconds")
     remember_base_metrics(data, plan.base.model, saved["metrics"])  # every row's card shows it; never evaluated twice
     results.add(BASE_ROW, saved["metrics"], saved["per_query"])
@@ -352,16 +351,15 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
     """Train, evaluate and save one row for one seed (or read it back when it completed before); returns its saved
     model folder."""
     run_dir = _run_dir(output_dir, row, seed)
-    saved = completed(run_dir)
-    if saved is None:
-        started = time.perf_counter()
+
+    def train() -> dict:
         config = replace(plan.base, seed=seed, output_dir=str(run_dir), **plan.row_values(row, trained))
         result = train_retriever(config, data, progress=False)
-        saved = {"metrics": result.metrics, "per_query": result.per_query,
-                 "loss": describe_row_loss(row, result.loss, config),
-                 "card_loss": json.loads(json.dumps(describe_loss(result.loss), default=str)),
-                 "seconds": time.perf_counter() - started}
-        mark_complete(run_dir, saved)
+        return {"metrics": result.metrics, "per_query": result.per_query,
+                "loss": describe_row_loss(row, result.loss, config),
+                "card_loss": json.loads(json.dumps(describe_loss(result.loss), default=str))}
+
+    saved = run_step(run_dir, train)
     results.step_seconds[f"{row.name} seed {seed}"] = saved.get("seconds")
     results.add(row.name, saved["metrics"], saved["per_query"])
     results.losses.setdefault(row.name, saved["loss"])
@@ -370,13 +368,11 @@ def _train_row(plan: Plan, row: Row, seed: int, data, trained: dict[str, str], o
 
 
 def _cascade(plan: Plan, data, seed: int, retriever: str, output_dir: Path, results: Results) -> None:
-    folder = _cascade_dir(output_dir, seed)
-    saved = completed(folder)
-    if saved is None:
-        started = time.perf_counter()
+    def cascade() -> dict:
         per_query, latency, choice = run_cascade(plan.base, data, seed, retriever, output_dir, CASCADE)
-        saved = {"per_query": per_query, "latency": latency, "choice": choice, "seconds": time.perf_counter() - started}
-        mark_complete(folder, saved)
+        return {"per_query": per_query, "latency": latency, "choice": choice}
+
+    saved = run_step(_cascade_dir(output_dir, seed), cascade)
     results.step_seconds[f"{CASCADE} seed {seed}"] = saved.get("seconds")
     results.per_query.setdefault(CASCADE, []).append(cascade_ranks(saved, results.per_query["InfoNCE"][-1]))
     results.latency = saved["latency"]

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -144,6 +145,17 @@ def completed(folder: Path) -> dict | None:
         return json.loads((folder / COMPLETE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def run_step(folder: Path, work) -> dict:
+    """What the step in ``folder`` saved; when it did not complete, ``work()``'s payload with the step's own
+    ``seconds`` (a resumed run sums them), marked complete."""
+    saved = completed(folder)
+    if saved is None:
+        started = time.perf_counter()
+        saved = {**work(), "seconds": time.perf_counter() - started}
+        mark_complete(folder, saved)
+    return saved
 
 
 def mark_complete(folder: Path, payload: dict) -> None:
