@@ -77,8 +77,11 @@ def pair_against(path: Path, against: str, against_from: str | None = None, outp
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     stem = Path(output) if output else path.with_name(f"{path.stem}_vs_{run_slug(against)}")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    # The reference's file as typed (a committed path, relative), or the results file's own name: never this
+    # machine's absolute run folder, which a reader of the committed table cannot open.
     stem.with_suffix(".json").write_text(json.dumps({"against": against, "source": path.name,
-                                                     "against_from": str(source), "rows": table}, indent=2))
+                                                     "against_from": against_from or path.name, "rows": table},
+                                                    indent=2))
     print("\n".join(lines))
 
 
