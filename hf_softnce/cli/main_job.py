@@ -29,7 +29,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     size.add_argument("--quick", dest="size", action="store_const", const="quick", help=SIZES["quick"])
     size.add_argument("--full", dest="size", action="store_const", const="full", help=SIZES["full"])
     main.add_argument("--output-dir", default="runs/main", help="where the results and models go")
-    main.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the size's: 42 for --quick, 42 43 44 for --full)")
+    main.add_argument("--seeds", type=int, nargs="+",
+                      help="seeds to run (default: the size's: 42 for --quick, 42 43 for --full)")
     main.add_argument("--methods", nargs="+", help="subset of the table's rows (default: the size's methods)")
     main.add_argument("--overwrite", action="store_true",
                       help="start afresh in an output dir holding another run (default: resume a stopped run of the "

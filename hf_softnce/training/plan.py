@@ -146,7 +146,7 @@ SIZES = {
                   rows=["InfoNCE", DEFAULT_ROW, MNRL_HARDNESS], mining=POSITIVE_AWARE),
     # One epoch at batch 64; SoftInfoNCE (BM25)'s alpha/beta chosen at this size (benchmarks/README.md). Seed 42 for
     # every row, a second seed (43) for the rows within 0.01 of the best on cosqa-heldout: where rows are that close,
-    # the seed spread is shown beside the query intervals. Two seeds take about 8 hours on 2 CPU cores, a third
+    # the seed spread is shown beside the query intervals. Two seeds took about 7 hours on 2 CPU cores, a third
     # about 2.5 more: `--seeds 42 43 44` asks for it (the GPU script does).
     "full": Size(dict(COSQA, epochs=1.0, batch_size=64, **FULL_RANKER), rows=[row.name for row in ROWS] + [CASCADE],
                  row_settings={"SoftInfoNCE (BM25)": dict(alpha=1.3, beta=0.7)},
