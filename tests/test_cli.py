@@ -148,13 +148,14 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
 
     # What the message says each size runs is what the plan runs.
     assert SIZES["quick"].seeds == [42] and SIZES["full"].seeds == [42, 43]
-    assert SIZES["full"].more_seeds_within == 0.01 and SIZES["quick"].settings["max_steps"] == 80
+    assert SIZES["full"].more_seeds_within == 0.01 and SIZES["quick"].settings["max_steps"] == 160
+    assert SIZES["quick"].settings["max_seq_length"] == 64 and SIZES["quick"].settings["max_train_pairs"] == 2560
 
     monkeypatch.setattr(job, "run_main_job", lambda *a, **k: pytest.fail("the main job started"))
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
         "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + the default row + the "
-        "strongest peer, 80 steps of 16, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
+        "strongest peer, 160 steps of 16 at 64 tokens, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
         "peers on mined negatives, the R2PS cascade), seed 42, then seed 43 for the rows within 0.01 of the best)."
         "\n"
     )

@@ -10,7 +10,7 @@ from hf_softnce.cli._parser import add_command
 # A size is required: the full size takes hours on a CPU, too long to start by leaving out a flag. The job prints
 # each size's last measured time (benchmarks/results/main_<size>.json) when it starts.
 SIZES = {
-    "quick": "CoSQA train, base + InfoNCE + the default row + the strongest peer, 80 steps of 16, 1 seed",
+    "quick": "CoSQA train, base + InfoNCE + the default row + the strongest peer, 160 steps of 16 at 64 tokens, 1 seed",
     "full": "CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' peers on mined "
             "negatives, the R2PS cascade), seed 42, then seed 43 for the rows within 0.01 of the best",
 }
