@@ -155,9 +155,9 @@ def test_main_without_a_size_says_what_each_size_runs_and_stops(capsys, monkeypa
     assert main(["main"]) == 2
     assert capsys.readouterr().err == (
         "hf-softnce: error: main: choose a size: --quick (CoSQA train, base + InfoNCE + the default row + the "
-        "strongest peer, 160 steps of 16 at 64 tokens, 1 seed) or --full (CoSQA train, one epoch at batch 64, every row (hf_softnce's, sentence-transformers' "
-        "peers on mined negatives, the R2PS cascade), seed 42, then seed 43 for the rows within 0.01 of the best)."
-        "\n"
+        "strongest peer, 160 steps of 16 at 64 tokens, 1 seed) or --full (CoSQA train, one epoch at batch 64, every "
+        "row (hf_softnce's, sentence-transformers' peers on mined negatives, the R2PS cascade), seed 42, then seed 43 "
+        "for the rows within 0.01 of the best).\n"
     )
 
 
