@@ -850,3 +850,14 @@ def test_card_training_args_leave_out_what_did_not_train_the_model():
     assert ranker["ranker_top_k"] == 5 and ranker["mining_strategy"] == "window"
     assert not {"alpha", "weighter", "gist_margin", "hardness_strength"} & set(ranker)
     assert ranker["learning_rate"] == soft["learning_rate"] == 2e-5  # the shared optimisation settings stay
+
+
+def test_the_model_details_give_a_shorter_training_length_beside_the_maximum(tiny_model):
+    """Trained at 64 tokens, read at the model's own length: the model details show both; equal lengths, one."""
+    tiny_model.max_seq_length = 48
+    shorter = ModelCard(render_model_card(make_summary(training_args={"max_seq_length": 16}), tiny_model)).text
+    facts = [line for line in shorter.splitlines() if "sequence length" in line.lower() and line.startswith("|")]
+    assert facts == ["| Maximum sequence length | 48 |", "| Training sequence length | 16 (texts were cut to it in "
+                     "training) |"]
+    same = ModelCard(render_model_card(make_summary(training_args={"max_seq_length": 48}), tiny_model)).text
+    assert "Training sequence length" not in same and "| Maximum sequence length | 48 |" in same

@@ -220,6 +220,17 @@ def _model_facts(model) -> tuple[list[tuple[str, Any]], str]:
     return [(name, value) for name, value in facts if value is not None], str(model)
 
 
+def _with_training_length(facts: list[tuple[str, Any]], training_args: dict) -> list[tuple[str, Any]]:
+    """A model trained on shorter texts than it reads says so beside its maximum sequence length: the training
+    arguments that also carry it sit folded away, and a reader of the model details would take 256 for both."""
+    trained = (training_args or {}).get("max_seq_length")
+    lengths = [index for index, (name, _) in enumerate(facts) if name == "Maximum sequence length"]
+    if not lengths or not trained or trained == facts[lengths[0]][1]:
+        return facts
+    at = lengths[0] + 1
+    return facts[:at] + [("Training sequence length", f"{trained} (texts were cut to it in training)")] + facts[at:]
+
+
 def _evaluation_tables(summary: RunSummary) -> list[dict[str, Any]]:
     """Per evaluation set: every row's numbers (the base model's beside this model's) and, when a different
     baseline was trained, the side-by-side differences."""
@@ -290,6 +301,7 @@ def render_model_card(summary: RunSummary, model=None) -> str:
     base = base_model_id(summary, model)
     base_model_link = f"[{base}](https://huggingface.co/{base})" if base else "a local model (not on the Hub)"
     model_facts, architecture = _model_facts(model) if model is not None else ([], "")
+    model_facts = _with_training_length(model_facts, summary.training_args)
     citations = card_citations(summary)
     retriever_link = None
     if summary.retriever:
