@@ -111,7 +111,7 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
     results = Results()
     _zero_shot(plan, data, results, output_dir, record)
     print(f"{stamp()} zero-shot: {headline(results.metrics[BASE_ROW])}")
-    mined, mining = None, None
+    mined, mining_step = None, None
     rows, cascade = plan.rows, plan.cascade
     for index, seed in enumerate(plan.seeds):
         if index == 1:
@@ -131,8 +131,8 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
                 print(f"left out (did not complete): {row.name} seed {seed}")
                 continue
             if row.negatives and mined is None and not done:
-                mined, mining = _negatives(plan, data, output_dir / "mining", record)  # once, when first needed
-                print(f"{stamp()} {mining['summary']}")
+                mined, mining_step = _negatives(plan, data, output_dir / "mining", record)  # once, when first needed
+                print(f"{stamp()} {mining_step['summary']}")
             trained[row.name] = _train_row(plan, row, seed, mined if row.negatives else data, trained, output_dir,
                                            results)
             results.seeds.setdefault(row.name, []).append(seed)
@@ -143,10 +143,11 @@ def run_main_job(size: str = "quick", output_dir: str | Path = "runs/main", *, s
             _cascade(plan, data, seed, trained.get("InfoNCE", ""), output_dir, results)
             results.seeds.setdefault(CASCADE, []).append(seed)
             print(f"{stamp()} {CASCADE} seed {seed}: {setting_line(results.cascade_choices[-1])}")
-    if mining is None and any(row.negatives for row in plan.rows):
-        mining = _mining_report(output_dir / "mining")  # every such row read back: the report of the run that mined
-    if mining:
-        results.step_seconds["mining"] = completed(output_dir / "mining").get("seconds")
+    if mining_step is None and any(row.negatives for row in plan.rows):
+        mining_step = completed(output_dir / "mining")  # every such row read back: the report of the run that mined
+    mining = _mining_report(mining_step)
+    if mining_step:
+        results.step_seconds["mining"] = mining_step.get("seconds")
     # The card's model is the default row's first seed, completed (a folder can hold the model of a step cut off
     # before its results were saved).
     default = plan.default if plan.seeds[0] in results.seeds.get(plan.default, []) else None
@@ -300,7 +301,8 @@ def _rows_for_more_seeds(plan: Plan, results: Results) -> tuple[list[Row], bool]
 
 
 def _negatives(plan: Plan, data, folder: Path, record: dict):
-    """The training data of the rows with mined negatives, and what mining dropped.
+    """The training data of the rows with mined negatives, and the mining step's saved payload (its report, the data
+    ``record`` and its seconds).
 
     The frozen base model ranks the whole codebase once for every such row, at the training length (the texts as
     the trained model reads them, at half the encoding cost); the positive's duplicate group is never a negative.
@@ -316,7 +318,7 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     saved, pairs = completed(folder), folder / "train"
     if saved is not None and saved.get("data") == record and pairs.is_dir():
         mined.train = load_from_disk(str(pairs))
-        return mined, _mining_report(folder)
+        return mined, saved
     started = time.perf_counter()
     config = replace(plan.base, **plan.mining)
     model = load_model(config.model, max_seq_length=config.max_seq_length)
@@ -336,13 +338,13 @@ def _negatives(plan: Plan, data, folder: Path, record: dict):
     save_dataset(mined.train, partial, progress=False)  # the job prints its own progress lines
     shutil.rmtree(pairs, ignore_errors=True)
     partial.replace(pairs)
-    mark_complete(folder, {**mining, "data": record, "seconds": time.perf_counter() - started})
-    return mined, mining
+    saved = {**mining, "data": record, "seconds": time.perf_counter() - started}
+    mark_complete(folder, saved)
+    return mined, saved
 
 
-def _mining_report(folder: Path) -> dict | None:
+def _mining_report(saved: dict | None) -> dict | None:
     """What the mining step saved, less the data record its pairs were checked against and its time."""
-    saved = completed(folder)
     return None if saved is None else {k: v for k, v in saved.items() if k not in ("data", "seconds")}
 
 
